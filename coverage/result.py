@@ -1,0 +1,95 @@
+"""The analysis result: the contract between ``coverage`` (which fills it) and ``maps``, the
+report and the exports (which only read it).
+
+All frames are in WGS84 (EPSG:4326) so that renderers and writers never reproject by accident;
+analysis happens in the network's metric CRS before they are built.  Unreachable or unsnapped
+minutes are ``inf`` in memory (writers turn them into empty/NULL values).
+
+Schema
+------
+facilities (GeoDataFrame, Point)
+    ``facility_id`` (str), ``kind`` (str), ``name`` (str), ``capacity`` (float, NaN if unknown),
+    ``snapped`` (bool), ``access_m`` (float, straight leg to the street).
+residents (GeoDataFrame, Point: the resident unit's point, e.g. a compound centroid)
+    ``resident_id`` (str), ``name`` (str), ``population`` (float) and every target-group column
+    used by a layer (``elderly``, ``youth``, ...), ``area`` (str, 街道 name or "" if outside all),
+    ``community`` (str, 社区 name or ""), ``snapped`` (bool);
+    per kind K: ``minutes_K`` (float, inf when unreachable), ``facility_K`` (str, nearest
+    facility id, "" when none), ``covered_K`` (bool, within K's headline minutes);
+    ``layers_covered`` (int, how many layers are within their headline minutes).
+service_areas (GeoDataFrame, Polygon/MultiPolygon)
+    ``kind``, ``minutes`` (float), ``facility_id`` ("" for the dissolved union of the layer).
+gaps (GeoDataFrame, Polygon: zone outline)
+    ``kind``, ``gap_id`` (int, 1 = worst), ``uncovered_population`` (target group),
+    ``residents`` (count of units), ``area`` (街道 the zone mostly lies in), ``area_km2``,
+    ``nearest_facility`` (str), ``nearest_facility_minutes`` (float).
+areas (GeoDataFrame, Polygon)
+    ``area`` (str name), ``level`` ("street" for 街道, "community" for 社区, "hex" for H3),
+    ``parent`` (str, 街道 of a 社区, "" otherwise); per kind K: ``coverage_K`` (rate at the
+    headline minutes, NaN when the area has no target population), ``population_K``.
+metrics (DataFrame, long)
+    ``kind``, ``target_group``, ``minutes``, ``level`` ("district", "street", "community",
+    "hex"), ``area`` ("" for the district), ``population``, ``covered_population``,
+    ``coverage_rate`` (NaN when population is 0), ``mean_minutes``, ``p90_minutes``
+    (population-weighted, over reachable residents), ``unsnapped``, ``unreachable``
+    (counts of resident units).
+equity (DataFrame, one row per kind)
+    ``kind``, ``gini``, ``cv``, ``worst_area``, ``worst_rate``, ``best_area``, ``best_rate``,
+    ``best_worst_gap`` (rates at the headline minutes across 街道).
+suggestions (GeoDataFrame, Point)
+    ``kind``, ``rank`` (1 = chosen first), ``site_id`` (str), ``name`` (str), ``model`` (str),
+    ``added_population`` (newly covered target population, marginal in the order chosen),
+    ``coverage_rate_after`` (district rate after adding sites 1..rank).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import pandas as pd
+
+from layers.spec import LayerSpec
+
+
+@dataclass(frozen=True)
+class SuggestionRun:
+    """What the optimizer said for one layer (the table rows live in ``suggestions``)."""
+
+    kind: str
+    model: str
+    coverage_rate_before: float
+    coverage_rate_after: float
+    optimal: bool
+    gap: float
+    status: str
+    curve: tuple[tuple[int, float], ...] = ()  # (number of sites, coverage rate) for 0..p
+    unreachable_population: float = 0.0  # target population no candidate can reach
+
+
+@dataclass(frozen=True)
+class StudyResult:
+    """Everything a map, report or export needs, computed once."""
+
+    title: str
+    specs: dict[str, LayerSpec]
+    facilities: gpd.GeoDataFrame
+    residents: gpd.GeoDataFrame
+    service_areas: gpd.GeoDataFrame
+    gaps: gpd.GeoDataFrame
+    areas: gpd.GeoDataFrame
+    metrics: pd.DataFrame
+    equity: pd.DataFrame
+    suggestions: gpd.GeoDataFrame
+    suggestion_runs: dict[str, SuggestionRun] = field(default_factory=dict)
+    synthetic: bool = False  # True for the demo district: every output says so
+    sources: tuple[str, ...] = ()  # data source lines for the method section (OSM attribution)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def headline(self, kind: str) -> pd.Series:
+        """The district row of ``metrics`` at the layer's headline minutes."""
+        spec = self.specs[kind]
+        m = self.metrics
+        rows = m[(m["kind"] == kind) & (m["level"] == "district") & (m["minutes"] == spec.headline_min)]
+        return rows.iloc[0]

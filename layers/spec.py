@@ -1,0 +1,157 @@
+"""Facility layer specifications: who a layer serves, how fast they walk, which minutes count.
+
+The defaults live in ``data/layers.toml`` so planners change speeds, thresholds or add kinds by
+editing a table, not code.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from layers.errors import InputError
+
+DEFAULT_TABLE = Path(__file__).resolve().parents[1] / "data" / "layers.toml"
+
+#: Names of the built-in target groups and their labels.
+TARGET_GROUP_LABELS: dict[str, tuple[str, str]] = {
+    "population": ("全体居民", "all residents"),
+    "elderly": ("60岁及以上老人", "residents 60+"),
+    "youth": ("18-35岁青年", "residents 18-35"),
+}
+
+_REQUIRED = ("label_zh", "label_en", "target_group", "speed_kmh", "thresholds_min")
+_PALETTE = ("#66a61e", "#e6ab02", "#a6761d", "#666666", "#1f78b4", "#b15928")
+
+
+@dataclass(frozen=True)
+class LayerSpec:
+    """How one facility kind is analysed.
+
+    Attributes
+    ----------
+    kind
+        Machine name (``canteen``); used in file and column names.
+    label_zh, label_en
+        Names shown to people.
+    target_group
+        Residents column holding the population this layer serves.
+    speed_kmh
+        Walking speed of that group; minutes = metres / (speed_kmh * 1000 / 60).
+    thresholds_min
+        Minutes reported (rings on the map, columns in the report), ascending.
+    headline_min
+        The goal the summary reports as ``coverage_rate`` (15 by default).
+    colour, icon
+        Map styling (hex colour, Font Awesome / Glyphicon name).
+    """
+
+    kind: str
+    label_zh: str
+    label_en: str
+    target_group: str
+    speed_kmh: float
+    thresholds_min: tuple[float, ...]
+    headline_min: float
+    colour: str = "#333333"
+    icon: str = "info-sign"
+
+    @property
+    def metres_per_minute(self) -> float:
+        """Walking speed in metres per minute."""
+        return self.speed_kmh * 1000.0 / 60.0
+
+    @property
+    def cutoff_m(self) -> float:
+        """Network distance of the largest threshold: routing never needs to look further."""
+        return max(max(self.thresholds_min), self.headline_min) * self.metres_per_minute
+
+    def label(self, lang: str = "zh") -> str:
+        """The layer's name in ``lang`` (``zh`` or ``en``)."""
+        return self.label_zh if lang == "zh" else self.label_en
+
+    def with_speed(self, speed_kmh: float) -> LayerSpec:
+        """A copy with another walking speed (``--speed KIND=KMH``)."""
+        _check_positive(speed_kmh, "speed_kmh", self.kind, "table")
+        return replace(self, speed_kmh=float(speed_kmh))
+
+    def with_thresholds(self, minutes: tuple[float, ...]) -> LayerSpec:
+        """A copy with other thresholds (``--minutes 5,10,15``); the headline stays if listed."""
+        ms = tuple(sorted({float(m) for m in minutes}))
+        for m in ms:
+            _check_positive(m, "thresholds_min", self.kind, "--minutes")
+        headline = self.headline_min if self.headline_min in ms else ms[-1]
+        return replace(self, thresholds_min=ms, headline_min=headline)
+
+
+def _check_positive(value: Any, key: str, kind: str, file: str) -> None:
+    try:
+        ok = float(value) > 0
+    except (TypeError, ValueError):
+        ok = False
+    if not ok:
+        raise InputError(
+            f"layer '{kind}': {key} must be a positive number, got {value!r}",
+            file=file,
+            fix=f"set {key} to a number above 0",
+        )
+
+
+def spec_from_mapping(kind: str, entry: Mapping[str, Any], *, file: str = "layer table") -> LayerSpec:
+    """Build and check one :class:`LayerSpec` from a table entry."""
+    missing = [k for k in _REQUIRED if k not in entry]
+    if missing:
+        raise InputError(
+            f"layer '{kind}' lacks {', '.join(missing)}",
+            file=file,
+            fix=f"add {', '.join(missing)} under [{kind}] (see data/layers.toml)",
+        )
+    _check_positive(entry["speed_kmh"], "speed_kmh", kind, file)
+    raw = entry["thresholds_min"]
+    if not isinstance(raw, list | tuple) or not raw:
+        raise InputError(
+            f"layer '{kind}': thresholds_min must be a list of minutes",
+            file=file,
+            fix="write e.g. thresholds_min = [5, 10, 15]",
+        )
+    for m in raw:
+        _check_positive(m, "thresholds_min", kind, file)
+    thresholds = tuple(sorted({float(m) for m in raw}))
+    headline = float(entry.get("headline_min", thresholds[-1]))
+    _check_positive(headline, "headline_min", kind, file)
+    return LayerSpec(
+        kind=kind,
+        label_zh=str(entry["label_zh"]),
+        label_en=str(entry["label_en"]),
+        target_group=str(entry["target_group"]),
+        speed_kmh=float(entry["speed_kmh"]),
+        thresholds_min=thresholds,
+        headline_min=headline,
+        colour=str(entry.get("colour", _PALETTE[sum(map(ord, kind)) % len(_PALETTE)])),
+        icon=str(entry.get("icon", "info-sign")),
+    )
+
+
+def load_layer_table(path: str | Path | None = None) -> dict[str, LayerSpec]:
+    """Read a layer table (TOML); ``None`` reads the defaults shipped in ``data/layers.toml``."""
+    p = Path(path) if path is not None else DEFAULT_TABLE
+    if not p.exists():
+        raise InputError("layer table not found", file=p, fix="check the path")
+    try:
+        with p.open("rb") as fh:
+            table = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        raise InputError(f"not valid TOML ({exc})", file=p, fix="correct the TOML syntax") from None
+    if not table:
+        raise InputError("layer table is empty", file=p, fix="define at least one [kind] section")
+    specs = {}
+    for kind, entry in table.items():
+        if not isinstance(entry, dict):
+            raise InputError(
+                f"'{kind}' is not a [section]", file=p, fix=f"write it as [{kind}] with keys below"
+            )
+        specs[kind] = spec_from_mapping(kind, entry, file=str(p))
+    return specs
