@@ -1,0 +1,490 @@
+"""The routable walking network: compact arrays in a metric CRS, built once and cached.
+
+Every source (OSM PBF/XML, GraphML, OSMnx online) ends in :func:`build_network`, which projects,
+drops parallel duplicates, keeps the largest connected component and records what it dropped.
+Arrays rather than a networkx graph because routing, snapping and service areas all vectorise
+over them, and they load from the cache in milliseconds.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import networkx as nx
+import numpy as np
+import pyproj
+import scipy.sparse as sp
+import shapely
+from scipy.sparse.csgraph import connected_components
+
+from layers.errors import InputError
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class BuildReport:
+    """What building the network kept and dropped, for the log and the report."""
+
+    source: str
+    nodes: int
+    edges: int
+    length_km: float
+    dropped_nodes: int
+    dropped_edges: int
+    dropped_km: float
+    clipped_edges: int = 0
+
+    def describe(self) -> str:
+        """One line for logs and progress output."""
+        text = f"{self.nodes} nodes, {self.edges} edges, {self.length_km:.1f} km of walkable street"
+        if self.dropped_nodes:
+            text += (
+                f"; dropped {self.dropped_nodes} nodes / {self.dropped_km:.2f} km outside the "
+                "largest connected part"
+            )
+        if self.clipped_edges:
+            text += f"; {self.clipped_edges} edges clipped away outside the study area"
+        return text
+
+
+@dataclass(frozen=True, eq=False)
+class WalkNetwork:
+    """An undirected walking network in a metric CRS.
+
+    Each street segment is stored once (walking ignores ``oneway``).  Edge geometries are kept as
+    one coordinate array plus offsets, so building shapely objects is a single vectorised call.
+
+    Attributes
+    ----------
+    crs
+        Metric CRS of every coordinate (local UTM unless the user chose one).
+    node_xy
+        ``(n_nodes, 2)`` node coordinates in ``crs``.
+    node_osmid
+        OSM node id of each node (or the source graph's node key), for traceability.
+    edge_u, edge_v
+        End nodes of each edge; ``edge_u == edge_v`` for closed loops.
+    edge_length_m
+        Length of each edge's geometry in metres (> 0).
+    coords, coord_offsets
+        Edge ``e``'s polyline is ``coords[coord_offsets[e]:coord_offsets[e + 1]]``, from u to v.
+    report
+        What the build kept and dropped.
+    """
+
+    crs: pyproj.CRS
+    node_xy: np.ndarray
+    node_osmid: np.ndarray
+    edge_u: np.ndarray
+    edge_v: np.ndarray
+    edge_length_m: np.ndarray
+    coords: np.ndarray
+    coord_offsets: np.ndarray
+    report: BuildReport
+
+    @property
+    def n_nodes(self) -> int:
+        """Number of nodes."""
+        return len(self.node_xy)
+
+    @property
+    def n_edges(self) -> int:
+        """Number of (undirected) edges."""
+        return len(self.edge_u)
+
+    @cached_property
+    def adjacency(self) -> sp.csr_matrix:
+        """Symmetric node adjacency weighted by length; parallel edges keep the shortest."""
+        rows = np.concatenate([self.edge_u, self.edge_v])
+        cols = np.concatenate([self.edge_v, self.edge_u])
+        w = np.concatenate([self.edge_length_m, self.edge_length_m])
+        keep = rows != cols  # a loop never shortens a path between nodes
+        rows, cols, w = rows[keep], cols[keep], w[keep]
+        order = np.lexsort((w, cols, rows))
+        rows, cols, w = rows[order], cols[order], w[order]
+        first = np.ones(len(rows), dtype=bool)
+        first[1:] = (rows[1:] != rows[:-1]) | (cols[1:] != cols[:-1])
+        return sp.csr_matrix(
+            (w[first], (rows[first], cols[first])), shape=(self.n_nodes, self.n_nodes)
+        )
+
+    @cached_property
+    def vertex_cum_m(self) -> np.ndarray:
+        """Distance of every stored vertex from its edge's start, aligned with ``coords``."""
+        seg = np.hypot(*np.diff(self.coords, axis=0).T)
+        cum = np.concatenate([[0.0], np.cumsum(seg)])
+        starts = self.coord_offsets[:-1]
+        base = np.repeat(cum[starts], np.diff(self.coord_offsets))
+        return np.asarray(cum - base)
+
+    def edge_geometries(self) -> np.ndarray:
+        """Shapely LineStrings of all edges, in ``crs``."""
+        idx = np.repeat(np.arange(self.n_edges), np.diff(self.coord_offsets))
+        return np.asarray(shapely.linestrings(self.coords, indices=idx))
+
+    @cached_property
+    def edge_tree(self) -> shapely.STRtree:
+        """Spatial index of the edges, built on first use (snapping)."""
+        return shapely.STRtree(self.edge_geometries())
+
+    @cached_property
+    def to_wgs84(self) -> pyproj.Transformer:
+        """Transformer from ``crs`` to lon/lat."""
+        return pyproj.Transformer.from_crs(self.crs, 4326, always_xy=True)
+
+    @cached_property
+    def from_wgs84(self) -> pyproj.Transformer:
+        """Transformer from lon/lat to ``crs``."""
+        return pyproj.Transformer.from_crs(4326, self.crs, always_xy=True)
+
+    def project_lonlat(self, lon: np.ndarray, lat: np.ndarray) -> np.ndarray:
+        """WGS84 lon/lat arrays to ``(n, 2)`` metric coordinates of this network."""
+        x, y = self.from_wgs84.transform(np.asarray(lon, float), np.asarray(lat, float))
+        return np.column_stack([x, y])
+
+    def extent_wgs84(self) -> shapely.Polygon:
+        """Bounding box of the nodes in lon/lat, to check that layers overlap the network."""
+        x0, y0 = self.node_xy.min(axis=0)
+        x1, y1 = self.node_xy.max(axis=0)
+        lon, lat = self.to_wgs84.transform(np.array([x0, x1, x1, x0]), np.array([y0, y0, y1, y1]))
+        return shapely.Polygon(np.column_stack([lon, lat]))
+
+    def to_networkx(self) -> nx.MultiGraph:
+        """The network as a networkx MultiGraph (``length`` in metres): for tests and interop."""
+        G = nx.MultiGraph()
+        G.add_nodes_from(
+            (i, {"x": float(x), "y": float(y)}) for i, (x, y) in enumerate(self.node_xy)
+        )
+        G.add_weighted_edges_from(
+            zip(self.edge_u.tolist(), self.edge_v.tolist(), self.edge_length_m.tolist(), strict=True),
+            weight="length",
+        )
+        return G
+
+    def arrays(self) -> dict[str, Any]:
+        """Everything needed to rebuild the network (for the cache)."""
+        r = self.report
+        return {
+            "crs_wkt": np.array(self.crs.to_wkt()),
+            "node_xy": self.node_xy,
+            "node_osmid": self.node_osmid,
+            "edge_u": self.edge_u,
+            "edge_v": self.edge_v,
+            "edge_length_m": self.edge_length_m,
+            "coords": self.coords,
+            "coord_offsets": self.coord_offsets,
+            "report_source": np.array(r.source),
+            "report_numbers": np.array(
+                [r.nodes, r.edges, r.length_km, r.dropped_nodes, r.dropped_edges, r.dropped_km,
+                 r.clipped_edges],
+                dtype=float,
+            ),
+        }
+
+    @classmethod
+    def from_arrays(cls, data: Any) -> WalkNetwork:
+        """Inverse of :meth:`arrays`."""
+        n = data["report_numbers"]
+        report = BuildReport(
+            source=str(data["report_source"]),
+            nodes=int(n[0]),
+            edges=int(n[1]),
+            length_km=float(n[2]),
+            dropped_nodes=int(n[3]),
+            dropped_edges=int(n[4]),
+            dropped_km=float(n[5]),
+            clipped_edges=int(n[6]),
+        )
+        return cls(
+            crs=pyproj.CRS.from_wkt(str(data["crs_wkt"])),
+            node_xy=data["node_xy"],
+            node_osmid=data["node_osmid"],
+            edge_u=data["edge_u"],
+            edge_v=data["edge_v"],
+            edge_length_m=data["edge_length_m"],
+            coords=data["coords"],
+            coord_offsets=data["coord_offsets"],
+            report=report,
+        )
+
+
+def metric_crs_for(lon: np.ndarray, lat: np.ndarray, crs: Any = None) -> pyproj.CRS:
+    """The CRS to work in: the user's (must be projected, in metres) or the local UTM zone."""
+    if crs is not None:
+        try:
+            chosen = pyproj.CRS.from_user_input(crs)
+        except pyproj.exceptions.CRSError:
+            raise InputError(
+                f"unreadable CRS {crs!r}",
+                fix="give an EPSG code such as 4549 (CGCS2000 3-degree GK CM 120E) or 32651",
+            ) from None
+        unit = chosen.axis_info[0].unit_name if chosen.axis_info else ""
+        if not chosen.is_projected or unit not in {"metre", "meter"}:
+            raise InputError(
+                f"CRS {chosen.name} is not projected in metres",
+                fix="choose a metric CRS (UTM, CGCS2000 Gauss-Kruger such as EPSG:4549)",
+            )
+        return chosen
+    lon0, lat0 = float(np.nanmedian(lon)), float(np.nanmedian(lat))
+    zone = int((lon0 + 180) // 6) + 1
+    return pyproj.CRS.from_epsg((32600 if lat0 >= 0 else 32700) + zone)
+
+
+def build_network(
+    node_lonlat: dict[int, tuple[float, float]],
+    ways: list[list[int]],
+    *,
+    source: str,
+    crs: Any = None,
+    aoi_wgs84: shapely.Geometry | None = None,
+    buffer_m: float = 1000.0,
+) -> WalkNetwork:
+    """Turn walkable ways (lists of node ids) into a :class:`WalkNetwork`.
+
+    Ways are split at every node shared with another way (or used twice by one), so that
+    intersections are nodes and everything between them is one edge with its full polyline.
+
+    Parameters
+    ----------
+    node_lonlat
+        Location of every referenced node id.
+    ways
+        Node-id sequences of the walkable ways (already filtered).
+    source
+        Name for the report.
+    crs
+        Metric CRS to use; ``None`` picks the local UTM zone.
+    aoi_wgs84
+        Area of interest; edges farther than ``buffer_m`` from it are dropped before the
+        connected-component step, so facilities just outside a district still count.
+    buffer_m
+        Buffer around the area of interest, in metres.
+    """
+    ways = [w for w in ways if len(w) >= 2]
+    if not ways:
+        raise InputError(
+            "no walkable streets found", file=source, fix="check that the file covers the study area"
+        )
+    ids = np.fromiter(node_lonlat.keys(), dtype=np.int64, count=len(node_lonlat))
+    ll = np.array(list(node_lonlat.values()), dtype=float).reshape(-1, 2)
+    mcrs = metric_crs_for(ll[:, 0], ll[:, 1], crs)
+    x, y = pyproj.Transformer.from_crs(4326, mcrs, always_xy=True).transform(ll[:, 0], ll[:, 1])
+    pos = {int(k): i for i, k in enumerate(ids.tolist())}
+    xy = np.column_stack([x, y])
+
+    # intersections: nodes used more than once, plus way ends
+    flat = np.concatenate([np.asarray(w, dtype=np.int64) for w in ways])
+    uniq, counts = np.unique(flat, return_counts=True)
+    is_junction = set(uniq[counts > 1].tolist())
+    for w in ways:
+        is_junction.add(w[0])
+        is_junction.add(w[-1])
+
+    seg_nodes: list[list[int]] = []
+    for w in ways:
+        start = 0
+        for i in range(1, len(w)):
+            if w[i] in is_junction or i == len(w) - 1:
+                seg = w[start : i + 1]
+                # drop repeated consecutive nodes (zero-length steps) but keep the segment
+                seg_nodes.append(seg)
+                start = i
+    return _assemble(xy, ids, pos, seg_nodes, mcrs, source=source, aoi_wgs84=aoi_wgs84,
+                     buffer_m=buffer_m)
+
+
+def _assemble(
+    xy: np.ndarray,
+    ids: np.ndarray,
+    pos: dict[int, int],
+    seg_nodes: list[list[int]],
+    mcrs: pyproj.CRS,
+    *,
+    source: str,
+    aoi_wgs84: shapely.Geometry | None,
+    buffer_m: float,
+) -> WalkNetwork:
+    lengths = np.fromiter((len(s) for s in seg_nodes), dtype=np.int64, count=len(seg_nodes))
+    flat_pos = np.fromiter((pos[n] for s in seg_nodes for n in s), dtype=np.int64)
+    coords = xy[flat_pos]
+    offsets = np.concatenate([[0], np.cumsum(lengths)])
+    end_u = np.fromiter((pos[s[0]] for s in seg_nodes), dtype=np.int64, count=len(seg_nodes))
+    end_v = np.fromiter((pos[s[-1]] for s in seg_nodes), dtype=np.int64, count=len(seg_nodes))
+    return _finish(xy, ids, end_u, end_v, coords, offsets, mcrs, source=source,
+                   aoi_wgs84=aoi_wgs84, buffer_m=buffer_m)
+
+
+def _finish(
+    xy: np.ndarray,
+    ids: np.ndarray,
+    end_u: np.ndarray,
+    end_v: np.ndarray,
+    coords: np.ndarray,
+    offsets: np.ndarray,
+    mcrs: pyproj.CRS,
+    *,
+    source: str,
+    aoi_wgs84: shapely.Geometry | None,
+    buffer_m: float,
+    largest_component: bool = True,
+) -> WalkNetwork:
+    """Clip, drop duplicates, keep the largest component and renumber."""
+    seg = np.hypot(*np.diff(coords, axis=0).T)
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    length = cum[offsets[1:] - 1] - cum[offsets[:-1]]
+    keep = np.ones(len(end_u), dtype=bool)
+
+    clipped = 0
+    if aoi_wgs84 is not None:
+        to_m = pyproj.Transformer.from_crs(4326, mcrs, always_xy=True)
+        aoi_m = shapely.transform(aoi_wgs84, lambda c: np.column_stack(to_m.transform(c[:, 0], c[:, 1])))
+        zone = shapely.buffer(aoi_m, buffer_m)
+        idx = np.repeat(np.arange(len(end_u)), np.diff(offsets))
+        lines = shapely.linestrings(coords, indices=idx)
+        inside = shapely.intersects(lines, zone)
+        clipped = int((~inside).sum())
+        keep &= inside
+        if not keep.any():
+            raise InputError(
+                "the study area does not overlap the street network",
+                file=source,
+                fix="check the area file and its coordinate system, or use a network that covers it",
+            )
+
+    # exact duplicates (same ends, same length) appear when a graph stores both directions
+    a = np.minimum(end_u, end_v)
+    b = np.maximum(end_u, end_v)
+    key = np.round(length, 3)
+    order = np.lexsort((key, b, a))
+    dup = np.zeros(len(a), dtype=bool)
+    same = (a[order][1:] == a[order][:-1]) & (b[order][1:] == b[order][:-1]) & (
+        key[order][1:] == key[order][:-1]
+    )
+    dup[order[1:][same]] = True
+    keep &= ~dup
+
+    n = len(xy)
+    m = sp.coo_matrix((np.ones(int(keep.sum())), (end_u[keep], end_v[keep])), shape=(n, n))
+    _, labels = connected_components(m, directed=False)
+    used = np.zeros(n, dtype=bool)
+    used[end_u[keep]] = True
+    used[end_v[keep]] = True
+    counts = np.bincount(labels[used], minlength=labels.max() + 1)
+    main = int(np.argmax(counts))
+    if not largest_component:
+        labels = np.zeros_like(labels)
+        main = 0
+    in_main = keep & (labels[end_u] == main)
+    dropped_edges = int((keep & ~in_main).sum())
+    dropped_km = float(length[keep & ~in_main].sum() / 1000)
+    dropped_nodes = int((used & (labels != main)).sum())
+
+    node_keep = used & (labels == main)
+    new_id = np.full(n, -1, dtype=np.int64)
+    new_id[node_keep] = np.arange(int(node_keep.sum()))
+    eidx = np.flatnonzero(in_main)
+    vcount = np.diff(offsets)[eidx]
+    vidx = np.repeat(offsets[:-1][eidx], vcount) + (
+        np.arange(int(vcount.sum())) - np.repeat(np.cumsum(vcount) - vcount, vcount)
+    )
+    elen = np.maximum(length[eidx], 0.0)
+    report = BuildReport(
+        source=source,
+        nodes=int(node_keep.sum()),
+        edges=len(eidx),
+        length_km=float(elen.sum() / 1000),
+        dropped_nodes=dropped_nodes,
+        dropped_edges=dropped_edges,
+        dropped_km=dropped_km,
+        clipped_edges=clipped,
+    )
+    if dropped_nodes:
+        log.info("kept the largest connected part; %s", report.describe())
+    return WalkNetwork(
+        crs=mcrs,
+        node_xy=xy[node_keep],
+        node_osmid=ids[node_keep],
+        edge_u=new_id[end_u[eidx]].astype(np.int32),
+        edge_v=new_id[end_v[eidx]].astype(np.int32),
+        edge_length_m=elen,
+        coords=coords[vidx],
+        coord_offsets=np.concatenate([[0], np.cumsum(vcount)]).astype(np.int64),
+        report=report,
+    )
+
+
+def network_from_graph(
+    G: nx.Graph,
+    *,
+    source: str = "graph",
+    crs: Any = None,
+    aoi_wgs84: shapely.Geometry | None = None,
+    buffer_m: float = 1000.0,
+    apply_walk_filter: bool = True,
+    largest_component: bool = True,
+) -> WalkNetwork:
+    """Convert an OSMnx-style graph (nodes with ``x``/``y`` in lon/lat) to a network.
+
+    Edge ``geometry`` attributes are used when present (OSMnx simplified graphs), otherwise a
+    straight line.  Both directions of a bidirectional graph collapse into one edge.
+    """
+    from geo.walkfilter import is_walkable
+
+    if G.number_of_nodes() == 0:
+        raise InputError("the graph has no nodes", file=source, fix="check the file")
+    graph_crs = G.graph.get("crs", "epsg:4326")
+    nodes = list(G.nodes)
+    pos = {n: i for i, n in enumerate(nodes)}
+    nx_ = np.array([float(G.nodes[n]["x"]) for n in nodes])
+    ny_ = np.array([float(G.nodes[n]["y"]) for n in nodes])
+    to_ll = None
+    if pyproj.CRS.from_user_input(graph_crs).is_geographic:
+        lon, lat = nx_, ny_
+    else:
+        to_ll = pyproj.Transformer.from_crs(graph_crs, 4326, always_xy=True)
+        lon, lat = to_ll.transform(nx_, ny_)
+    mcrs = metric_crs_for(lon, lat, crs)
+    tr = pyproj.Transformer.from_crs(4326, mcrs, always_xy=True)
+    x, y = tr.transform(lon, lat)
+    xy = np.column_stack([x, y])
+
+    eu: list[int] = []
+    ev: list[int] = []
+    parts: list[np.ndarray] = []
+    edges = G.edges(data=True)
+    for u, v, data in edges:
+        if apply_walk_filter and "highway" in data and not is_walkable(data):
+            continue
+        iu, iv = pos[u], pos[v]
+        geom = data.get("geometry")
+        if geom is not None:
+            if isinstance(geom, str):
+                geom = shapely.from_wkt(geom)
+            c = np.asarray(shapely.get_coordinates(geom), float)
+            if to_ll is not None:
+                c = np.column_stack(to_ll.transform(c[:, 0], c[:, 1]))
+            c = np.column_stack(tr.transform(c[:, 0], c[:, 1]))
+            # orient the polyline from u to v
+            if np.hypot(*(c[0] - xy[iu])) > np.hypot(*(c[-1] - xy[iu])):
+                c = c[::-1]
+            c[0], c[-1] = xy[iu], xy[iv]
+        else:
+            c = np.vstack([xy[iu], xy[iv]])
+        eu.append(iu)
+        ev.append(iv)
+        parts.append(c)
+    if not parts:
+        raise InputError(
+            "no walkable edges in the graph", file=source, fix="use a walk or all-streets graph"
+        )
+    counts = np.array([len(p) for p in parts])
+    coords = np.vstack(parts)
+    offsets = np.concatenate([[0], np.cumsum(counts)])
+    ids = np.array([n if isinstance(n, int | np.integer) else i for i, n in enumerate(nodes)],
+                   dtype=np.int64)
+    return _finish(xy, ids, np.array(eu), np.array(ev), coords, offsets, mcrs, source=source,
+                   aoi_wgs84=aoi_wgs84, buffer_m=buffer_m, largest_component=largest_component)

@@ -1,0 +1,82 @@
+"""The one walk filter every network source goes through (DESIGN.md, "Semantics").
+
+Kept as a function of a way's tags so that OSM PBF/XML readers, GraphML graphs and online OSMnx
+graphs all decide the same way.  Walking ignores ``oneway``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+#: highway values nobody walks on (unless foot=yes/designated/permissive says otherwise).
+EXCLUDED_HIGHWAYS = frozenset(
+    {
+        "motorway",
+        "motorway_link",
+        "construction",
+        "proposed",
+        "planned",
+        "raceway",
+        "bus_guideway",
+        "busway",
+        "abandoned",
+        "disused",
+        "razed",
+        "platform",
+        "cycleway",
+        "elevator",
+        "rest_area",
+        "services",
+        "escape",
+        "no",
+    }
+)
+#: foot values that explicitly allow walking and override an excluded highway or access tag.
+FOOT_ALLOWED = frozenset({"yes", "designated", "permissive", "official"})
+#: foot/access values that forbid walking.
+FORBIDDEN = frozenset({"no", "private"})
+
+
+def _first(value: object) -> str:
+    """Normalise a tag value: OSMnx GraphML keeps merged ways' values as lists."""
+    if isinstance(value, list | tuple | set):
+        return ";".join(str(v) for v in value)
+    return "" if value is None else str(value)
+
+
+def is_walkable(tags: Mapping[str, object]) -> bool:
+    """Whether a way with these OSM tags belongs to the walking network.
+
+    Parameters
+    ----------
+    tags
+        OSM tags of the way (``highway``, ``foot``, ``access``, ``service``, ``area``...).  Values
+        may be lists (OSMnx merges ways when simplifying); a list is walkable when any of its
+        highway values is.
+
+    Returns
+    -------
+    bool
+        ``True`` for footways, paths, steps, pedestrian streets, service roads, ordinary streets
+        and crossings; ``False`` for motorways, ``foot=no``, ``access=private/no`` and the like.
+    """
+    highway = _first(tags.get("highway")).strip()
+    if not highway:
+        return False
+    foot = _first(tags.get("foot")).strip().lower()
+    if foot in FORBIDDEN:
+        return False
+    foot_ok = foot in FOOT_ALLOWED
+    access = _first(tags.get("access")).strip().lower()
+    if access in FORBIDDEN and not foot_ok:
+        return False
+    if _first(tags.get("service")).strip().lower() == "private" and not foot_ok:
+        return False
+    if _first(tags.get("area")).strip().lower() == "yes" and highway != "pedestrian":
+        return False
+    values = [
+        v.strip().strip("[]'\" ").lower()
+        for v in highway.replace(",", ";").split(";")
+        if v.strip().strip("[]'\" ")
+    ]
+    return foot_ok or any(v not in EXCLUDED_HIGHWAYS for v in values)
