@@ -127,9 +127,18 @@ class WalkNetwork:
         return np.asarray(shapely.linestrings(self.coords, indices=idx))
 
     @cached_property
-    def edge_tree(self) -> shapely.STRtree:
-        """Spatial index of the edges, built on first use (snapping)."""
-        return shapely.STRtree(self.edge_geometries())
+    def segment_index(self) -> tuple[shapely.STRtree, np.ndarray, np.ndarray]:
+        """Spatial index of the straight pieces of every edge, built on first use.
+
+        Returns the tree, each piece's first vertex (into ``coords``) and its edge.  Pieces
+        rather than whole polylines: a candidate costs one dot product, not a polyline walk.
+        """
+        start = np.ones(len(self.coords) - 1, dtype=bool)
+        start[self.coord_offsets[1:-1] - 1] = False  # no piece joins two edges
+        first = np.flatnonzero(start)
+        edge = np.repeat(np.arange(self.n_edges), np.diff(self.coord_offsets) - 1)
+        pieces = shapely.linestrings(np.stack([self.coords[first], self.coords[first + 1]], 1))
+        return shapely.STRtree(pieces), first, edge
 
     @cached_property
     def to_wgs84(self) -> pyproj.Transformer:

@@ -88,22 +88,43 @@ def snap_points(net: WalkNetwork, xy: np.ndarray, *, max_snap_m: float = MAX_SNA
     access = np.full(n, np.inf)
     offset = np.zeros(n)
     snapped_xy = pts_xy.copy()
-    if n:
-        points = shapely.points(pts_xy)
-        (pi, ei), dist = net.edge_tree.query_nearest(
-            points, max_distance=max_snap_m, return_distance=True, all_matches=False
+    if n == 0:
+        return Snapped(edge, offset, access, snapped_xy, edge < 0)
+    tree, first, piece_edge = net.segment_index
+    todo = np.arange(n)
+    # growing search boxes: most points find their street within 25 m at a fraction of the cost
+    for radius in [r for r in (25.0, 75.0, 200.0) if r < max_snap_m] + [float(max_snap_m)]:
+        if len(todo) == 0:
+            break
+        p = pts_xy[todo]
+        boxes = shapely.box(p[:, 0] - radius, p[:, 1] - radius, p[:, 0] + radius, p[:, 1] + radius)
+        qi, si = tree.query(boxes)
+        if len(qi) == 0:
+            continue
+        a = net.coords[first[si]]
+        ab = net.coords[first[si] + 1] - a
+        rel = p[qi] - a
+        len2 = (ab * ab).sum(axis=1)
+        t = np.clip((rel * ab).sum(axis=1) / np.where(len2 > 0, len2, 1.0), 0.0, 1.0)
+        foot = a + ab * t[:, None]
+        d = np.hypot(*(foot - p[qi]).T)
+        e = piece_edge[si]
+        # nearest piece per point; ties go to the lowest edge, so results never depend on order
+        order = np.lexsort((e, d, qi))
+        keep = np.ones(len(order), dtype=bool)
+        keep[1:] = qi[order][1:] != qi[order][:-1]
+        best = order[keep]
+        ok = d[best] <= radius  # beyond the box radius a nearer piece could sit outside the box
+        best = best[ok]
+        rows = todo[qi[best]]
+        edge[rows] = e[best]
+        access[rows] = d[best]
+        snapped_xy[rows] = foot[best]
+        offset[rows] = np.minimum(
+            net.vertex_cum_m[first[si[best]]] + t[best] * np.sqrt(len2[best]),
+            net.edge_length_m[e[best]],
         )
-        # ties: keep the lowest edge index per point, so results never depend on tree order
-        order = np.lexsort((ei, pi))
-        pi, ei, dist = pi[order], ei[order], dist[order]
-        first = np.ones(len(pi), dtype=bool)
-        first[1:] = pi[1:] != pi[:-1]
-        pi, ei, dist = pi[first], ei[first], dist[first]
-        geoms = net.edge_geometries()[ei] if len(ei) else np.array([])
-        if len(ei):
-            along = shapely.line_locate_point(geoms, points[pi])
-            offset[pi] = np.clip(along, 0.0, net.edge_length_m[ei])
-            snapped_xy[pi] = shapely.get_coordinates(shapely.line_interpolate_point(geoms, along))
-        edge[pi] = ei
-        access[pi] = dist
+        done = np.zeros(len(todo), dtype=bool)
+        done[qi[best]] = True
+        todo = todo[~done]
     return Snapped(edge, offset, access, snapped_xy, edge < 0)
