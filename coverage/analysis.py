@@ -1,0 +1,459 @@
+"""The whole analysis: route every resident to each facility layer, then measure and suggest.
+
+One multi-source search per layer gives every resident's minutes to its nearest facility; every
+table of the :class:`~coverage.result.StudyResult` is then derived from those minutes (metrics,
+gaps, equity, completeness) or from sparse reachable pairs (2SFCA, optimization).  Polygons are
+drawn for people to look at and never feed a number.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+
+from coverage.access2sfca import gaussian_2sfca
+from coverage.equity import equity_table
+from coverage.gaps import candidates_in_gaps, find_gaps
+from coverage.hexgrid import hex_areas
+from coverage.metrics import completeness_table, coverage_metrics, layers_covered
+from coverage.optimize import CoverageProblem, solve
+from coverage.result import StudyResult, SuggestionRun
+from geo.network import WalkNetwork
+from geo.routing import nearest_distances, reachable_pairs
+from geo.service_area import service_areas
+from geo.snap import MAX_SNAP_M, Snapped, snap_points
+from layers.errors import InputError
+from layers.spec import LayerSpec
+
+log = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class StudyInputs:
+    """Checked layers in WGS84 (as :mod:`layers.model` returns them).
+
+    ``streets`` are 街道 polygons (``area``), ``communities`` 社区 polygons (``area``,
+    ``parent``); without either, an H3 grid is used for the per-area tables.
+    """
+
+    residents: gpd.GeoDataFrame
+    facilities: Mapping[str, gpd.GeoDataFrame]
+    specs: Mapping[str, LayerSpec]
+    streets: gpd.GeoDataFrame | None = None
+    communities: gpd.GeoDataFrame | None = None
+    candidates: gpd.GeoDataFrame | None = None
+
+
+@dataclass(frozen=True)
+class AnalysisOptions:
+    """Options of :func:`analyse`; defaults follow DESIGN.md."""
+
+    max_snap_m: float = MAX_SNAP_M
+    suggest: Mapping[str, int] = field(default_factory=dict)
+    model: str = "mclp"
+    method: str = "auto"
+    time_limit_s: float = 30.0
+    per_facility_areas: bool = False
+    gap_link_m: float = 300.0
+    candidate_spacing_m: float = 200.0
+    hex_resolution: int = 8
+
+
+def _points_xy(net: WalkNetwork, gdf: gpd.GeoDataFrame) -> np.ndarray:
+    geoms = gdf.geometry.to_numpy()
+    not_pt = shapely.get_type_id(geoms) != 0
+    if not_pt.any():
+        geoms = np.where(not_pt, shapely.point_on_surface(geoms), geoms)
+    ll = shapely.get_coordinates(geoms)
+    return net.project_lonlat(ll[:, 0], ll[:, 1])
+
+
+def _assign(points_ll: gpd.GeoSeries, polygons: gpd.GeoDataFrame | None) -> np.ndarray:
+    """Name of the polygon containing each point ("" outside all); first polygon wins."""
+    out = np.full(len(points_ll), "", dtype=object)
+    if polygons is None or polygons.empty:
+        return out
+    tree = shapely.STRtree(polygons.geometry.to_numpy())
+    pi, ai = tree.query(points_ll.to_numpy(), predicate="within")
+    order = np.lexsort((ai, pi))
+    pi, ai = pi[order], ai[order]
+    first = np.ones(len(pi), dtype=bool)
+    first[1:] = pi[1:] != pi[:-1]
+    out[pi[first]] = polygons["area"].to_numpy()[ai[first]]
+    return out
+
+
+def _to_wgs84(net: WalkNetwork, geoms: np.ndarray) -> np.ndarray:
+    tr = net.to_wgs84
+    return np.asarray(
+        shapely.transform(geoms, lambda c: np.column_stack(tr.transform(c[:, 0], c[:, 1])))
+    )
+
+
+def _target_weight(residents: gpd.GeoDataFrame, spec: LayerSpec) -> np.ndarray:
+    if spec.target_group not in residents.columns:
+        raise InputError(
+            f"layer '{spec.kind}' serves '{spec.target_group}' but the residents have no such column",
+            column=spec.target_group,
+            fix=f"add a '{spec.target_group}' column to the residents or map it in the plan",
+        )
+    return residents[spec.target_group].to_numpy(dtype=float)
+
+
+def analyse(
+    net: WalkNetwork,
+    inputs: StudyInputs,
+    *,
+    title: str,
+    options: AnalysisOptions | None = None,
+    synthetic: bool = False,
+    sources: tuple[str, ...] = (),
+    progress: Progress | None = None,
+) -> StudyResult:
+    """Run the coverage analysis (and optional site suggestions) for every facility layer.
+
+    Parameters
+    ----------
+    net
+        The walking network, covering the residents and facilities (plus a buffer).
+    inputs
+        Residents, facility layers, areas and candidates in WGS84.
+    title
+        Study name for maps and reports.
+    options
+        Snapping limit, suggestions per kind, model, gap clustering, etc.
+    synthetic
+        The demo district: every output says the data is synthetic.
+    sources
+        Data-source lines for the method section.
+    progress
+        Called with a short text at each step (the CLI shows it); logging gets it too.
+    """
+    opts = options or AnalysisOptions()
+    timings: dict[str, float] = {}
+
+    def step(text: str) -> None:
+        log.info(text)
+        if progress is not None:
+            progress(text)
+
+    t0 = time.perf_counter()
+    specs = dict(inputs.specs)
+    kinds = [k for k in specs if k in inputs.facilities]
+    unknown = [k for k in opts.suggest if k not in kinds]
+    if unknown:
+        raise InputError(
+            f"cannot suggest sites for '{unknown[0]}': no such facility layer",
+            fix=f"use one of {', '.join(kinds)}",
+        )
+    residents = inputs.residents
+    step(f"snapping {len(residents):,} resident units to the street network")
+    res_ll = gpd.GeoSeries(
+        shapely.point_on_surface(residents.geometry.to_numpy()), crs=4326, index=residents.index
+    )
+    res_xy = _points_xy(net, residents)
+    res_snap = snap_points(net, res_xy, max_snap_m=opts.max_snap_m)
+    if res_snap.unsnapped.all():
+        raise InputError(
+            "no resident lies within reach of the street network "
+            f"({opts.max_snap_m:.0f} m)",
+            fix="check the residents' coordinate system (--coords) or the network extent",
+        )
+    street = _assign(res_ll, inputs.streets)
+    community = _assign(res_ll, inputs.communities)
+    hex_cells = None
+    hex_gdf = None
+    if inputs.streets is None:
+        hex_cells, hex_gdf = hex_areas(res_ll.x.to_numpy(), res_ll.y.to_numpy(),
+                                       resolution=opts.hex_resolution)
+    timings["snap"] = time.perf_counter() - t0
+
+    out = gpd.GeoDataFrame(
+        residents.drop(columns=residents.geometry.name).copy(), geometry=res_ll.values, crs=4326
+    )
+    out["area"] = street if inputs.streets is not None else hex_cells
+    out["community"] = community
+    out["snapped"] = ~res_snap.unsnapped
+
+    fac_frames = []
+    fac_snaps: dict[str, Snapped] = {}
+    minutes: dict[str, np.ndarray] = {}
+    metrics_parts = []
+    sa_rows = []
+    gap_rows = []
+    access_notes: dict[str, Any] = {}
+    for kind in kinds:
+        spec = specs[kind]
+        fac = inputs.facilities[kind]
+        t = time.perf_counter()
+        step(f"{spec.label_en}: routing {len(residents):,} residents to {len(fac)} facilities")
+        fxy = _points_xy(net, fac) if len(fac) else np.zeros((0, 2))
+        fsn = snap_points(net, fxy, max_snap_m=opts.max_snap_m)
+        fac_snaps[kind] = fsn
+        if len(fac) and fsn.unsnapped.any():
+            log.warning("%s: %d facilities are farther than %.0f m from any street and are "
+                        "left out of routing", kind, int(fsn.unsnapped.sum()), opts.max_snap_m)
+        near = nearest_distances(net, fsn, res_snap, cutoff_m=spec.cutoff_m)
+        mins = near.distance_m / spec.metres_per_minute
+        minutes[kind] = mins
+        ids = fac["facility_id"].astype(str).to_numpy()
+        out[f"minutes_{kind}"] = mins
+        out[f"facility_{kind}"] = np.where(near.source >= 0, ids[np.maximum(near.source, 0)], "")
+        out[f"covered_{kind}"] = mins <= spec.headline_min
+        timings[f"route_{kind}"] = time.perf_counter() - t
+
+        f = fac[["facility_id", "kind", "name", "capacity"]].copy()
+        f["snapped"] = ~fsn.unsnapped
+        f["access_m"] = fsn.access_m
+        fac_frames.append(gpd.GeoDataFrame(f, geometry=fac.geometry.values, crs=4326))
+
+        t = time.perf_counter()
+        weight = _target_weight(residents, spec)
+        common = {
+            "thresholds_min": spec.thresholds_min,
+            "unsnapped": res_snap.unsnapped,
+            "kind": kind,
+            "target_group": spec.target_group,
+        }
+        if inputs.streets is not None:
+            names = list(inputs.streets["area"])
+            metrics_parts.append(coverage_metrics(mins, weight, area=street, area_names=names,
+                                                  level="street", **common))
+            if inputs.communities is not None:
+                metrics_parts.append(coverage_metrics(
+                    mins, weight, area=community, area_names=list(inputs.communities["area"]),
+                    level="community", include_district=False, **common))
+        else:
+            metrics_parts.append(coverage_metrics(mins, weight, area=hex_cells, level="hex",
+                                                  **common))
+        timings[f"metrics_{kind}"] = time.perf_counter() - t
+
+        t = time.perf_counter()
+        step(f"{spec.label_en}: service areas and gap zones")
+        cut = [m * spec.metres_per_minute for m in spec.thresholds_min]
+        sa = service_areas(net, fsn, cut, per_source=opts.per_facility_areas)
+        for src_i, cut_m, geom in zip(sa["source"], sa["cutoff_m"], sa.geometry, strict=True):
+            sa_rows.append({
+                "kind": kind,
+                "minutes": float(round(cut_m / spec.metres_per_minute, 6)),
+                "facility_id": "" if src_i < 0 else str(ids[src_i]),
+                "geometry": geom,
+            })
+        uncovered = ~(mins <= spec.headline_min)
+        zones = find_gaps(net, res_snap, res_xy, uncovered, weight, fsn, link_m=opts.gap_link_m)
+        out[f"gap_{kind}"] = zones.label
+        for z in range(len(zones.uncovered_population)):
+            members = zones.members[z]
+            where = pd.Series(out["area"].to_numpy()[members]).replace("", np.nan).dropna()
+            gap_rows.append({
+                "kind": kind,
+                "gap_id": z + 1,
+                "uncovered_population": float(zones.uncovered_population[z]),
+                "residents": int(zones.residents[z]),
+                "area": str(where.value_counts().index[0]) if len(where) else "",
+                "area_km2": float(zones.area_km2[z]),
+                "nearest_facility": "" if zones.nearest_facility[z] < 0
+                else str(ids[zones.nearest_facility[z]]),
+                "nearest_facility_minutes": float(zones.nearest_m[z] / spec.metres_per_minute),
+                "geometry": zones.geometry[z],
+            })
+        timings[f"areas_gaps_{kind}"] = time.perf_counter() - t
+
+        cap = fac["capacity"].to_numpy(dtype=float) if len(fac) else np.array([])
+        if len(cap) and np.isfinite(cap).any():
+            t = time.perf_counter()
+            pairs = reachable_pairs(net, fsn, res_snap, cutoff_m=spec.headline_min
+                                    * spec.metres_per_minute)
+            acc = gaussian_2sfca(pairs["target"].to_numpy(), pairs["source"].to_numpy(),
+                                 pairs["distance_m"].to_numpy() / spec.metres_per_minute,
+                                 weight, cap, catchment_min=spec.headline_min)
+            out[f"access_{kind}"] = acc.score
+            access_notes[kind] = {
+                "oversubscribed": [str(ids[j]) for j in acc.oversubscribed],
+                "load": acc.load,
+                "capacity": acc.capacity,
+            }
+            timings[f"2sfca_{kind}"] = time.perf_counter() - t
+
+    headline = {k: specs[k].headline_min for k in kinds}
+    out["layers_covered"] = layers_covered(minutes, headline, unsnapped=res_snap.unsnapped)
+    metrics = pd.concat(metrics_parts, ignore_index=True) if metrics_parts else pd.DataFrame()
+    level = "street" if inputs.streets is not None else "hex"
+    equity = equity_table(metrics, headline_by_kind=headline, level=level)
+    completeness = completeness_table(
+        out["layers_covered"].to_numpy(), residents["population"].to_numpy(dtype=float),
+        area=out["area"].to_numpy(), n_layers=len(kinds), level=level,
+    )
+
+    # suggestions
+    sugg_rows: list[dict[str, Any]] = []
+    runs: dict[str, SuggestionRun] = {}
+    for kind, p in opts.suggest.items():
+        if p <= 0 and opts.model != "lscp":
+            continue
+        t = time.perf_counter()
+        spec = specs[kind]
+        step(f"{spec.label_en}: choosing {p} new sites ({opts.model})")
+        weight = _target_weight(residents, spec)
+        cand_xy, cand_ids, cand_names, cand_cap = _candidates(net, inputs, res_snap, res_xy,
+                                                              minutes[kind], weight, spec,
+                                                              fac_snaps[kind], opts)
+        if len(cand_xy) == 0:
+            log.warning("%s: no candidate sites (no gaps, or no candidates given)", kind)
+            continue
+        csn = snap_points(net, cand_xy, max_snap_m=opts.max_snap_m)
+        horizon = spec.cutoff_m
+        pairs = reachable_pairs(net, csn, res_snap, cutoff_m=horizon)
+        problem = CoverageProblem.from_pairs(
+            weight, pairs["target"].to_numpy(), pairs["source"].to_numpy(),
+            pairs["distance_m"].to_numpy() / spec.metres_per_minute,
+            threshold_min=spec.headline_min, n_candidates=len(cand_xy),
+            cutoff_min=horizon / spec.metres_per_minute,
+            minutes_before=np.where(res_snap.unsnapped, np.inf, minutes[kind]),
+            candidate_capacity=cand_cap if opts.model == "capacitated" else None,
+            demand_area=out["area"].to_numpy().astype(str),
+        )
+        sol = solve(problem, opts.model, p=None if opts.model == "lscp" else int(p),  # type: ignore[arg-type]
+                    method=opts.method, time_limit_s=opts.time_limit_s)
+        total = float(weight.sum())
+        cand_ll = _to_wgs84(net, shapely.points(cand_xy))
+        cum = sol.covered_before_population
+        for rank, (j, added) in enumerate(zip(sol.selected, sol.added_population, strict=True),
+                                          start=1):
+            cum += float(added)
+            sugg_rows.append({
+                "kind": kind,
+                "rank": rank,
+                "site_id": str(cand_ids[j]),
+                "name": str(cand_names[j]),
+                "model": opts.model,
+                "added_population": float(added),
+                "coverage_rate_after": cum / total if total > 0 else np.nan,
+                "geometry": cand_ll[j],
+            })
+        runs[kind] = SuggestionRun(
+            kind=kind,
+            model=opts.model,
+            coverage_rate_before=sol.covered_before_population / total if total > 0 else np.nan,
+            coverage_rate_after=sol.covered_after_population / total if total > 0 else np.nan,
+            optimal=bool(sol.optimal),
+            gap=float(sol.gap),
+            status=sol.status,
+            curve=tuple((int(k), v / total if total > 0 else np.nan) for k, v in sol.curve),
+            unreachable_population=float(sol.unreachable_population),
+        )
+        timings[f"optimize_{kind}"] = time.perf_counter() - t
+
+    areas = _areas_table(inputs, hex_gdf, metrics, kinds, specs)
+    result = StudyResult(
+        title=title,
+        specs={k: specs[k] for k in kinds},
+        facilities=_gdf(fac_frames, ["facility_id", "kind", "name", "capacity", "snapped",
+                                     "access_m"]),
+        residents=out,
+        service_areas=_to_gdf_rows(net, sa_rows, ["kind", "minutes", "facility_id"]),
+        gaps=_to_gdf_rows(net, gap_rows, ["kind", "gap_id", "uncovered_population", "residents",
+                                          "area", "area_km2", "nearest_facility",
+                                          "nearest_facility_minutes"]),
+        areas=areas,
+        metrics=metrics,
+        equity=equity,
+        suggestions=_gdf_ll(sugg_rows, ["kind", "rank", "site_id", "name", "model",
+                                        "added_population", "coverage_rate_after"]),
+        suggestion_runs=runs,
+        synthetic=synthetic,
+        sources=sources,
+        extra={"timings_s": timings, "completeness": completeness, "access": access_notes,
+               "network": net.report},
+    )
+    timings["total"] = time.perf_counter() - t0
+    step(f"analysis done in {timings['total']:.1f} s")
+    return result
+
+
+def _candidates(
+    net: WalkNetwork,
+    inputs: StudyInputs,
+    res_snap: Snapped,
+    res_xy: np.ndarray,
+    mins: np.ndarray,
+    weight: np.ndarray,
+    spec: LayerSpec,
+    fac_snap: Snapped,
+    opts: AnalysisOptions,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Candidate sites: the user's layer, else street nodes inside this layer's gap zones."""
+    if inputs.candidates is not None and len(inputs.candidates):
+        c = inputs.candidates
+        cap = c["capacity"].to_numpy(dtype=float) if "capacity" in c else np.full(len(c), np.nan)
+        return (_points_xy(net, c), c["site_id"].astype(str).to_numpy(),
+                c["name"].astype(str).to_numpy(), np.where(np.isfinite(cap), cap, np.inf))
+    zones = find_gaps(net, res_snap, res_xy, ~(mins <= spec.headline_min), weight, fac_snap,
+                      link_m=opts.gap_link_m)
+    xy = candidates_in_gaps(net, zones, spacing_m=opts.candidate_spacing_m)
+    ids = np.array([f"{spec.kind}-cand-{i + 1:04d}" for i in range(len(xy))], dtype=object)
+    return xy, ids, ids.copy(), np.full(len(xy), np.inf)
+
+
+def _gdf(frames: list[gpd.GeoDataFrame], columns: list[str]) -> gpd.GeoDataFrame:
+    if not frames:
+        return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=4326)
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=4326)
+
+
+def _to_gdf_rows(net: WalkNetwork, rows: list[dict[str, Any]], columns: list[str]
+                 ) -> gpd.GeoDataFrame:
+    if not rows:
+        return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=4326)
+    geoms = _to_wgs84(net, np.array([r.pop("geometry") for r in rows], dtype=object))
+    return gpd.GeoDataFrame(pd.DataFrame(rows)[columns], geometry=geoms, crs=4326)
+
+
+def _gdf_ll(rows: list[dict[str, Any]], columns: list[str]) -> gpd.GeoDataFrame:
+    if not rows:
+        return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=4326)
+    geoms = [r.pop("geometry") for r in rows]
+    return gpd.GeoDataFrame(pd.DataFrame(rows)[columns], geometry=geoms, crs=4326)
+
+
+def _areas_table(
+    inputs: StudyInputs,
+    hex_gdf: gpd.GeoDataFrame | None,
+    metrics: pd.DataFrame,
+    kinds: list[str],
+    specs: Mapping[str, LayerSpec],
+) -> gpd.GeoDataFrame:
+    """Area polygons with each layer's headline coverage and target population."""
+    parts = []
+    if inputs.streets is not None:
+        s = inputs.streets[["area", "geometry"]].copy()
+        s["level"], s["parent"] = "street", ""
+        parts.append(s)
+        if inputs.communities is not None:
+            c = inputs.communities[["area", "parent", "geometry"]].copy()
+            c["level"] = "community"
+            parts.append(c)
+    elif hex_gdf is not None:
+        parts.append(hex_gdf[["area", "level", "parent", "geometry"]])
+    if not parts:
+        return gpd.GeoDataFrame({"area": [], "level": [], "parent": []}, geometry=[], crs=4326)
+    areas = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=4326)
+    areas = areas[["area", "level", "parent", "geometry"]]
+    for kind in kinds:
+        m = metrics[(metrics["kind"] == kind) & (metrics["minutes"] == specs[kind].headline_min)
+                    & (metrics["level"] != "district")]
+        key = m.set_index(["level", "area"])
+        idx = pd.MultiIndex.from_arrays([areas["level"], areas["area"]])
+        areas[f"coverage_{kind}"] = key["coverage_rate"].reindex(idx).to_numpy()
+        areas[f"population_{kind}"] = key["population"].reindex(idx).to_numpy()
+    return areas
