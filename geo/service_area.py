@@ -82,7 +82,8 @@ def reached_segments(
 def _polygon(lines: np.ndarray, buffer_m: float) -> shapely.Geometry:
     if len(lines) == 0:
         return shapely.Polygon()
-    return shapely.buffer(shapely.multilinestrings(lines), buffer_m, quad_segs=3)
+    # buffering pieces and merging them is ~8x faster in GEOS than buffering one multi-line
+    return shapely.union_all(shapely.buffer(lines, buffer_m, quad_segs=3))
 
 
 def service_areas(

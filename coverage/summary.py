@@ -1,0 +1,112 @@
+"""``summary.json``: the machine-readable headline of a run (schema documented in the README).
+
+Built only from the :class:`~coverage.result.StudyResult` tables, so it can never disagree with
+the map, the report or the exports.  Non-finite numbers become ``null`` (JSON has no inf/NaN).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+from coverage.result import StudyResult
+
+SCHEMA_VERSION = 1
+
+
+def _num(x: Any) -> float | None:
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _minutes_key(m: float) -> str:
+    return str(int(m)) if float(m).is_integer() else str(m)
+
+
+def summary_dict(result: StudyResult) -> dict[str, Any]:
+    """The summary as plain JSON-ready data."""
+    m = result.metrics
+    district = m[m["level"] == "district"]
+    layers: dict[str, Any] = {}
+    for kind, spec in result.specs.items():
+        rows = district[district["kind"] == kind].set_index("minutes")
+        head = rows.loc[spec.headline_min]
+        unsnapped = int((~result.residents["snapped"]).sum())
+        layers[kind] = {
+            "label": spec.label_zh,
+            "facilities": int((result.facilities["kind"] == kind).sum()),
+            "target_group": spec.target_group,
+            "speed_kmh": spec.speed_kmh,
+            "headline_minutes": spec.headline_min,
+            "population": _num(head["population"]),
+            "covered_population": _num(head["covered_population"]),
+            "coverage_rate": _num(head["coverage_rate"]),
+            "coverage_rate_by_minutes": {
+                _minutes_key(t): _num(rows.loc[t, "coverage_rate"]) for t in spec.thresholds_min
+            },
+            "mean_minutes": _num(head["mean_minutes"]),
+            "p90_minutes": _num(head["p90_minutes"]),
+            "unsnapped_residents": unsnapped,
+            "unreachable_residents": int(head["unreachable"]),
+            "gap_zones": int((result.gaps["kind"] == kind).sum()) if len(result.gaps) else 0,
+        }
+    areas: dict[str, Any] = {}
+    per_area = m[m["level"].isin(["street", "hex"])]
+    for kind, spec in result.specs.items():
+        rows = per_area[(per_area["kind"] == kind) & (per_area["minutes"] == spec.headline_min)]
+        for area, rate, pop in zip(rows["area"], rows["coverage_rate"], rows["population"],
+                                   strict=True):
+            areas.setdefault(str(area), {})[kind] = {
+                "coverage_rate": _num(rate), "population": _num(pop)}
+    suggestions: dict[str, Any] = {}
+    for kind, run in result.suggestion_runs.items():
+        s = result.suggestions[result.suggestions["kind"] == kind].sort_values("rank")
+        suggestions[kind] = {
+            "model": run.model,
+            "sites": [
+                {
+                    "rank": int(r["rank"]),
+                    "site_id": str(r["site_id"]),
+                    "name": str(r["name"]),
+                    "lon": round(float(r.geometry.x), 7),
+                    "lat": round(float(r.geometry.y), 7),
+                    "added_population": _num(r["added_population"]),
+                }
+                for _, r in s.iterrows()
+            ],
+            "coverage_rate_before": _num(run.coverage_rate_before),
+            "coverage_rate_after": _num(run.coverage_rate_after),
+            "optimal": bool(run.optimal),
+            "gap": _num(run.gap),
+            "status": run.status,
+            "curve": [{"sites": k, "coverage_rate": _num(v)} for k, v in run.curve],
+        }
+    equity = {
+        str(r["kind"]): {k: (_num(v) if isinstance(v, float | int | np.floating) else str(v))
+                         for k, v in r.items() if k != "kind"}
+        for _, r in result.equity.iterrows()
+    }
+    comp = result.extra.get("completeness")
+    all_layers = None
+    if comp is not None and len(comp):
+        d = comp[comp["level"] == "district"]
+        if len(d):
+            all_layers = _num(d["all_layers_share"].iloc[0])
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "title": result.title,
+        "synthetic": bool(result.synthetic),
+        "residents": int(len(result.residents)),
+        "population": _num(result.residents["population"].sum()),
+        "share_with_all_layers": all_layers,
+        "layers": layers,
+        "areas": areas,
+        "equity": equity,
+        "suggestions": suggestions,
+        "sources": list(result.sources),
+    }
