@@ -203,7 +203,9 @@ def analyse(
         if len(fac) and fsn.unsnapped.any():
             log.warning("%s: %d facilities are farther than %.0f m from any street and are "
                         "left out of routing", kind, int(fsn.unsnapped.sum()), opts.max_snap_m)
-        near = nearest_distances(net, fsn, res_snap, cutoff_m=spec.cutoff_m)
+        # no cutoff: one multi-source pass costs milliseconds either way, and real minutes
+        # beyond the goal (not inf) are what mean/P90, gap zones and the map need
+        near = nearest_distances(net, fsn, res_snap)
         mins = near.distance_m / spec.metres_per_minute
         minutes[kind] = mins
         ids = fac["facility_id"].astype(str).to_numpy()
