@@ -47,6 +47,7 @@ class Progress:
         self.t0 = time.perf_counter()
 
     def __call__(self, text: str) -> None:
+        """Show one step."""
         if self.enabled:
             print(f"[{time.perf_counter() - self.t0:6.1f}s] {text}", file=sys.stderr, flush=True)
 
@@ -56,11 +57,17 @@ def _parser() -> argparse.ArgumentParser:
     common.add_argument("--out", required=True, type=Path, help="output folder (created whole)")
     common.add_argument("--force", action="store_true", help="replace an existing output folder")
     common.add_argument("--lang", choices=["zh", "en"], help="language of map and report")
-    common.add_argument("--basemap", choices=["osm", "none", "gcj02"],
-                        help="map tiles: OpenStreetMap, none (offline), or Amap-style GCJ-02")
+    common.add_argument(
+        "--basemap",
+        choices=["osm", "none", "gcj02"],
+        help="map tiles: OpenStreetMap, none (offline), or Amap-style GCJ-02",
+    )
     common.add_argument("--export-crs", help="CRS of GIS exports: wgs84, cgcs2000, gcj02, EPSG")
-    common.add_argument("--formats", default="gpkg,geojson,shp,parquet,csv",
-                        help="GIS export formats (comma-separated)")
+    common.add_argument(
+        "--formats",
+        default="gpkg,geojson,shp,parquet,csv",
+        help="GIS export formats (comma-separated)",
+    )
     common.add_argument("--cache-dir", type=Path, help="network cache folder")
     g = common.add_mutually_exclusive_group()
     g.add_argument("--quiet", action="store_true", help="no progress output")
@@ -85,8 +92,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--model", choices=MODELS)
     r.add_argument("--speed", action="append", default=[], metavar="KIND=KMH")
     r.add_argument("--minutes", help="thresholds, e.g. 5,10,15")
-    r.add_argument("--coords", action="append", default=[], metavar="[LAYER=]SYSTEM",
-                   help="coordinate system of point tables: wgs84, gcj02, bd09, cgcs2000")
+    r.add_argument(
+        "--coords",
+        action="append",
+        default=[],
+        metavar="[LAYER=]SYSTEM",
+        help="coordinate system of point tables: wgs84, gcj02, bd09, cgcs2000",
+    )
     r.add_argument("--layer-table", type=Path, help="TOML layer table (default data/layers.toml)")
     r.add_argument("--crs", help="metric CRS for the analysis, e.g. 4549 (default local UTM)")
     r.add_argument("--max-snap-m", type=float)
@@ -109,8 +121,11 @@ def _plan_from_args(args: argparse.Namespace) -> tuple[Plan, dict[str, str]]:
         layers.append(LayerInput(kind, Path(file), coords_by_layer.get(kind)))
     given = {li.kind for li in layers}
     # --coords KIND=SYSTEM also applies to a layer that came from the plan file
-    layers += [LayerInput(li.kind, li.file, coords_by_layer[li.kind]) for li in plan.layers
-               if li.kind in coords_by_layer and li.kind not in given]
+    layers += [
+        LayerInput(li.kind, li.file, coords_by_layer[li.kind])
+        for li in plan.layers
+        if li.kind in coords_by_layer and li.kind not in given
+    ]
     plan = merge(
         plan,
         title=args.title,
@@ -147,18 +162,20 @@ def _demo_plan(args: argparse.Namespace, inputs_dir: Path) -> Plan:
         if path.suffix.lower() in (".csv", ".xlsx"):
             entry["coords"] = "gcj02"  # the demo's point tables come as exported from Amap
         layers[kind] = entry
-    plan = plan_from_mapping({
-        "title": "示例城区15分钟公共服务圈（合成数据）",
-        "network": str(files.streets_osm),
-        "residents": str(files.residents_gpkg),
-        "streets": str(files.areas_gpkg),
-        "streets_layer": "streets_areas",
-        "communities": str(files.areas_gpkg),
-        "communities_layer": "communities",
-        "candidates": str(files.candidates),
-        "layers": layers,
-        "suggest": {k: args.suggest for k in layers} if args.suggest > 0 else {},
-    })
+    plan = plan_from_mapping(
+        {
+            "title": "示例城区15分钟公共服务圈（合成数据）",
+            "network": str(files.streets_osm),
+            "residents": str(files.residents_gpkg),
+            "streets": str(files.areas_gpkg),
+            "streets_layer": "streets_areas",
+            "communities": str(files.areas_gpkg),
+            "communities_layer": "communities",
+            "candidates": str(files.candidates),
+            "layers": layers,
+            "suggest": dict.fromkeys(layers, args.suggest) if args.suggest > 0 else {},
+        }
+    )
     return merge(plan, **_common_overrides(args))
 
 
@@ -166,8 +183,17 @@ def _coords_for(plan: Plan, coords_by_layer: dict[str, str], key: str) -> str | 
     return coords_by_layer.get(key) or plan.coords
 
 
-def execute(plan: Plan, out: Path, *, coords_by_layer: dict[str, str], progress: Progress,
-            synthetic: bool, formats: list[str], cache_dir: Path | None, work: Path) -> dict:
+def execute(
+    plan: Plan,
+    out: Path,
+    *,
+    coords_by_layer: dict[str, str],
+    progress: Progress,
+    synthetic: bool,
+    formats: list[str],
+    cache_dir: Path | None,
+    work: Path,
+) -> dict:
     """Read, route, analyse and write every output into ``work`` (the temporary folder)."""
     import shapely
 
@@ -185,8 +211,8 @@ def execute(plan: Plan, out: Path, *, coords_by_layer: dict[str, str], progress:
     specs = load_layer_table(plan.layer_table)
     for li in plan.layers:
         if li.kind not in specs:
-            raise InputError(f"unknown layer kind '{li.kind}'",
-                             fix=f"use one of {', '.join(specs)} or add it to the layer table")
+            msg = f"unknown layer kind '{li.kind}'"
+            raise InputError(msg, fix=f"use one of {', '.join(specs)} or add it to the layer table")
     for kind, kmh in plan.speed.items():
         specs[kind] = specs[kind].with_speed(kmh)
     if plan.minutes:
@@ -195,7 +221,8 @@ def execute(plan: Plan, out: Path, *, coords_by_layer: dict[str, str], progress:
     progress("reading layers")
     cols = dict(plan.residents_columns)
     residents = read_residents(
-        plan.residents, coords=_coords_for(plan, coords_by_layer, "residents"),
+        plan.residents,
+        coords=_coords_for(plan, coords_by_layer, "residents"),
         population_col=cols.pop("population", "population"),
         group_cols={"elderly": "elderly", "youth": "youth", **cols},
         layer=plan.residents_layer,
@@ -204,20 +231,33 @@ def execute(plan: Plan, out: Path, *, coords_by_layer: dict[str, str], progress:
         li.kind: read_facilities(li.file, li.kind, coords=li.coords or plan.coords, specs=specs)
         for li in plan.layers
     }
-    streets = read_areas(plan.streets, level="street", layer=plan.streets_layer) \
-        if plan.streets else None
-    communities = read_areas(plan.communities, level="community", layer=plan.communities_layer) \
-        if plan.communities else None
-    candidates = read_candidates(plan.candidates,
-                                 coords=_coords_for(plan, coords_by_layer, "candidates")) \
-        if plan.candidates else None
+    streets = (
+        read_areas(plan.streets, level="street", layer=plan.streets_layer) if plan.streets else None
+    )
+    communities = (
+        read_areas(plan.communities, level="community", layer=plan.communities_layer)
+        if plan.communities
+        else None
+    )
+    candidates = (
+        read_candidates(plan.candidates, coords=_coords_for(plan, coords_by_layer, "candidates"))
+        if plan.candidates
+        else None
+    )
 
     progress("building the walking network")
-    study_area = shapely.union_all([residents.geometry.union_all().envelope] + (
-        [streets.geometry.union_all().envelope] if streets is not None else []))
+    study_area = shapely.union_all(
+        [residents.geometry.union_all().envelope]
+        + ([streets.geometry.union_all().envelope] if streets is not None else [])
+    )
     if plan.network is not None:
-        net = load_network(plan.network, aoi_wgs84=study_area, buffer_m=plan.buffer_m,
-                           crs=plan.crs, cache_dir=cache_dir)
+        net = load_network(
+            plan.network,
+            aoi_wgs84=study_area,
+            buffer_m=plan.buffer_m,
+            crs=plan.crs,
+            cache_dir=cache_dir,
+        )
     else:
         net = network_from_place(str(plan.place), crs=plan.crs, buffer_m=plan.buffer_m)
     progress(f"network: {net.report.describe()}")
@@ -229,34 +269,51 @@ def execute(plan: Plan, out: Path, *, coords_by_layer: dict[str, str], progress:
 
     result = analyse(
         net,
-        StudyInputs(residents=residents, facilities=facilities, specs=specs, streets=streets,
-                    communities=communities, candidates=candidates),
+        StudyInputs(
+            residents=residents,
+            facilities=facilities,
+            specs=specs,
+            streets=streets,
+            communities=communities,
+            candidates=candidates,
+        ),
         title=plan.title,
-        options=AnalysisOptions(max_snap_m=plan.max_snap_m, suggest=dict(plan.suggest),
-                                model=plan.model, time_limit_s=plan.time_limit_s),
+        options=AnalysisOptions(
+            max_snap_m=plan.max_snap_m,
+            suggest=dict(plan.suggest),
+            model=plan.model,  # type: ignore[arg-type]  # checked by Plan.check
+            time_limit_s=plan.time_limit_s,
+        ),
         synthetic=synthetic,
-        sources=(OSM_SOURCE if not synthetic else
-                 "Synthetic demo district generated by data/demo.py (合成数据，非真实)",),
+        sources=(
+            OSM_SOURCE
+            if not synthetic
+            else "Synthetic demo district generated by data/demo.py (合成数据，非真实)",
+        ),
         progress=progress,
     )
     progress("writing map, report and GIS layers")
     render_map(result, work / "map.html", lang=plan.lang, basemap=plan.basemap, force=True)
-    write_report(result, work / "report.html", lang=plan.lang, xlsx_path=work / "report.xlsx",
-                 force=True)
+    write_report(
+        result, work / "report.html", lang=plan.lang, xlsx_path=work / "report.xlsx", force=True
+    )
     export_result(result, work / "gis", formats=formats, crs=plan.export_crs, force=True)
     summary = summary_dict(result)
     summary["timings_s"] = {k: round(v, 3) for k, v in result.extra["timings_s"].items()}
     summary["network"] = net.report.describe()
-    (work / "summary.json").write_text(json.dumps(summary, ensure_ascii=False, indent=2),
-                                       encoding="utf-8")
+    (work / "summary.json").write_text(
+        json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8"
+    )
     return summary
 
 
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(
+        level=logging.INFO if args.verbose else logging.WARNING,
+        format="%(levelname)s %(name)s: %(message)s",
+    )
     progress = Progress(not args.quiet and not os.environ.get("CI"))
     from layers.atomic import atomic_dir
 
@@ -269,9 +326,16 @@ def main(argv: list[str] | None = None) -> int:
                 coords_by_layer: dict[str, str] = {}
             else:
                 plan, coords_by_layer = _plan_from_args(args)
-            summary = execute(plan, args.out, coords_by_layer=coords_by_layer, progress=progress,
-                              synthetic=args.command == "demo", formats=formats,
-                              cache_dir=args.cache_dir, work=work)
+            summary = execute(
+                plan,
+                args.out,
+                coords_by_layer=coords_by_layer,
+                progress=progress,
+                synthetic=args.command == "demo",
+                formats=formats,
+                cache_dir=args.cache_dir,
+                work=work,
+            )
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
@@ -281,16 +345,20 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as err:  # an internal error: short message, details with --verbose
         if args.verbose:
             log.exception("internal error")
-        print(f"internal error: {type(err).__name__}: {err} (run with --verbose for details)",
-              file=sys.stderr)
+        print(
+            f"internal error: {type(err).__name__}: {err} (run with --verbose for details)",
+            file=sys.stderr,
+        )
         return 1
     progress(f"done: {args.out}")
     if not args.quiet:
         for kind, s in summary["layers"].items():
             rate = s["coverage_rate"]
-            print(f"{kind:22s} {s['facilities']:4d} facilities  "
-                  f"{'n/a' if rate is None else f'{rate:6.1%}'} of {s['target_group']} within "
-                  f"{s['headline_minutes']:g} min")
+            print(
+                f"{kind:22s} {s['facilities']:4d} facilities  "
+                f"{'n/a' if rate is None else f'{rate:6.1%}'} of {s['target_group']} within "
+                f"{s['headline_minutes']:g} min"
+            )
     return 0
 
 

@@ -47,8 +47,10 @@ def bench(name: str, net: WalkNetwork) -> dict[str, float]:
     pts = random_points(net, 50_000, seed=3)
     t_tree = timed(lambda: net.segment_index, 1)[0]  # built once per network, then cached
     t_snap, snapped = timed(lambda: snap_points(net, pts, max_snap_m=300))
-    print(f"snap 50k points scattered over the extent: {t_snap * 1000:.0f} ms "
-          f"(+ {t_tree * 1000:.0f} ms edge index, once); {snapped.unsnapped.mean():.0%} unsnapped")
+    print(
+        f"snap 50k points scattered over the extent: {t_snap * 1000:.0f} ms "
+        f"(+ {t_tree * 1000:.0f} ms edge index, once); {snapped.unsnapped.mean():.0%} unsnapped"
+    )
     rng = np.random.default_rng(5)
     homes = net.node_xy[rng.integers(0, net.n_nodes, 50_000)] + rng.normal(0, 60, (50_000, 2))
     t_homes, _ = timed(lambda: snap_points(net, homes, max_snap_m=300))
@@ -60,8 +62,7 @@ def bench(name: str, net: WalkNetwork) -> dict[str, float]:
 
     def node_pass():
         g = _graph_with_sources(net, fac, ids)
-        return dijkstra(g, indices=net.n_nodes + np.arange(len(ids)), limit=CUTOFF_M,
-                        min_only=True)
+        return dijkstra(g, indices=net.n_nodes + np.arange(len(ids)), limit=CUTOFF_M, min_only=True)
 
     t_node, _ = timed(node_pass, 5)
 
@@ -71,26 +72,45 @@ def bench(name: str, net: WalkNetwork) -> dict[str, float]:
         zip(net.edge_u.tolist(), net.edge_v.tolist(), net.edge_length_m.tolist(), strict=True),
         weight="length",
     )
-    fac_nodes = np.where(fac.offset_m <= net.edge_length_m[fac.edge] / 2,
-                         net.edge_u[fac.edge], net.edge_v[fac.edge]).tolist()
-    t_nx, _ = timed(lambda: nx.multi_source_dijkstra_path_length(
-        G, set(fac_nodes), cutoff=CUTOFF_M, weight="length"), 1)
+    fac_nodes = np.where(
+        fac.offset_m <= net.edge_length_m[fac.edge] / 2, net.edge_u[fac.edge], net.edge_v[fac.edge]
+    ).tolist()
+    t_nx, _ = timed(
+        lambda: nx.multi_source_dijkstra_path_length(
+            G, set(fac_nodes), cutoff=CUTOFF_M, weight="length"
+        ),
+        1,
+    )
 
     # networkx the OSMnx-tutorial way: one Dijkstra per facility
-    t_nx1, _ = timed(lambda: [nx.single_source_dijkstra_path_length(
-        G, s, cutoff=CUTOFF_M, weight="length") for s in fac_nodes[:20]], 1)
+    t_nx1, _ = timed(
+        lambda: [
+            nx.single_source_dijkstra_path_length(G, s, cutoff=CUTOFF_M, weight="length")
+            for s in fac_nodes[:20]
+        ],
+        1,
+    )
     t_nx1 *= len(fac_nodes) / 20
 
-    row = {"node_s": t_node, "snap_s": t_snap, "ours_s": t_ours, "nx_multi_s": t_nx, "nx_per_fac_s": t_nx1}
+    row = {
+        "node_s": t_node,
+        "snap_s": t_snap,
+        "ours_s": t_ours,
+        "nx_multi_s": t_nx,
+        "nx_per_fac_s": t_nx1,
+    }
     try:
         import pandana
         import pandas as pd
 
         t0 = time.perf_counter()
         pnet = pandana.Network(
-            pd.Series(net.node_xy[:, 0]), pd.Series(net.node_xy[:, 1]),
-            pd.Series(net.edge_u), pd.Series(net.edge_v),
-            pd.DataFrame({"length": net.edge_length_m}), twoway=True,
+            pd.Series(net.node_xy[:, 0]),
+            pd.Series(net.node_xy[:, 1]),
+            pd.Series(net.edge_u),
+            pd.Series(net.edge_v),
+            pd.DataFrame({"length": net.edge_length_m}),
+            twoway=True,
         )
         pnet.precompute(CUTOFF_M)
         t_build = time.perf_counter() - t0
@@ -102,19 +122,27 @@ def bench(name: str, net: WalkNetwork) -> dict[str, float]:
     except Exception as exc:  # pandana is optional: report, don't fail the benchmark
         print(f"pandana unavailable: {exc}")
     reached = np.isfinite(near.distance_m).mean()
-    print(f"nearest facility (200 facilities, 50k residents, cutoff {CUTOFF_M:.0f} m): "
-          f"ours {t_ours * 1000:.1f} ms, {reached:.1%} of residents reached")
+    print(
+        f"nearest facility (200 facilities, 50k residents, cutoff {CUTOFF_M:.0f} m): "
+        f"ours {t_ours * 1000:.1f} ms, {reached:.1%} of residents reached"
+    )
     print(f"  of which the node-level multi-source pass: {t_node * 1000:.1f} ms")
-    print(f"  networkx multi-source Dijkstra (node level): {t_nx * 1000:.0f} ms "
-          f"-> {t_nx / t_node:.0f}x our node pass, {t_nx / t_ours:.1f}x our whole call "
-          "(which also resolves 50k residents on partial edges)")
-    print(f"  networkx one Dijkstra per facility: {t_nx1 * 1000:.0f} ms "
-          f"-> {t_nx1 / t_node:.0f}x our node pass, {t_nx1 / t_ours:.1f}x our whole call")
+    print(
+        f"  networkx multi-source Dijkstra (node level): {t_nx * 1000:.0f} ms "
+        f"-> {t_nx / t_node:.0f}x our node pass, {t_nx / t_ours:.1f}x our whole call "
+        "(which also resolves 50k residents on partial edges)"
+    )
+    print(
+        f"  networkx one Dijkstra per facility: {t_nx1 * 1000:.0f} ms "
+        f"-> {t_nx1 / t_node:.0f}x our node pass, {t_nx1 / t_ours:.1f}x our whole call"
+    )
     if "pandana_query_s" in row:
         pq, pb = row["pandana_query_s"], row["pandana_build_s"]
-        print(f"  pandana nearest_pois (node level): query {pq * 1000:.0f} ms "
-              f"({pq / t_node:.0f}x our node pass, {pq / t_ours:.1f}x our whole call), "
-              f"build+precompute {pb * 1000:.0f} ms (query+build {(pq + pb) / t_ours:.0f}x ours)")
+        print(
+            f"  pandana nearest_pois (node level): query {pq * 1000:.0f} ms "
+            f"({pq / t_node:.0f}x our node pass, {pq / t_ours:.1f}x our whole call), "
+            f"build+precompute {pb * 1000:.0f} ms (query+build {(pq + pb) / t_ours:.0f}x ours)"
+        )
     return row
 
 

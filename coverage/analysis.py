@@ -24,7 +24,7 @@ from coverage.equity import equity_table
 from coverage.gaps import candidates_in_gaps, find_gaps
 from coverage.hexgrid import hex_areas
 from coverage.metrics import completeness_table, coverage_metrics, layers_covered
-from coverage.optimize import CoverageProblem, solve
+from coverage.optimize import CoverageProblem, Method, Model, solve
 from coverage.result import StudyResult, SuggestionRun
 from geo.network import WalkNetwork
 from geo.routing import nearest_distances, reachable_pairs
@@ -60,8 +60,8 @@ class AnalysisOptions:
 
     max_snap_m: float = MAX_SNAP_M
     suggest: Mapping[str, int] = field(default_factory=dict)
-    model: str = "mclp"
-    method: str = "auto"
+    model: Model = "mclp"
+    method: Method = "auto"
     time_limit_s: float = 30.0
     per_facility_areas: bool = False
     gap_link_m: float = 300.0
@@ -102,8 +102,12 @@ def _to_wgs84(net: WalkNetwork, geoms: np.ndarray) -> np.ndarray:
 
 def _target_weight(residents: gpd.GeoDataFrame, spec: LayerSpec) -> np.ndarray:
     if spec.target_group not in residents.columns:
+        msg = (
+            f"layer '{spec.kind}' serves '{spec.target_group}' "
+            "but the residents have no such column"
+        )
         raise InputError(
-            f"layer '{spec.kind}' serves '{spec.target_group}' but the residents have no such column",
+            msg,
             column=spec.target_group,
             fix=f"add a '{spec.target_group}' column to the residents or map it in the plan",
         )
@@ -152,8 +156,9 @@ def analyse(
     kinds = [k for k in specs if k in inputs.facilities]
     unknown = [k for k in opts.suggest if k not in kinds]
     if unknown:
+        msg = f"cannot suggest sites for '{unknown[0]}': no such facility layer"
         raise InputError(
-            f"cannot suggest sites for '{unknown[0]}': no such facility layer",
+            msg,
             fix=f"use one of {', '.join(kinds)}",
         )
     residents = inputs.residents
@@ -164,9 +169,9 @@ def analyse(
     res_xy = _points_xy(net, residents)
     res_snap = snap_points(net, res_xy, max_snap_m=opts.max_snap_m)
     if res_snap.unsnapped.all():
+        msg = f"no resident lies within reach of the street network ({opts.max_snap_m:.0f} m)"
         raise InputError(
-            "no resident lies within reach of the street network "
-            f"({opts.max_snap_m:.0f} m)",
+            msg,
             fix="check the residents' coordinate system (--coords) or the network extent",
         )
     street = _assign(res_ll, inputs.streets)
@@ -174,8 +179,9 @@ def analyse(
     hex_cells = None
     hex_gdf = None
     if inputs.streets is None:
-        hex_cells, hex_gdf = hex_areas(res_ll.x.to_numpy(), res_ll.y.to_numpy(),
-                                       resolution=opts.hex_resolution)
+        hex_cells, hex_gdf = hex_areas(
+            res_ll.x.to_numpy(), res_ll.y.to_numpy(), resolution=opts.hex_resolution
+        )
     timings["snap"] = time.perf_counter() - t0
 
     out = gpd.GeoDataFrame(
@@ -201,8 +207,13 @@ def analyse(
         fsn = snap_points(net, fxy, max_snap_m=opts.max_snap_m)
         fac_snaps[kind] = fsn
         if len(fac) and fsn.unsnapped.any():
-            log.warning("%s: %d facilities are farther than %.0f m from any street and are "
-                        "left out of routing", kind, int(fsn.unsnapped.sum()), opts.max_snap_m)
+            log.warning(
+                "%s: %d facilities are farther than %.0f m from any street and are "
+                "left out of routing",
+                kind,
+                int(fsn.unsnapped.sum()),
+                opts.max_snap_m,
+            )
         # no cutoff: one multi-source pass costs milliseconds either way, and real minutes
         # beyond the goal (not inf) are what mean/P90, gap zones and the map need
         near = nearest_distances(net, fsn, res_snap)
@@ -221,7 +232,7 @@ def analyse(
 
         t = time.perf_counter()
         weight = _target_weight(residents, spec)
-        common = {
+        common: dict[str, Any] = {
             "thresholds_min": spec.thresholds_min,
             "unsnapped": res_snap.unsnapped,
             "kind": kind,
@@ -229,15 +240,27 @@ def analyse(
         }
         if inputs.streets is not None:
             names = list(inputs.streets["area"])
-            metrics_parts.append(coverage_metrics(mins, weight, area=street, area_names=names,
-                                                  level="street", **common))
+            metrics_parts.append(
+                coverage_metrics(
+                    mins, weight, area=street, area_names=names, level="street", **common
+                )
+            )
             if inputs.communities is not None:
-                metrics_parts.append(coverage_metrics(
-                    mins, weight, area=community, area_names=list(inputs.communities["area"]),
-                    level="community", include_district=False, **common))
+                metrics_parts.append(
+                    coverage_metrics(
+                        mins,
+                        weight,
+                        area=community,
+                        area_names=list(inputs.communities["area"]),
+                        level="community",
+                        include_district=False,
+                        **common,
+                    )
+                )
         else:
-            metrics_parts.append(coverage_metrics(mins, weight, area=hex_cells, level="hex",
-                                                  **common))
+            metrics_parts.append(
+                coverage_metrics(mins, weight, area=hex_cells, level="hex", **common)
+            )
         timings[f"metrics_{kind}"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -245,40 +268,51 @@ def analyse(
         cut = [m * spec.metres_per_minute for m in spec.thresholds_min]
         sa = service_areas(net, fsn, cut, per_source=opts.per_facility_areas)
         for src_i, cut_m, geom in zip(sa["source"], sa["cutoff_m"], sa.geometry, strict=True):
-            sa_rows.append({
-                "kind": kind,
-                "minutes": float(round(cut_m / spec.metres_per_minute, 6)),
-                "facility_id": "" if src_i < 0 else str(ids[src_i]),
-                "geometry": geom,
-            })
+            sa_rows.append(
+                {
+                    "kind": kind,
+                    "minutes": float(round(cut_m / spec.metres_per_minute, 6)),
+                    "facility_id": "" if src_i < 0 else str(ids[src_i]),
+                    "geometry": geom,
+                }
+            )
         uncovered = ~(mins <= spec.headline_min)
         zones = find_gaps(net, res_snap, res_xy, uncovered, weight, fsn, link_m=opts.gap_link_m)
         out[f"gap_{kind}"] = zones.label
         for z in range(len(zones.uncovered_population)):
             members = zones.members[z]
             where = pd.Series(out["area"].to_numpy()[members]).replace("", np.nan).dropna()
-            gap_rows.append({
-                "kind": kind,
-                "gap_id": z + 1,
-                "uncovered_population": float(zones.uncovered_population[z]),
-                "residents": int(zones.residents[z]),
-                "area": str(where.value_counts().index[0]) if len(where) else "",
-                "area_km2": float(zones.area_km2[z]),
-                "nearest_facility": "" if zones.nearest_facility[z] < 0
-                else str(ids[zones.nearest_facility[z]]),
-                "nearest_facility_minutes": float(zones.nearest_m[z] / spec.metres_per_minute),
-                "geometry": zones.geometry[z],
-            })
+            gap_rows.append(
+                {
+                    "kind": kind,
+                    "gap_id": z + 1,
+                    "uncovered_population": float(zones.uncovered_population[z]),
+                    "residents": int(zones.residents[z]),
+                    "area": str(where.value_counts().index[0]) if len(where) else "",
+                    "area_km2": float(zones.area_km2[z]),
+                    "nearest_facility": ""
+                    if zones.nearest_facility[z] < 0
+                    else str(ids[zones.nearest_facility[z]]),
+                    "nearest_facility_minutes": float(zones.nearest_m[z] / spec.metres_per_minute),
+                    "geometry": zones.geometry[z],
+                }
+            )
         timings[f"areas_gaps_{kind}"] = time.perf_counter() - t
 
         cap = fac["capacity"].to_numpy(dtype=float) if len(fac) else np.array([])
         if len(cap) and np.isfinite(cap).any():
             t = time.perf_counter()
-            pairs = reachable_pairs(net, fsn, res_snap, cutoff_m=spec.headline_min
-                                    * spec.metres_per_minute)
-            acc = gaussian_2sfca(pairs["target"].to_numpy(), pairs["source"].to_numpy(),
-                                 pairs["distance_m"].to_numpy() / spec.metres_per_minute,
-                                 weight, cap, catchment_min=spec.headline_min)
+            pairs = reachable_pairs(
+                net, fsn, res_snap, cutoff_m=spec.headline_min * spec.metres_per_minute
+            )
+            acc = gaussian_2sfca(
+                pairs["target"].to_numpy(),
+                pairs["source"].to_numpy(),
+                pairs["distance_m"].to_numpy() / spec.metres_per_minute,
+                weight,
+                cap,
+                catchment_min=spec.headline_min,
+            )
             out[f"access_{kind}"] = acc.score
             access_notes[kind] = {
                 "oversubscribed": [str(ids[j]) for j in acc.oversubscribed],
@@ -293,8 +327,11 @@ def analyse(
     level = "street" if inputs.streets is not None else "hex"
     equity = equity_table(metrics, headline_by_kind=headline, level=level)
     completeness = completeness_table(
-        out["layers_covered"].to_numpy(), residents["population"].to_numpy(dtype=float),
-        area=out["area"].to_numpy(), n_layers=len(kinds), level=level,
+        out["layers_covered"].to_numpy(),
+        residents["population"].to_numpy(dtype=float),
+        area=out["area"].to_numpy(),
+        n_layers=len(kinds),
+        level=level,
     )
 
     # suggestions
@@ -307,9 +344,9 @@ def analyse(
         spec = specs[kind]
         step(f"{spec.label_en}: choosing {p} new sites ({opts.model})")
         weight = _target_weight(residents, spec)
-        cand_xy, cand_ids, cand_names, cand_cap = _candidates(net, inputs, res_snap, res_xy,
-                                                              minutes[kind], weight, spec,
-                                                              fac_snaps[kind], opts)
+        cand_xy, cand_ids, cand_names, cand_cap = _candidates(
+            net, inputs, res_snap, res_xy, minutes[kind], weight, spec, fac_snaps[kind], opts
+        )
         if len(cand_xy) == 0:
             log.warning("%s: no candidate sites (no gaps, or no candidates given)", kind)
             continue
@@ -317,32 +354,43 @@ def analyse(
         horizon = spec.cutoff_m
         pairs = reachable_pairs(net, csn, res_snap, cutoff_m=horizon)
         problem = CoverageProblem.from_pairs(
-            weight, pairs["target"].to_numpy(), pairs["source"].to_numpy(),
+            weight,
+            pairs["target"].to_numpy(),
+            pairs["source"].to_numpy(),
             pairs["distance_m"].to_numpy() / spec.metres_per_minute,
-            threshold_min=spec.headline_min, n_candidates=len(cand_xy),
+            threshold_min=spec.headline_min,
+            n_candidates=len(cand_xy),
             cutoff_min=horizon / spec.metres_per_minute,
             minutes_before=np.where(res_snap.unsnapped, np.inf, minutes[kind]),
             candidate_capacity=cand_cap if opts.model == "capacitated" else None,
             demand_area=out["area"].to_numpy().astype(str),
         )
-        sol = solve(problem, opts.model, p=None if opts.model == "lscp" else int(p),  # type: ignore[arg-type]
-                    method=opts.method, time_limit_s=opts.time_limit_s)
+        sol = solve(
+            problem,
+            opts.model,
+            p=None if opts.model == "lscp" else int(p),
+            method=opts.method,
+            time_limit_s=opts.time_limit_s,
+        )
         total = float(weight.sum())
         cand_ll = _to_wgs84(net, shapely.points(cand_xy))
         cum = sol.covered_before_population
-        for rank, (j, added) in enumerate(zip(sol.selected, sol.added_population, strict=True),
-                                          start=1):
+        for rank, (j, added) in enumerate(
+            zip(sol.selected, sol.added_population, strict=True), start=1
+        ):
             cum += float(added)
-            sugg_rows.append({
-                "kind": kind,
-                "rank": rank,
-                "site_id": str(cand_ids[j]),
-                "name": str(cand_names[j]),
-                "model": opts.model,
-                "added_population": float(added),
-                "coverage_rate_after": cum / total if total > 0 else np.nan,
-                "geometry": cand_ll[j],
-            })
+            sugg_rows.append(
+                {
+                    "kind": kind,
+                    "rank": rank,
+                    "site_id": str(cand_ids[j]),
+                    "name": str(cand_names[j]),
+                    "model": opts.model,
+                    "added_population": float(added),
+                    "coverage_rate_after": cum / total if total > 0 else np.nan,
+                    "geometry": cand_ll[j],
+                }
+            )
         runs[kind] = SuggestionRun(
             kind=kind,
             model=opts.model,
@@ -360,23 +408,41 @@ def analyse(
     result = StudyResult(
         title=title,
         specs={k: specs[k] for k in kinds},
-        facilities=_gdf(fac_frames, ["facility_id", "kind", "name", "capacity", "snapped",
-                                     "access_m"]),
+        facilities=_gdf(
+            fac_frames, ["facility_id", "kind", "name", "capacity", "snapped", "access_m"]
+        ),
         residents=out,
         service_areas=_to_gdf_rows(net, sa_rows, ["kind", "minutes", "facility_id"]),
-        gaps=_to_gdf_rows(net, gap_rows, ["kind", "gap_id", "uncovered_population", "residents",
-                                          "area", "area_km2", "nearest_facility",
-                                          "nearest_facility_minutes"]),
+        gaps=_to_gdf_rows(
+            net,
+            gap_rows,
+            [
+                "kind",
+                "gap_id",
+                "uncovered_population",
+                "residents",
+                "area",
+                "area_km2",
+                "nearest_facility",
+                "nearest_facility_minutes",
+            ],
+        ),
         areas=areas,
         metrics=metrics,
         equity=equity,
-        suggestions=_gdf_ll(sugg_rows, ["kind", "rank", "site_id", "name", "model",
-                                        "added_population", "coverage_rate_after"]),
+        suggestions=_gdf_ll(
+            sugg_rows,
+            ["kind", "rank", "site_id", "name", "model", "added_population", "coverage_rate_after"],
+        ),
         suggestion_runs=runs,
         synthetic=synthetic,
         sources=sources,
-        extra={"timings_s": timings, "completeness": completeness, "access": access_notes,
-               "network": net.report},
+        extra={
+            "timings_s": timings,
+            "completeness": completeness,
+            "access": access_notes,
+            "network": net.report,
+        },
     )
     timings["total"] = time.perf_counter() - t0
     step(f"analysis done in {timings['total']:.1f} s")
@@ -398,10 +464,21 @@ def _candidates(
     if inputs.candidates is not None and len(inputs.candidates):
         c = inputs.candidates
         cap = c["capacity"].to_numpy(dtype=float) if "capacity" in c else np.full(len(c), np.nan)
-        return (_points_xy(net, c), c["site_id"].astype(str).to_numpy(),
-                c["name"].astype(str).to_numpy(), np.where(np.isfinite(cap), cap, np.inf))
-    zones = find_gaps(net, res_snap, res_xy, ~(mins <= spec.headline_min), weight, fac_snap,
-                      link_m=opts.gap_link_m)
+        return (
+            _points_xy(net, c),
+            c["site_id"].astype(str).to_numpy(),
+            c["name"].astype(str).to_numpy(),
+            np.where(np.isfinite(cap), cap, np.inf),
+        )
+    zones = find_gaps(
+        net,
+        res_snap,
+        res_xy,
+        ~(mins <= spec.headline_min),
+        weight,
+        fac_snap,
+        link_m=opts.gap_link_m,
+    )
     xy = candidates_in_gaps(net, zones, spacing_m=opts.candidate_spacing_m)
     ids = np.array([f"{spec.kind}-cand-{i + 1:04d}" for i in range(len(xy))], dtype=object)
     return xy, ids, ids.copy(), np.full(len(xy), np.inf)
@@ -413,8 +490,9 @@ def _gdf(frames: list[gpd.GeoDataFrame], columns: list[str]) -> gpd.GeoDataFrame
     return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=4326)
 
 
-def _to_gdf_rows(net: WalkNetwork, rows: list[dict[str, Any]], columns: list[str]
-                 ) -> gpd.GeoDataFrame:
+def _to_gdf_rows(
+    net: WalkNetwork, rows: list[dict[str, Any]], columns: list[str]
+) -> gpd.GeoDataFrame:
     if not rows:
         return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=4326)
     geoms = _to_wgs84(net, np.array([r.pop("geometry") for r in rows], dtype=object))
@@ -452,8 +530,11 @@ def _areas_table(
     areas = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=4326)
     areas = areas[["area", "level", "parent", "geometry"]]
     for kind in kinds:
-        m = metrics[(metrics["kind"] == kind) & (metrics["minutes"] == specs[kind].headline_min)
-                    & (metrics["level"] != "district")]
+        m = metrics[
+            (metrics["kind"] == kind)
+            & (metrics["minutes"] == specs[kind].headline_min)
+            & (metrics["level"] != "district")
+        ]
         key = m.set_index(["level", "area"])
         idx = pd.MultiIndex.from_arrays([areas["level"], areas["area"]])
         areas[f"coverage_{kind}"] = key["coverage_rate"].reindex(idx).to_numpy()

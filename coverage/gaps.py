@@ -69,8 +69,16 @@ def find_gaps(
     label = np.zeros(len(uncovered), dtype=np.int64)
     if len(idx) == 0:
         empty = np.array([], dtype=float)
-        return GapZones(label, empty, np.array([], dtype=np.int64), empty,
-                        np.array([], dtype=object), np.array([], dtype=np.int64), empty, ())
+        return GapZones(
+            label,
+            empty,
+            np.array([], dtype=np.int64),
+            empty,
+            np.array([], dtype=object),
+            np.array([], dtype=np.int64),
+            empty,
+            (),
+        )
     sub = residents.subset(idx)
     pairs = reachable_pairs(net, sub, sub, cutoff_m=link_m)
     n = len(idx)
@@ -95,7 +103,10 @@ def find_gaps(
             nearest_m[z] = near.distance_m[j]
     pts = shapely.points(points_xy[idx])
     geoms = np.array(
-        [shapely.union_all(shapely.buffer(pts[zone == z], buffer_m, quad_segs=4)) for z in range(k)],
+        [
+            shapely.union_all(shapely.buffer(pts[zone == z], buffer_m, quad_segs=4))
+            for z in range(k)
+        ],
         dtype=object,
     )
     return GapZones(

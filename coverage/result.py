@@ -1,5 +1,4 @@
-"""The analysis result: the contract between ``coverage`` (which fills it) and ``maps``, the
-report and the exports (which only read it).
+"""The analysis result, filled by ``coverage`` and only read by maps, report and exports.
 
 All frames are in WGS84 (EPSG:4326) so that renderers and writers never reproject by accident;
 analysis happens in the network's metric CRS before they are built.  Unreachable or unsnapped
@@ -91,5 +90,7 @@ class StudyResult:
         """The district row of ``metrics`` at the layer's headline minutes."""
         spec = self.specs[kind]
         m = self.metrics
-        rows = m[(m["kind"] == kind) & (m["level"] == "district") & (m["minutes"] == spec.headline_min)]
+        rows = m[
+            (m["kind"] == kind) & (m["level"] == "district") & (m["minutes"] == spec.headline_min)
+        ]
         return rows.iloc[0]

@@ -59,10 +59,13 @@ def summary_dict(result: StudyResult) -> dict[str, Any]:
     per_area = m[m["level"].isin(["street", "hex"])]
     for kind, spec in result.specs.items():
         rows = per_area[(per_area["kind"] == kind) & (per_area["minutes"] == spec.headline_min)]
-        for area, rate, pop in zip(rows["area"], rows["coverage_rate"], rows["population"],
-                                   strict=True):
+        for area, rate, pop in zip(
+            rows["area"], rows["coverage_rate"], rows["population"], strict=True
+        ):
             areas.setdefault(str(area), {})[kind] = {
-                "coverage_rate": _num(rate), "population": _num(pop)}
+                "coverage_rate": _num(rate),
+                "population": _num(pop),
+            }
     suggestions: dict[str, Any] = {}
     for kind, run in result.suggestion_runs.items():
         s = result.suggestions[result.suggestions["kind"] == kind].sort_values("rank")
@@ -87,8 +90,11 @@ def summary_dict(result: StudyResult) -> dict[str, Any]:
             "curve": [{"sites": k, "coverage_rate": _num(v)} for k, v in run.curve],
         }
     equity = {
-        str(r["kind"]): {k: (_num(v) if isinstance(v, float | int | np.floating) else str(v))
-                         for k, v in r.items() if k != "kind"}
+        str(r["kind"]): {
+            k: (_num(v) if isinstance(v, float | int | np.floating) else str(v))
+            for k, v in r.items()
+            if k != "kind"
+        }
         for _, r in result.equity.iterrows()
     }
     comp = result.extra.get("completeness")
@@ -101,7 +107,7 @@ def summary_dict(result: StudyResult) -> dict[str, Any]:
         "schema_version": SCHEMA_VERSION,
         "title": result.title,
         "synthetic": bool(result.synthetic),
-        "residents": int(len(result.residents)),
+        "residents": len(result.residents),
         "population": _num(result.residents["population"].sum()),
         "share_with_all_layers": all_layers,
         "layers": layers,

@@ -47,8 +47,9 @@ def _kind_of(path: Path) -> str:
         return "graphml"
     if name.endswith(OSM_SUFFIXES):
         return "osm"
+    msg = "unknown network file type"
     raise InputError(
-        "unknown network file type",
+        msg,
         file=path,
         fix="give an .osm.pbf, .osm, .osm.bz2 or .graphml file",
     )
@@ -56,11 +57,14 @@ def _kind_of(path: Path) -> str:
 
 def _check_file(path: Path) -> None:
     if not path.exists():
-        raise InputError("network file not found", file=path, fix="check the path")
+        msg = "network file not found"
+        raise InputError(msg, file=path, fix="check the path")
     if path.is_dir():
-        raise InputError("is a folder, not a network file", file=path, fix="name the file itself")
+        msg = "is a folder, not a network file"
+        raise InputError(msg, file=path, fix="name the file itself")
     if path.stat().st_size == 0:
-        raise InputError("network file is empty", file=path, fix="download or export it again")
+        msg = "network file is empty"
+        raise InputError(msg, file=path, fix="download or export it again")
 
 
 def _file_digest(path: Path) -> str:
@@ -84,13 +88,14 @@ def read_osm_ways(path: Path) -> tuple[dict[int, tuple[float, float]], list[list
     try:
         fp = osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY).with_locations()
         for obj in fp:
-            if not obj.is_way():
+            if not isinstance(obj, osmium.osm.Way):
                 continue
             tags = obj.tags
             if "highway" not in tags:
                 continue
-            if not is_walkable({k: tags.get(k) for k in ("highway", "foot", "access", "service",
-                                                         "area")}):
+            if not is_walkable(
+                {k: tags.get(k) for k in ("highway", "foot", "access", "service", "area")}
+            ):
                 continue
             run: list[int] = []
             for nd in obj.nodes:
@@ -107,14 +112,16 @@ def read_osm_ways(path: Path) -> tuple[dict[int, tuple[float, float]], list[list
                 ways.append(run)
     except (RuntimeError, ValueError, OSError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        msg = f"not a readable OSM file ({first})"
         raise InputError(
-            f"not a readable OSM file ({first})",
+            msg,
             file=path,
             fix="check that it is a complete .osm.pbf/.osm file (re-download if truncated)",
         ) from None
     if not ways:
+        msg = "no walkable streets in this OSM file"
         raise InputError(
-            "no walkable streets in this OSM file",
+            msg,
             file=path,
             fix="use an extract that contains highway=* ways for the study area",
         )
@@ -133,14 +140,16 @@ def _load_graphml(path: Path) -> Any:
                 return ox.load_graphml(plain)
         return ox.load_graphml(path)
     except (OSError, ValueError, KeyError, SyntaxError, EOFError) as exc:
+        msg = f"not a readable OSMnx GraphML file ({type(exc).__name__})"
         raise InputError(
-            f"not a readable OSMnx GraphML file ({type(exc).__name__})",
+            msg,
             file=path,
             fix="save the graph with osmnx.save_graphml, or give the OSM file instead",
         ) from None
     except Exception as exc:  # lxml/ElementTree parse errors have no common base
+        msg = f"not a readable GraphML file ({str(exc).splitlines()[0][:80]})"
         raise InputError(
-            f"not a readable GraphML file ({str(exc).splitlines()[0][:80]})",
+            msg,
             file=path,
             fix="save the graph with osmnx.save_graphml, or give the OSM file instead",
         ) from None
@@ -203,18 +212,19 @@ def load_network(
 
     if kind == "osm":
         locations, ways = read_osm_ways(path)
-        net = build_network(locations, ways, source=path.name, crs=crs, aoi_wgs84=aoi_wgs84,
-                            buffer_m=buffer_m)
+        net = build_network(
+            locations, ways, source=path.name, crs=crs, aoi_wgs84=aoi_wgs84, buffer_m=buffer_m
+        )
     else:
         G = _load_graphml(path)
-        net = network_from_graph(G, source=path.name, crs=crs, aoi_wgs84=aoi_wgs84,
-                                 buffer_m=buffer_m)
+        net = network_from_graph(
+            G, source=path.name, crs=crs, aoi_wgs84=aoi_wgs84, buffer_m=buffer_m
+        )
     log.info("built network from %s: %s", path.name, net.report.describe())
     if use_cache:
         try:
-            with atomic_path(cached, force=True) as tmp:
-                with tmp.open("wb") as fh:
-                    np.savez(fh, **net.arrays())
+            with atomic_path(cached, force=True) as tmp, tmp.open("wb") as fh:
+                np.savez(fh, **net.arrays())
         except OSError as exc:
             log.warning("could not write network cache %s (%s)", cached, exc)
     return net
@@ -242,8 +252,9 @@ def network_from_place(
         else:
             G = ox.graph_from_place(query, network_type="all", retain_all=True)
     except Exception as exc:  # network errors, Nominatim misses: all user-facing
+        msg = f"could not download a network for {query!r} ({type(exc).__name__}: {exc})"
         raise InputError(
-            f"could not download a network for {query!r} ({type(exc).__name__}: {exc})",
+            msg,
             file="--place",
             fix="check the place name and the internet connection, or give --network FILE",
         ) from None

@@ -169,7 +169,9 @@ class WalkNetwork:
             (i, {"x": float(x), "y": float(y)}) for i, (x, y) in enumerate(self.node_xy)
         )
         G.add_weighted_edges_from(
-            zip(self.edge_u.tolist(), self.edge_v.tolist(), self.edge_length_m.tolist(), strict=True),
+            zip(
+                self.edge_u.tolist(), self.edge_v.tolist(), self.edge_length_m.tolist(), strict=True
+            ),
             weight="length",
         )
         return G
@@ -188,8 +190,15 @@ class WalkNetwork:
             "coord_offsets": self.coord_offsets,
             "report_source": np.array(r.source),
             "report_numbers": np.array(
-                [r.nodes, r.edges, r.length_km, r.dropped_nodes, r.dropped_edges, r.dropped_km,
-                 r.clipped_edges],
+                [
+                    r.nodes,
+                    r.edges,
+                    r.length_km,
+                    r.dropped_nodes,
+                    r.dropped_edges,
+                    r.dropped_km,
+                    r.clipped_edges,
+                ],
                 dtype=float,
             ),
         }
@@ -227,14 +236,16 @@ def metric_crs_for(lon: np.ndarray, lat: np.ndarray, crs: Any = None) -> pyproj.
         try:
             chosen = pyproj.CRS.from_user_input(crs)
         except pyproj.exceptions.CRSError:
+            msg = f"unreadable CRS {crs!r}"
             raise InputError(
-                f"unreadable CRS {crs!r}",
+                msg,
                 fix="give an EPSG code such as 4549 (CGCS2000 3-degree GK CM 120E) or 32651",
             ) from None
         unit = chosen.axis_info[0].unit_name if chosen.axis_info else ""
         if not chosen.is_projected or unit not in {"metre", "meter"}:
+            msg = f"CRS {chosen.name} is not projected in metres"
             raise InputError(
-                f"CRS {chosen.name} is not projected in metres",
+                msg,
                 fix="choose a metric CRS (UTM, CGCS2000 Gauss-Kruger such as EPSG:4549)",
             )
         return chosen
@@ -275,9 +286,8 @@ def build_network(
     """
     ways = [w for w in ways if len(w) >= 2]
     if not ways:
-        raise InputError(
-            "no walkable streets found", file=source, fix="check that the file covers the study area"
-        )
+        msg = "no walkable streets found"
+        raise InputError(msg, file=source, fix="check that the file covers the study area")
     ids = np.fromiter(node_lonlat.keys(), dtype=np.int64, count=len(node_lonlat))
     ll = np.array(list(node_lonlat.values()), dtype=float).reshape(-1, 2)
     mcrs = metric_crs_for(ll[:, 0], ll[:, 1], crs)
@@ -302,8 +312,9 @@ def build_network(
                 # drop repeated consecutive nodes (zero-length steps) but keep the segment
                 seg_nodes.append(seg)
                 start = i
-    return _assemble(xy, ids, pos, seg_nodes, mcrs, source=source, aoi_wgs84=aoi_wgs84,
-                     buffer_m=buffer_m)
+    return _assemble(
+        xy, ids, pos, seg_nodes, mcrs, source=source, aoi_wgs84=aoi_wgs84, buffer_m=buffer_m
+    )
 
 
 def _assemble(
@@ -323,8 +334,18 @@ def _assemble(
     offsets = np.concatenate([[0], np.cumsum(lengths)])
     end_u = np.fromiter((pos[s[0]] for s in seg_nodes), dtype=np.int64, count=len(seg_nodes))
     end_v = np.fromiter((pos[s[-1]] for s in seg_nodes), dtype=np.int64, count=len(seg_nodes))
-    return _finish(xy, ids, end_u, end_v, coords, offsets, mcrs, source=source,
-                   aoi_wgs84=aoi_wgs84, buffer_m=buffer_m)
+    return _finish(
+        xy,
+        ids,
+        end_u,
+        end_v,
+        coords,
+        offsets,
+        mcrs,
+        source=source,
+        aoi_wgs84=aoi_wgs84,
+        buffer_m=buffer_m,
+    )
 
 
 def _finish(
@@ -350,7 +371,9 @@ def _finish(
     clipped = 0
     if aoi_wgs84 is not None:
         to_m = pyproj.Transformer.from_crs(4326, mcrs, always_xy=True)
-        aoi_m = shapely.transform(aoi_wgs84, lambda c: np.column_stack(to_m.transform(c[:, 0], c[:, 1])))
+        aoi_m = shapely.transform(
+            aoi_wgs84, lambda c: np.column_stack(to_m.transform(c[:, 0], c[:, 1]))
+        )
         zone = shapely.buffer(aoi_m, buffer_m)
         idx = np.repeat(np.arange(len(end_u)), np.diff(offsets))
         lines = shapely.linestrings(coords, indices=idx)
@@ -358,10 +381,11 @@ def _finish(
         clipped = int((~inside).sum())
         keep &= inside
         if not keep.any():
+            msg = "the study area does not overlap the street network"
             raise InputError(
-                "the study area does not overlap the street network",
+                msg,
                 file=source,
-                fix="check the area file and its coordinate system, or use a network that covers it",
+                fix="check the area file and its coordinate system, or use a wider network",
             )
 
     # exact duplicates (same ends, same length) appear when a graph stores both directions
@@ -370,8 +394,10 @@ def _finish(
     key = np.round(length, 3)
     order = np.lexsort((key, b, a))
     dup = np.zeros(len(a), dtype=bool)
-    same = (a[order][1:] == a[order][:-1]) & (b[order][1:] == b[order][:-1]) & (
-        key[order][1:] == key[order][:-1]
+    same = (
+        (a[order][1:] == a[order][:-1])
+        & (b[order][1:] == b[order][:-1])
+        & (key[order][1:] == key[order][:-1])
     )
     dup[order[1:][same]] = True
     keep &= ~dup
@@ -444,7 +470,8 @@ def network_from_graph(
     from geo.walkfilter import is_walkable
 
     if G.number_of_nodes() == 0:
-        raise InputError("the graph has no nodes", file=source, fix="check the file")
+        msg = "the graph has no nodes"
+        raise InputError(msg, file=source, fix="check the file")
     graph_crs = G.graph.get("crs", "epsg:4326")
     nodes = list(G.nodes)
     pos = {n: i for i, n in enumerate(nodes)}
@@ -487,13 +514,24 @@ def network_from_graph(
         ev.append(iv)
         parts.append(c)
     if not parts:
-        raise InputError(
-            "no walkable edges in the graph", file=source, fix="use a walk or all-streets graph"
-        )
+        msg = "no walkable edges in the graph"
+        raise InputError(msg, file=source, fix="use a walk or all-streets graph")
     counts = np.array([len(p) for p in parts])
     coords = np.vstack(parts)
     offsets = np.concatenate([[0], np.cumsum(counts)])
-    ids = np.array([n if isinstance(n, int | np.integer) else i for i, n in enumerate(nodes)],
-                   dtype=np.int64)
-    return _finish(xy, ids, np.array(eu), np.array(ev), coords, offsets, mcrs, source=source,
-                   aoi_wgs84=aoi_wgs84, buffer_m=buffer_m, largest_component=largest_component)
+    ids = np.array(
+        [n if isinstance(n, int | np.integer) else i for i, n in enumerate(nodes)], dtype=np.int64
+    )
+    return _finish(
+        xy,
+        ids,
+        np.array(eu),
+        np.array(ev),
+        coords,
+        offsets,
+        mcrs,
+        source=source,
+        aoi_wgs84=aoi_wgs84,
+        buffer_m=buffer_m,
+        largest_component=largest_component,
+    )

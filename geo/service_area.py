@@ -29,8 +29,9 @@ def _cut(net: WalkNetwork, edge: np.ndarray, start: np.ndarray, end: np.ndarray)
     off = net.coord_offsets
     count = off[edge + 1] - off[edge]
     seg = np.repeat(np.arange(len(edge)), count)
-    vidx = np.repeat(off[edge], count) + (np.arange(int(count.sum())) - np.repeat(
-        np.cumsum(count) - count, count))
+    vidx = np.repeat(off[edge], count) + (
+        np.arange(int(count.sum())) - np.repeat(np.cumsum(count) - count, count)
+    )
     cum = net.vertex_cum_m[vidx]
     inner = (cum > start[seg]) & (cum < end[seg])
     geoms = net.edge_geometries()[edge]
@@ -45,7 +46,11 @@ def _cut(net: WalkNetwork, edge: np.ndarray, start: np.ndarray, end: np.ndarray)
 
 
 def reached_segments(
-    net: WalkNetwork, node_d: np.ndarray, cutoff_m: float, *, sources: Snapped | None = None,
+    net: WalkNetwork,
+    node_d: np.ndarray,
+    cutoff_m: float,
+    *,
+    sources: Snapped | None = None,
     source_ids: np.ndarray | None = None,
 ) -> np.ndarray:
     """Street pieces within ``cutoff_m`` given node distances (from one or several sources).
@@ -128,8 +133,9 @@ def service_areas(
                 nd = node_distances(net, sources, cutoff_m=cutoffs[-1], batch=batch)
                 for k, sid in enumerate(batch):
                     for c in cutoffs:
-                        lines = reached_segments(net, nd[k], c, sources=sources,
-                                                 source_ids=np.array([sid]))
+                        lines = reached_segments(
+                            net, nd[k], c, sources=sources, source_ids=np.array([sid])
+                        )
                         rows.append((int(sid), c, _polygon(lines, buffer_m)))
         if dissolved:
             g = _graph_with_sources(net, sources, ids)

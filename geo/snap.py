@@ -49,7 +49,10 @@ class Snapped:
     def subset(self, mask: np.ndarray) -> Snapped:
         """The snapped points selected by a boolean mask or index array."""
         return Snapped(
-            self.edge[mask], self.offset_m[mask], self.access_m[mask], self.xy[mask],
+            self.edge[mask],
+            self.offset_m[mask],
+            self.access_m[mask],
+            self.xy[mask],
             self.unsnapped[mask],
         )
 
@@ -75,8 +78,9 @@ def snap_points(net: WalkNetwork, xy: np.ndarray, *, max_snap_m: float = MAX_SNA
     bad = ~np.isfinite(pts_xy).all(axis=1)
     if bad.any():
         row = int(np.flatnonzero(bad)[0]) + 1
+        msg = f"{int(bad.sum())} point(s) have missing or invalid coordinates"
         raise InputError(
-            f"{int(bad.sum())} point(s) have missing or invalid coordinates",
+            msg,
             row=row,
             fix="fill in or remove the coordinates of those rows",
         )

@@ -20,9 +20,8 @@ def check_target(path: str | Path, *, force: bool) -> Path:
     """Refuse to overwrite an existing ``path`` unless ``force``."""
     p = Path(path)
     if p.exists() and not force:
-        raise InputError(
-            "output exists and would be overwritten", file=p, fix="choose another path or pass --force"
-        )
+        msg = "output exists and would be overwritten"
+        raise InputError(msg, file=p, fix="choose another path or pass --force")
     return p
 
 
@@ -43,7 +42,7 @@ def atomic_path(path: str | Path, *, force: bool = True) -> Iterator[Path]:
     tmp.unlink()  # drivers such as GPKG refuse to open an existing empty file
     try:
         yield tmp
-        os.replace(tmp, target)
+        tmp.replace(target)
     finally:
         if tmp.is_dir():
             shutil.rmtree(tmp, ignore_errors=True)
@@ -64,11 +63,11 @@ def atomic_dir(path: str | Path, *, force: bool = False) -> Iterator[Path]:
         yield tmp
         if target.exists():
             old = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, old)
-            os.replace(tmp, target)
+            target.replace(old)
+            tmp.replace(target)
             shutil.rmtree(old, ignore_errors=True)
         else:
-            os.replace(tmp, target)
+            tmp.replace(target)
     finally:
         if tmp.exists():
             shutil.rmtree(tmp, ignore_errors=True)

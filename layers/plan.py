@@ -45,10 +45,31 @@ from layers.errors import InputError
 MODELS = ("mclp", "lscp", "pmedian", "capacitated")
 LANGS = ("zh", "en")
 _KNOWN_KEYS = {
-    "title", "network", "place", "residents", "residents_layer", "streets", "streets_layer",
-    "communities", "communities_layer", "candidates", "layer_table", "coords", "minutes",
-    "lang", "crs", "export_crs", "model", "max_snap_m", "layers", "suggest", "speed",
-    "residents_columns", "basemap", "buffer_m", "time_limit_s",
+    "title",
+    "network",
+    "place",
+    "residents",
+    "residents_layer",
+    "streets",
+    "streets_layer",
+    "communities",
+    "communities_layer",
+    "candidates",
+    "layer_table",
+    "coords",
+    "minutes",
+    "lang",
+    "crs",
+    "export_crs",
+    "model",
+    "max_snap_m",
+    "layers",
+    "suggest",
+    "speed",
+    "residents_columns",
+    "basemap",
+    "buffer_m",
+    "time_limit_s",
 }
 
 
@@ -94,36 +115,53 @@ class Plan:
     def check(self) -> Plan:
         """Raise :class:`InputError` for anything a run cannot start with."""
         if self.network is None and self.place is None:
-            raise InputError("no street network given",
-                             fix="pass --network FILE (.osm.pbf/.osm/.graphml) or --place NAME")
+            msg = "no street network given"
+            raise InputError(
+                msg, fix="pass --network FILE (.osm.pbf/.osm/.graphml) or --place NAME"
+            )
         if self.residents is None:
-            raise InputError("no residents given", fix="pass --residents FILE")
+            msg = "no residents given"
+            raise InputError(msg, fix="pass --residents FILE")
         if not self.layers:
-            raise InputError("no facility layer given", fix="pass --layer KIND=FILE (repeatable)")
-        files = [self.network, self.residents, self.streets, self.communities, self.candidates,
-                 self.layer_table, *[li.file for li in self.layers]]
+            msg = "no facility layer given"
+            raise InputError(msg, fix="pass --layer KIND=FILE (repeatable)")
+        files = [
+            self.network,
+            self.residents,
+            self.streets,
+            self.communities,
+            self.candidates,
+            self.layer_table,
+            *[li.file for li in self.layers],
+        ]
         for f in files:
             if f is not None and not f.exists():
-                raise InputError("file not found", file=f, fix="check the path")
+                msg = "file not found"
+                raise InputError(msg, file=f, fix="check the path")
         if self.model not in MODELS:
-            raise InputError(f"unknown model '{self.model}'", fix=f"use one of {', '.join(MODELS)}")
+            msg = f"unknown model '{self.model}'"
+            raise InputError(msg, fix=f"use one of {', '.join(MODELS)}")
         if self.lang not in LANGS:
-            raise InputError(f"unknown language '{self.lang}'", fix="use zh or en")
+            msg = f"unknown language '{self.lang}'"
+            raise InputError(msg, fix="use zh or en")
         kinds = [li.kind for li in self.layers]
         for kind in list(self.suggest) + list(self.speed):
             if kind not in kinds:
-                raise InputError(f"'{kind}' is not one of the given layers",
-                                 fix=f"use one of {', '.join(kinds)} or add --layer {kind}=FILE")
+                msg = f"'{kind}' is not one of the given layers"
+                raise InputError(
+                    msg, fix=f"use one of {', '.join(kinds)} or add --layer {kind}=FILE"
+                )
         for kind, n in self.suggest.items():
             if n < 0 or (n == 0 and self.model != "lscp"):
-                raise InputError(f"--suggest {kind}={n}: the number of sites must be positive",
-                                 fix=f"write e.g. --suggest {kind}=5")
+                msg = f"--suggest {kind}={n}: the number of sites must be positive"
+                raise InputError(msg, fix=f"write e.g. --suggest {kind}=5")
         return self
 
 
 def _path(value: Any, base: Path | None, key: str) -> Path:
     if not isinstance(value, str) or not value:
-        raise InputError(f"'{key}' must be a file path", file="plan", fix=f'write {key} = "FILE"')
+        msg = f"'{key}' must be a file path"
+        raise InputError(msg, file="plan", fix=f'write {key} = "FILE"')
     p = Path(value).expanduser()
     return p if p.is_absolute() or base is None else base / p
 
@@ -134,45 +172,51 @@ def parse_minutes(text: str | list[Any] | tuple[Any, ...]) -> tuple[float, ...]:
     try:
         values = tuple(float(str(v).strip()) for v in items if str(v).strip())
     except ValueError:
-        raise InputError(f"minutes '{text}' are not numbers", fix="write e.g. --minutes 5,10,15"
-                         ) from None
+        msg = f"minutes '{text}' are not numbers"
+        raise InputError(msg, fix="write e.g. --minutes 5,10,15") from None
     if not values or any(v <= 0 for v in values):
-        raise InputError(f"minutes '{text}' must be positive", fix="write e.g. --minutes 5,10,15")
+        msg = f"minutes '{text}' must be positive"
+        raise InputError(msg, fix="write e.g. --minutes 5,10,15")
     return tuple(sorted(set(values)))
 
 
 def parse_pair(text: str, *, flag: str, number: type = str) -> tuple[str, Any]:
     """``KIND=VALUE`` of a repeatable flag."""
     if "=" not in text:
-        raise InputError(f"{flag} {text}: expected KIND=VALUE", fix=f"write e.g. {flag} canteen=...")
+        msg = f"{flag} {text}: expected KIND=VALUE"
+        raise InputError(msg, fix=f"write e.g. {flag} canteen=...")
     key, _, value = text.partition("=")
     key, value = key.strip(), value.strip()
     if not key or not value:
-        raise InputError(f"{flag} {text}: expected KIND=VALUE", fix=f"write e.g. {flag} canteen=...")
+        msg = f"{flag} {text}: expected KIND=VALUE"
+        raise InputError(msg, fix=f"write e.g. {flag} canteen=...")
     if number is str:
         return key, value
     try:
         return key, number(value)
     except ValueError:
-        raise InputError(f"{flag} {text}: '{value}' is not a number",
-                         fix=f"write e.g. {flag} {key}=5") from None
+        msg = f"{flag} {text}: '{value}' is not a number"
+        raise InputError(msg, fix=f"write e.g. {flag} {key}=5") from None
 
 
 def read_plan(path: str | Path) -> Plan:
     """Read a TOML plan file (paths in it are relative to the file)."""
     p = Path(path)
     if not p.exists():
-        raise InputError("plan file not found", file=p, fix="check the path")
+        msg = "plan file not found"
+        raise InputError(msg, file=p, fix="check the path")
     try:
         with p.open("rb") as fh:
             data = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"not valid TOML ({exc})", file=p, fix="correct the TOML syntax") from None
+        msg = f"not valid TOML ({exc})"
+        raise InputError(msg, file=p, fix="correct the TOML syntax") from None
     return plan_from_mapping(data, base=p.parent, file=str(p))
 
 
-def plan_from_mapping(data: Mapping[str, Any], *, base: Path | None = None, file: str = "plan"
-                      ) -> Plan:
+def plan_from_mapping(
+    data: Mapping[str, Any], *, base: Path | None = None, file: str = "plan"
+) -> Plan:
     """Build a :class:`Plan` from a parsed TOML table."""
     import difflib
 
@@ -180,13 +224,24 @@ def plan_from_mapping(data: Mapping[str, Any], *, base: Path | None = None, file
         if key not in _KNOWN_KEYS:
             near = difflib.get_close_matches(key, sorted(_KNOWN_KEYS), n=1)
             hint = f"did you mean '{near[0]}'?" if near else "see the plan keys in the README"
-            raise InputError(f"unknown key '{key}'", file=file, fix=hint)
+            msg = f"unknown key '{key}'"
+            raise InputError(msg, file=file, fix=hint)
     kw: dict[str, Any] = {}
     for key in ("network", "residents", "streets", "communities", "candidates", "layer_table"):
         if key in data:
             kw[key] = _path(data[key], base, key)
-    for key in ("title", "place", "residents_layer", "streets_layer", "communities_layer",
-                "coords", "model", "lang", "export_crs", "basemap"):
+    for key in (
+        "title",
+        "place",
+        "residents_layer",
+        "streets_layer",
+        "communities_layer",
+        "coords",
+        "model",
+        "lang",
+        "export_crs",
+        "basemap",
+    ):
         if key in data:
             kw[key] = str(data[key])
     if "crs" in data:
@@ -196,8 +251,8 @@ def plan_from_mapping(data: Mapping[str, Any], *, base: Path | None = None, file
             try:
                 kw[key] = float(data[key])
             except (TypeError, ValueError):
-                raise InputError(f"'{key}' must be a number", file=file, fix=f"write {key} = 300"
-                                 ) from None
+                msg = f"'{key}' must be a number"
+                raise InputError(msg, file=file, fix=f"write {key} = 300") from None
     if "minutes" in data:
         kw["minutes"] = parse_minutes(data["minutes"])
     layers = []
@@ -205,11 +260,16 @@ def plan_from_mapping(data: Mapping[str, Any], *, base: Path | None = None, file
         if isinstance(entry, str):
             layers.append(LayerInput(kind, _path(entry, base, f"layers.{kind}")))
         elif isinstance(entry, dict) and "file" in entry:
-            layers.append(LayerInput(kind, _path(entry["file"], base, f"layers.{kind}"),
-                                     None if entry.get("coords") is None else str(entry["coords"])))
+            layers.append(
+                LayerInput(
+                    kind,
+                    _path(entry["file"], base, f"layers.{kind}"),
+                    None if entry.get("coords") is None else str(entry["coords"]),
+                )
+            )
         else:
-            raise InputError(f"layers.{kind} must be a file or {{file=..., coords=...}}", file=file,
-                             fix=f'write {kind} = "FILE"')
+            msg = f"layers.{kind} must be a file or {{file=..., coords=...}}"
+            raise InputError(msg, file=file, fix=f'write {kind} = "FILE"')
     kw["layers"] = tuple(layers)
     for key, cast in (("suggest", int), ("speed", float)):
         table = {}
@@ -217,11 +277,12 @@ def plan_from_mapping(data: Mapping[str, Any], *, base: Path | None = None, file
             try:
                 table[kind] = cast(v)
             except (TypeError, ValueError):
-                raise InputError(f"{key}.{kind} must be a number", file=file,
-                                 fix=f"write {kind} = 5 under [{key}]") from None
+                msg = f"{key}.{kind} must be a number"
+                raise InputError(msg, file=file, fix=f"write {kind} = 5 under [{key}]") from None
         kw[key] = table
-    kw["residents_columns"] = {str(k): str(v) for k, v in dict(data.get("residents_columns", {}))
-                               .items()}
+    kw["residents_columns"] = {
+        str(k): str(v) for k, v in dict(data.get("residents_columns", {})).items()
+    }
     return Plan(**kw)
 
 

@@ -93,27 +93,32 @@ def _check_positive(value: Any, key: str, kind: str, file: str) -> None:
     except (TypeError, ValueError):
         ok = False
     if not ok:
+        msg = f"layer '{kind}': {key} must be a positive number, got {value!r}"
         raise InputError(
-            f"layer '{kind}': {key} must be a positive number, got {value!r}",
+            msg,
             file=file,
             fix=f"set {key} to a number above 0",
         )
 
 
-def spec_from_mapping(kind: str, entry: Mapping[str, Any], *, file: str = "layer table") -> LayerSpec:
+def spec_from_mapping(
+    kind: str, entry: Mapping[str, Any], *, file: str = "layer table"
+) -> LayerSpec:
     """Build and check one :class:`LayerSpec` from a table entry."""
     missing = [k for k in _REQUIRED if k not in entry]
     if missing:
+        msg = f"layer '{kind}' lacks {', '.join(missing)}"
         raise InputError(
-            f"layer '{kind}' lacks {', '.join(missing)}",
+            msg,
             file=file,
             fix=f"add {', '.join(missing)} under [{kind}] (see data/layers.toml)",
         )
     _check_positive(entry["speed_kmh"], "speed_kmh", kind, file)
     raw = entry["thresholds_min"]
     if not isinstance(raw, list | tuple) or not raw:
+        msg = f"layer '{kind}': thresholds_min must be a list of minutes"
         raise InputError(
-            f"layer '{kind}': thresholds_min must be a list of minutes",
+            msg,
             file=file,
             fix="write e.g. thresholds_min = [5, 10, 15]",
         )
@@ -139,19 +144,21 @@ def load_layer_table(path: str | Path | None = None) -> dict[str, LayerSpec]:
     """Read a layer table (TOML); ``None`` reads the defaults shipped in ``data/layers.toml``."""
     p = Path(path) if path is not None else DEFAULT_TABLE
     if not p.exists():
-        raise InputError("layer table not found", file=p, fix="check the path")
+        msg = "layer table not found"
+        raise InputError(msg, file=p, fix="check the path")
     try:
         with p.open("rb") as fh:
             table = tomllib.load(fh)
     except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"not valid TOML ({exc})", file=p, fix="correct the TOML syntax") from None
+        msg = f"not valid TOML ({exc})"
+        raise InputError(msg, file=p, fix="correct the TOML syntax") from None
     if not table:
-        raise InputError("layer table is empty", file=p, fix="define at least one [kind] section")
+        msg = "layer table is empty"
+        raise InputError(msg, file=p, fix="define at least one [kind] section")
     specs = {}
     for kind, entry in table.items():
         if not isinstance(entry, dict):
-            raise InputError(
-                f"'{kind}' is not a [section]", file=p, fix=f"write it as [{kind}] with keys below"
-            )
+            msg = f"'{kind}' is not a [section]"
+            raise InputError(msg, file=p, fix=f"write it as [{kind}] with keys below")
         specs[kind] = spec_from_mapping(kind, entry, file=str(p))
     return specs

@@ -99,11 +99,14 @@ def test_bz2_and_gz_read_the_same(osm_file, tmp_path):
 
 
 def test_largest_component_reported(tmp_path):
-    xml = OSM_XML.replace("</osm>", """
+    xml = OSM_XML.replace(
+        "</osm>",
+        """
   <node id="101" lat="30.3000" lon="120.3000"/>
   <node id="102" lat="30.3000" lon="120.3010"/>
   <way id="100"><nd ref="101"/><nd ref="102"/><tag k="highway" v="footway"/></way>
-</osm>""")
+</osm>""",
+    )
     p = tmp_path / "islands.osm"
     p.write_text(xml)
     net = load_network(p, use_cache=False)
