@@ -1,0 +1,322 @@
+"""The coverage analysis end to end on hand-built networks, properties, and real Hangzhou data."""
+
+from __future__ import annotations
+
+import json
+
+import geopandas as gpd
+import networkx as nx
+import numpy as np
+import pandas as pd
+import pytest
+import shapely
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from coverage.analysis import AnalysisOptions, StudyInputs, analyse
+from coverage.summary import summary_dict
+from geo.network import WalkNetwork, network_from_graph
+from geo.snap import snap_points
+from layers.spec import LayerSpec
+
+from .conftest import shared_file
+from .test_geo_routing import UTM, X0, Y0, oracle
+
+CANTEEN = LayerSpec("canteen", "食堂", "Canteen", "elderly", 3.6, (5.0, 10.0, 15.0), 15.0)
+CENTER = LayerSpec(
+    "neighborhood_center", "邻里中心", "Center", "population", 4.5, (5.0, 10.0, 15.0), 15.0
+)
+
+
+def line_network() -> WalkNetwork:
+    """One straight 2 km street: nodes at x = 0, 1000, 2000 m (UTM 51N)."""
+    G = nx.MultiDiGraph(crs=f"EPSG:{UTM}")
+    for i in range(3):
+        G.add_node(i, x=X0 + 1000 * i, y=Y0)
+    G.add_edge(0, 1)
+    G.add_edge(1, 2)
+    return network_from_graph(G, crs=UTM)
+
+
+def points(net: WalkNetwork, xy: list[tuple[float, float]]) -> gpd.GeoSeries:
+    arr = np.asarray(xy, float)
+    lon, lat = net.to_wgs84.transform(X0 + arr[:, 0], Y0 + arr[:, 1])
+    return gpd.GeoSeries(shapely.points(lon, lat), crs=4326)
+
+
+def residents_frame(net, xy, pop, elderly, area=None):
+    return gpd.GeoDataFrame(
+        {
+            "resident_id": [f"r{i}" for i in range(len(xy))],
+            "name": [f"r{i}" for i in range(len(xy))],
+            "population": pop,
+            "elderly": elderly,
+            "youth": [0] * len(xy),
+        },
+        geometry=points(net, xy),
+        crs=4326,
+    )
+
+
+def facility_frame(net, kind, xy, capacity=None):
+    n = len(xy)
+    return gpd.GeoDataFrame(
+        {
+            "facility_id": [f"{kind}-{i}" for i in range(n)],
+            "kind": [kind] * n,
+            "name": [f"{kind} {i}" for i in range(n)],
+            "capacity": capacity if capacity is not None else [np.nan] * n,
+        },
+        geometry=points(net, xy) if n else gpd.GeoSeries([], crs=4326),
+        crs=4326,
+    )
+
+
+def test_hand_worked_line_street():
+    net = line_network()
+    # canteen at x=0 on the street; elderly walk 60 m/min
+    res = residents_frame(
+        net,
+        [(285, 10), (590, 0), (1200, -20), (1990, 0), (1000, 900)],
+        pop=[100, 100, 100, 100, 100],
+        elderly=[10, 20, 30, 40, 50],
+    )
+    fac = {"canteen": facility_frame(net, "canteen", [(0, 0)])}
+    r = analyse(net, StudyInputs(res, fac, {"canteen": CANTEEN}), title="t")
+    m = r.residents["minutes_canteen"].to_numpy()
+    # 10 m access + 285 m = 295 m = 4.92 min;  590 m = 9.83 min;  20 + 1200 = 1220 m = 20.33 min
+    # 1990 m = 33.17 min;  the last is 900 m from the street: unsnapped, inf
+    np.testing.assert_allclose(m[:4], [295 / 60, 590 / 60, 1220 / 60, 1990 / 60], atol=1e-6)
+    assert np.isinf(m[4]) and not r.residents["snapped"].iloc[4]
+    d = r.metrics[(r.metrics.level == "district")].set_index("minutes")
+    # elderly total 150 (the unsnapped 50 stay in the denominator)
+    assert d.loc[5.0, "population"] == 150
+    assert d.loc[5.0, "covered_population"] == 10
+    assert d.loc[10.0, "covered_population"] == 30
+    assert d.loc[15.0, "coverage_rate"] == pytest.approx(30 / 150)
+    assert d.loc[15.0, "unsnapped"] == 1
+    # weighted mean over the 4 reachable: (10*4.92 + 20*9.83 + 30*20.33 + 40*33.17) / 100
+    assert d.loc[15.0, "mean_minutes"] == pytest.approx(
+        (10 * 295 + 20 * 590 + 30 * 1220 + 40 * 1990) / 60 / 100
+    )
+    assert d.loc[15.0, "p90_minutes"] == pytest.approx(1990 / 60)
+    # the two far residents form one gap zone by network (770 m apart > 300 m link: two zones)
+    gaps = r.gaps[r.gaps.kind == "canteen"].sort_values("gap_id")
+    assert list(gaps["uncovered_population"]) == [40.0, 30.0]
+    assert gaps["nearest_facility_minutes"].iloc[0] == pytest.approx(1990 / 60)
+    s = summary_dict(r)
+    json.dumps(s)  # JSON-ready, no inf/NaN objects
+    assert s["layers"]["canteen"]["coverage_rate_by_minutes"] == {
+        "5": pytest.approx(10 / 150),
+        "10": pytest.approx(30 / 150),
+        "15": pytest.approx(30 / 150),
+    }
+    assert s["layers"]["canteen"]["unsnapped_residents"] == 1
+
+
+def test_resident_on_facility_is_access_legs_only():
+    net = line_network()
+    res = residents_frame(net, [(500, 30)], pop=[10], elderly=[10])
+    fac = {"canteen": facility_frame(net, "canteen", [(500, -40)])}
+    r = analyse(net, StudyInputs(res, fac, {"canteen": CANTEEN}), title="t")
+    assert r.residents["minutes_canteen"].iloc[0] == pytest.approx(70 / 60)
+
+
+def test_suggestions_close_the_gap_and_report():
+    net = line_network()
+    res = residents_frame(
+        net, [(100, 0), (1800, 0), (1900, 5)], pop=[50, 50, 50], elderly=[10, 20, 30]
+    )
+    fac = {"canteen": facility_frame(net, "canteen", [(0, 0)])}
+    cands = gpd.GeoDataFrame(
+        {"site_id": ["a", "b"], "name": ["A", "B"], "capacity": [np.nan] * 2},
+        geometry=points(net, [(1000, 0), (1850, 0)]),
+        crs=4326,
+    )
+    r = analyse(
+        net,
+        StudyInputs(res, fac, {"canteen": CANTEEN}, candidates=cands),
+        title="t",
+        options=AnalysisOptions(suggest={"canteen": 1}),
+    )
+    s = r.suggestions
+    assert list(s["site_id"]) == ["b"] and s["added_population"].iloc[0] == 50
+    run = r.suggestion_runs["canteen"]
+    assert run.coverage_rate_before == pytest.approx(10 / 60)
+    assert run.coverage_rate_after == pytest.approx(1.0)
+    assert run.optimal
+
+
+def grid(seed: int, n: int = 8, spacing: float = 120.0) -> WalkNetwork:
+    rng = np.random.default_rng(seed)
+    G = nx.MultiDiGraph(crs=f"EPSG:{UTM}")
+    for i in range(n):
+        for j in range(n):
+            G.add_node(i * n + j, x=X0 + j * spacing, y=Y0 + i * spacing)
+    for i in range(n):
+        for j in range(n):
+            k = i * n + j
+            if j + 1 < n and rng.random() > 0.1:
+                G.add_edge(k, k + 1)
+            if i + 1 < n and rng.random() > 0.1:
+                G.add_edge(k, k + n)
+    return network_from_graph(G, crs=UTM)
+
+
+def random_inputs(net, seed, n_res=40, n_fac=3):
+    rng = np.random.default_rng(seed)
+    ext = net.node_xy.max(axis=0) - net.node_xy.min(axis=0)
+    xy = [tuple(v) for v in rng.uniform(0, 1, (n_res, 2)) * ext]
+    pop = rng.integers(1, 100, n_res)
+    res = residents_frame(net, xy, pop=pop, elderly=(pop * rng.uniform(0, 1, n_res)).astype(int))
+    fxy = [tuple(v) for v in rng.uniform(0, 1, (n_fac, 2)) * ext]
+    return res, fxy
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 1000), faster=st.floats(1.0, 2.0))
+def test_properties_speed_minutes_and_more_facilities(seed, faster):
+    net = grid(seed)
+    res, fxy = random_inputs(net, seed)
+    base = analyse(
+        net,
+        StudyInputs(res, {"canteen": facility_frame(net, "canteen", fxy)}, {"canteen": CANTEEN}),
+        title="t",
+    )
+    quick = analyse(
+        net,
+        StudyInputs(
+            res,
+            {"canteen": facility_frame(net, "canteen", fxy)},
+            {"canteen": CANTEEN.with_speed(3.6 * faster)},
+        ),
+        title="t",
+    )
+    more = analyse(
+        net,
+        StudyInputs(
+            res,
+            {"canteen": facility_frame(net, "canteen", [*fxy, (300, 300)])},
+            {"canteen": CANTEEN},
+        ),
+        title="t",
+    )
+
+    def covered(r):
+        d = r.metrics[r.metrics.level == "district"].set_index("minutes")
+        return d["covered_population"]
+
+    c = covered(base)
+    # more minutes never lowers coverage
+    assert (np.diff(c.to_numpy()) >= 0).all()
+    # a faster walk never lowers it; nor does another facility
+    assert (covered(quick).to_numpy() >= c.to_numpy() - 1e-9).all()
+    assert (covered(more).to_numpy() >= c.to_numpy() - 1e-9).all()
+    m0 = base.residents["minutes_canteen"].to_numpy()
+    m1 = more.residents["minutes_canteen"].to_numpy()
+    assert (m1 <= m0 + 1e-9).all()
+
+
+def test_hex_areas_when_no_areas_given():
+    net = grid(1)
+    res, fxy = random_inputs(net, 1)
+    r = analyse(
+        net,
+        StudyInputs(res, {"canteen": facility_frame(net, "canteen", fxy)}, {"canteen": CANTEEN}),
+        title="t",
+    )
+    assert (r.areas["level"] == "hex").all() and len(r.areas) >= 1
+    hex_rows = r.metrics[r.metrics.level == "hex"]
+    per_threshold = hex_rows.groupby("minutes")["population"].sum()
+    district = r.metrics[r.metrics.level == "district"].set_index("minutes")["population"]
+    np.testing.assert_allclose(per_threshold.to_numpy(), district.to_numpy())
+
+
+def test_capacity_gives_2sfca_and_oversubscription():
+    net = line_network()
+    res = residents_frame(
+        net, [(100, 0), (200, 0), (1500, 0)], pop=[100, 100, 100], elderly=[100, 100, 100]
+    )
+    fac = {"canteen": facility_frame(net, "canteen", [(0, 0), (1600, 0)], capacity=[20.0, 500.0])}
+    r = analyse(net, StudyInputs(res, fac, {"canteen": CANTEEN}), title="t")
+    acc = r.residents["access_canteen"].to_numpy()
+    assert acc[2] > acc[0] > 0
+    assert r.extra["access"]["canteen"]["oversubscribed"] == ["canteen-0"]
+
+
+@pytest.mark.realdata
+def test_real_hangzhou_community_centres_against_networkx(tmp_path):
+    """9 Shangcheng 街道, residential buildings as residents, OSM community centres as facilities.
+
+    The independent check splits the street graph at every snapped point and runs networkx
+    multi-source Dijkstra; coverage must agree within 0.1 percentage point.
+    """
+    from geo.load import load_network
+
+    gml = shared_file("shangcheng_west_walk.graphml.gz")
+    admin = gpd.read_file(shared_file("hangzhou_admin_osm.geojson"))
+    streets = admin[admin["in_new_shangcheng_2021"].astype(bool)].rename(columns={"name": "area"})
+    assert len(streets) == 9
+    homes = gpd.read_file(shared_file("hangzhou_westlake_residential_osm.geojson"))
+    homes = homes[homes.geometry.intersects(streets.union_all())].reset_index(drop=True)
+    area_m2 = homes.to_crs(32651).area.to_numpy()
+    levels = pd.to_numeric(homes.get("building:levels"), errors="coerce").fillna(6).clip(1, 40)
+    pop = np.maximum(1, np.round(area_m2 * levels.to_numpy() / 35)).astype(int)
+    res = gpd.GeoDataFrame(
+        {
+            "resident_id": [f"b{i}" for i in range(len(homes))],
+            "name": homes.get("name", ""),
+            "population": pop,
+            "elderly": (pop * 0.25).astype(int),
+            "youth": (pop * 0.2).astype(int),
+        },
+        geometry=homes.geometry.representative_point(),
+        crs=4326,
+    )
+    pois = gpd.read_file(shared_file("hangzhou_westlake_pois_osm.geojson"))
+    cc = pois[pois["amenity"] == "community_centre"].reset_index(drop=True)
+    fac = gpd.GeoDataFrame(
+        {
+            "facility_id": [f"cc{i}" for i in range(len(cc))],
+            "kind": "neighborhood_center",
+            "name": cc.get("name", ""),
+            "capacity": np.nan,
+        },
+        geometry=cc.geometry,
+        crs=4326,
+    )
+    net = load_network(gml, cache_dir=tmp_path)
+    r = analyse(
+        net,
+        StudyInputs(
+            res,
+            {"neighborhood_center": fac},
+            {"neighborhood_center": CENTER},
+            streets=streets[["area", "geometry"]],
+        ),
+        title="real",
+    )
+    assert len(res) > 2000 and len(fac) >= 3
+
+    # independent computation on the same snapped points
+    rxy = net.project_lonlat(res.geometry.x.to_numpy(), res.geometry.y.to_numpy())
+    fxy = net.project_lonlat(fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy())
+    sr, sf = snap_points(net, rxy), snap_points(net, fxy)
+    want_m = oracle(net, sf, sr, np.inf)
+    want_min = want_m / CENTER.metres_per_minute
+    np.testing.assert_allclose(
+        r.residents["minutes_neighborhood_center"].to_numpy(), want_min, atol=1e-6
+    )
+    w = res["population"].to_numpy(float)
+    d = r.metrics[r.metrics.level == "district"].set_index("minutes")
+    for t in (5.0, 10.0, 15.0):
+        want_rate = w[want_min <= t].sum() / w.sum()
+        assert abs(d.loc[t, "coverage_rate"] - want_rate) < 0.001
+    # per 街道 too
+    per = r.metrics[(r.metrics.level == "street") & (r.metrics.minutes == 15.0)].set_index("area")
+    street_of = r.residents["area"].to_numpy()
+    for name in streets["area"]:
+        sel = street_of == name
+        if w[sel].sum() > 0:
+            want = w[sel & (want_min <= 15)].sum() / w[sel].sum()
+            assert abs(per.loc[name, "coverage_rate"] - want) < 0.001
