@@ -102,6 +102,21 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--layer-table", type=Path, help="TOML layer table (default data/layers.toml)")
     r.add_argument("--crs", help="metric CRS for the analysis, e.g. 4549 (default local UTM)")
     r.add_argument("--max-snap-m", type=float)
+    o = sub.add_parser("prepare-osm", help="write residents, OSM-tag facility layers, 街道 and a "
+                       "plan.toml for a study on real streets")
+    o.add_argument("osm", type=Path, help=".osm.pbf / .osm with streets, buildings and POIs")
+    o.add_argument("--areas", type=Path, required=True, help="街道 polygons")
+    o.add_argument("--area-where", metavar="COLUMN=VALUE", help="keep only matching polygons")
+    o.add_argument("--area-name-col", default="name")
+    o.add_argument("--totals", type=Path, help="CSV: 街道 name, population (else density)")
+    o.add_argument("--density", type=float, default=11_500.0,
+                   help="people per km2 assumed when no totals are given")
+    o.add_argument("--unit", choices=["compound", "building"], default="compound")
+    o.add_argument("--out", required=True, type=Path)
+    o.add_argument("--force", action="store_true")
+    g2 = o.add_mutually_exclusive_group()
+    g2.add_argument("--quiet", action="store_true")
+    g2.add_argument("--verbose", action="store_true")
     return p
 
 
@@ -307,6 +322,26 @@ def execute(
     return summary
 
 
+def _prepare(args: argparse.Namespace) -> int:
+    from layers.prepare import prepare_from_osm
+
+    try:
+        where = parse_pair(args.area_where, flag="--area-where") if args.area_where else None
+        done = prepare_from_osm(args.osm, args.areas, args.out, area_where=where,
+                                area_name_col=args.area_name_col, totals_csv=args.totals,
+                                density_per_km2=args.density, unit=args.unit, force=args.force)
+    except InputError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if not args.quiet:
+        print(f"wrote {done.folder}: residents, {len(done.facilities)} facility layers, 街道; "
+              f"next: python app.py run {done.plan} --out OUT")
+        if done.totals_assumed:
+            print("note: population per 街道 assumed from --density; pass --totals for real "
+                  "figures")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
@@ -317,6 +352,8 @@ def main(argv: list[str] | None = None) -> int:
     progress = Progress(not args.quiet and not os.environ.get("CI"))
     from layers.atomic import atomic_dir
 
+    if args.command == "prepare-osm":
+        return _prepare(args)
     try:
         formats = [f.strip() for f in args.formats.split(",") if f.strip()]
         with atomic_dir(args.out, force=args.force) as work:

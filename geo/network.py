@@ -122,9 +122,15 @@ class WalkNetwork:
         return np.asarray(cum - base)
 
     def edge_geometries(self) -> np.ndarray:
-        """Shapely LineStrings of all edges, in ``crs``."""
+        """Shapely LineStrings of all edges, in ``crs`` (built once, then shared; read-only)."""
+        return self._edge_geometries
+
+    @cached_property
+    def _edge_geometries(self) -> np.ndarray:
         idx = np.repeat(np.arange(self.n_edges), np.diff(self.coord_offsets))
-        return np.asarray(shapely.linestrings(self.coords, indices=idx))
+        geoms = np.asarray(shapely.linestrings(self.coords, indices=idx))
+        geoms.flags.writeable = False
+        return geoms
 
     @cached_property
     def segment_index(self) -> tuple[shapely.STRtree, np.ndarray, np.ndarray]:
