@@ -144,6 +144,17 @@ class Plan:
         if self.lang not in LANGS:
             msg = f"unknown language '{self.lang}'"
             raise InputError(msg, fix="use zh or en")
+        if self.crs is not None:
+            import pyproj
+
+            try:
+                chosen = pyproj.CRS.from_user_input(self.crs)
+            except pyproj.exceptions.CRSError:
+                msg = f"unreadable CRS '{self.crs}'"
+                raise InputError(msg, fix="give an EPSG code such as 4549 or 32651") from None
+            if not chosen.is_projected:
+                msg = f"CRS {chosen.name} is not projected in metres"
+                raise InputError(msg, fix="choose a metric CRS such as EPSG:4549 or 32651")
         kinds = [li.kind for li in self.layers]
         for kind in list(self.suggest) + list(self.speed):
             if kind not in kinds:

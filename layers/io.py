@@ -1,0 +1,803 @@
+"""Reading and writing layers in the formats planners and GIS teams exchange.
+
+Every reader returns a GeoDataFrame in WGS84 with a fresh ``RangeIndex`` (row ``i`` is data row
+``i + 1`` in messages), whatever the file's format, encoding or coordinate system; every writer
+goes through :mod:`layers.atomic`, so an interrupted export never leaves half a file.
+
+Formats: GeoJSON, GeoPackage (several layers), Shapefile, GeoParquet, CSV and XLSX.  Tables
+without a geometry column need coordinate columns (``lon/lat``, ``lng/lat``,
+``longitude/latitude``, ``x/y``, ``经度/纬度``, ``东经/北纬``) or WKT in a ``geometry`` column.
+Chinese text is read from UTF-8 (with or without BOM) and GBK/GB18030, which is what Excel and
+ArcGIS on Chinese Windows produce; Shapefiles honour their ``.cpg``.
+"""
+
+from __future__ import annotations
+
+import csv
+import io as _io
+import logging
+import re
+import shutil
+import tempfile
+import zipfile
+from dataclasses import dataclass, field
+from os import PathLike
+from pathlib import Path
+from typing import Final
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import pyogrio
+import shapely
+from pyproj import CRS
+
+from layers.atomic import atomic_path, check_target
+from layers.crs import (
+    CoordSystem,
+    from_wgs84,
+    is_offset_system,
+    parse_coord_system,
+    system_crs,
+    system_name,
+    to_wgs84,
+)
+from layers.errors import InputError
+from layers.validate import (
+    COORD_PAIRS,
+    WKT_COLUMNS,
+    check_coordinates,
+    check_file,
+    check_geometries,
+    check_lonlat_columns,
+    check_not_empty,
+    closest,
+    find_coordinate_columns,
+    sibling,
+)
+
+log = logging.getLogger(__name__)
+
+#: Suffix -> format name.  ``.json`` is read as GeoJSON.
+FORMATS: Final[dict[str, str]] = {
+    ".geojson": "GeoJSON",
+    ".json": "GeoJSON",
+    ".gpkg": "GeoPackage",
+    ".shp": "Shapefile",
+    ".parquet": "GeoParquet",
+    ".geoparquet": "GeoParquet",
+    ".csv": "CSV",
+    ".xlsx": "XLSX",
+}
+_DRIVERS: Final = {"GeoJSON": "GeoJSON", "GeoPackage": "GPKG", "Shapefile": "ESRI Shapefile"}
+_SHP_PARTS: Final = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".sbx", ".shp.xml")
+_DBF_NAME_BYTES: Final = 10
+_XLSX_MAX_ROWS: Final = 1_048_575
+_TEXT_ENCODINGS: Final = ("utf-8", "gb18030")  # GB18030 is a superset of GBK and GB2312
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What :func:`write_table` wrote.
+
+    Attributes
+    ----------
+    path
+        The main file.
+    format
+        Format name (``GeoPackage``, ``Shapefile``...).
+    layer
+        GeoPackage layer or XLSX sheet written, else ``None``.
+    crs
+        The coordinate system of the written coordinates (``wgs84``, ``gcj02``, ``EPSG:4549``).
+    field_map
+        Original column -> written field name, for every column (Shapefile names are cut to
+        10 bytes; other formats keep names unchanged).
+    files
+        Every file created or replaced.
+    """
+
+    path: Path
+    format: str
+    layer: str | None
+    crs: str
+    field_map: dict[str, str] = field(default_factory=dict)
+    files: tuple[Path, ...] = ()
+
+
+def table_format(path: str | PathLike[str]) -> str:
+    """The format name for ``path``'s suffix (``InputError`` for unsupported suffixes)."""
+    p = Path(path)
+    fmt = FORMATS.get(p.suffix.lower())
+    if fmt is None:
+        msg = f"unsupported file type '{p.suffix or '(none)'}'"
+        raise InputError(msg, file=p, fix=f"use one of {', '.join(FORMATS)}")
+    return fmt
+
+
+def list_layers(path: str | PathLike[str]) -> list[str]:
+    """Names of the layers (GeoPackage: spatial layers; XLSX: sheets; else the file's stem)."""
+    p = check_file(path, suffixes=FORMATS)
+    fmt = FORMATS[p.suffix.lower()]
+    if fmt == "XLSX":
+        return _xlsx_sheets(p)
+    if fmt == "GeoPackage":
+        return [name for name, _geom in _ogr_layers(p, fmt) if _geom]
+    return [p.stem]
+
+
+# =================================================================================== reading
+
+
+def _parse_system(coords: CoordSystem | None, p: Path) -> str | CRS | None:
+    if coords is None:
+        return None
+    try:
+        return parse_coord_system(coords)
+    except InputError as exc:
+        raise InputError(exc.problem, file=p, fix=exc.fix) from None
+
+
+def read_table(
+    path: str | PathLike[str],
+    *,
+    layer: str | None = None,
+    coords: CoordSystem | None = None,
+    encoding: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Read a layer file into a GeoDataFrame in WGS84 (EPSG:4326).
+
+    Parameters
+    ----------
+    path
+        GeoJSON, GeoPackage, Shapefile, GeoParquet, CSV or XLSX.
+    layer
+        GeoPackage layer or XLSX sheet; needed only when the file holds several.
+    coords
+        The coordinate system the coordinates are really in: required knowledge for CSV/XLSX
+        (WGS84 is assumed, with a warning, when not given), and an override of the file's own
+        CRS label for the others (Amap exports are GCJ-02 labelled EPSG:4326).  GCJ-02 and
+        BD-09 are converted to WGS84 here, once.
+    encoding
+        Text encoding; by default a Shapefile's ``.cpg`` is honoured and otherwise UTF-8 then
+        GB18030/GBK are tried (the choice is logged).
+
+    Returns
+    -------
+    A new GeoDataFrame with a ``RangeIndex``, its geometry column named ``geometry`` and
+    ``attrs`` ``source``, ``layer``, ``encoding`` and ``coords`` recording what was read.
+
+    Raises
+    ------
+    InputError
+        For a missing, empty, unreadable or unsupported file, an ambiguous or unknown layer,
+        missing coordinate columns, bad coordinates or geometries (see :mod:`layers.validate`).
+    """
+    p = check_file(path, suffixes=FORMATS)
+    fmt = FORMATS[p.suffix.lower()]
+    system = _parse_system(coords, p)
+    used_encoding: str | None = None
+    chosen_layer: str | None = None
+    if fmt in ("CSV", "XLSX") or (fmt == "GeoParquet" and not _is_geoparquet(p)):
+        if fmt == "CSV":
+            frame, used_encoding = _read_csv(p, encoding)
+        elif fmt == "XLSX":
+            chosen_layer = _choose_sheet(p, layer)
+            frame = _read_xlsx(p, chosen_layer)
+        else:
+            frame = _read_plain_parquet(p)
+        check_not_empty(frame, file=p)
+        gdf = _frame_to_gdf(frame, p, system)
+        if system is None:
+            log.warning(
+                "%s: no coordinate system declared; assuming WGS84. Points from Amap/Tencent are "
+                "GCJ-02 and from Baidu BD-09: declare them (coords=gcj02 / bd09) or they land "
+                "~0.5 km off",
+                p.name,
+            )
+            system = "wgs84"
+    elif fmt == "GeoParquet":
+        gdf = _read_geoparquet(p)
+    else:
+        chosen_layer = _choose_layer(p, fmt, layer)
+        gdf, used_encoding = _read_ogr(p, fmt, chosen_layer, encoding)
+    check_not_empty(gdf, file=p)
+    gdf = _normalise_geometry_column(gdf)
+    if system is None:
+        system = _file_system(gdf, p)
+    gdf = check_geometries(gdf, file=p)
+    projected = gdf.crs is not None and not CRS(gdf.crs).is_geographic
+    if system is not None and projected and is_offset_system(system):
+        msg = f"the file is in a projected CRS ({CRS(gdf.crs).name}) but coords={system}"
+        raise InputError(msg, file=p, fix="drop coords to trust the file, or re-export it")
+    check_coordinates(gdf, system, file=p)
+    out = to_wgs84(gdf, system) if system is not None else gdf
+    out = out.reset_index(drop=True)
+    out.attrs = {
+        "source": str(p),
+        "layer": chosen_layer,
+        "encoding": used_encoding,
+        "coords": system_name(system) if system is not None else "wgs84",
+    }
+    return out
+
+
+def _file_system(gdf: gpd.GeoDataFrame, p: Path) -> str | CRS:
+    """The file's own CRS; a file without one is WGS84 only if its numbers look like degrees."""
+    if gdf.crs is not None:
+        return parse_coord_system(CRS.from_user_input(gdf.crs))
+    minx, miny, maxx, maxy = gdf.total_bounds
+    if -180 <= minx <= maxx <= 180 and -90 <= miny <= maxy <= 90:
+        log.warning("%s: the file declares no coordinate system; assuming WGS84", p.name)
+        return "wgs84"
+    msg = "the file declares no coordinate system and its coordinates are not degrees"
+    raise InputError(
+        msg,
+        file=p,
+        fix="add the .prj file, or declare coords (e.g. EPSG:4549 for CGCS2000 3-degree zone 40)",
+    )
+
+
+def _normalise_geometry_column(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    if gdf.geometry.name != "geometry" and "geometry" not in gdf.columns:
+        gdf = gdf.rename_geometry("geometry")
+    return gdf
+
+
+# ---------------------------------------------------------------------------- OGR formats
+
+
+def _ogr_layers(p: Path, fmt: str) -> list[tuple[str, str | None]]:
+    try:
+        raw = pyogrio.list_layers(p)
+    except Exception as exc:  # GDAL raises several error types for unreadable files
+        raise _unreadable(p, fmt, exc) from None
+    return [(str(name), None if geom is None else str(geom)) for name, geom in raw]
+
+
+def _unreadable(p: Path, fmt: str, exc: BaseException) -> InputError:
+    text = str(exc).replace(f"'{p}'", "the file").replace(str(p), "the file")
+    detail = " ".join(text.split(";")[0].split())[:160].rstrip(".")
+    msg = f"cannot be read as {fmt} ({detail})"
+    return InputError(msg, file=p, fix=f"check that it really is a {fmt} file, or export it again")
+
+
+def _choose_layer(p: Path, fmt: str, layer: str | None) -> str | None:
+    layers = _ogr_layers(p, fmt)
+    spatial = [name for name, geom in layers if geom]
+    names = [name for name, _ in layers]
+    if layer is not None:
+        if layer in names:
+            return layer
+        hit = closest(layer, names)
+        hint = f"did you mean '{hit}'? " if hit else ""
+        msg = f"has no layer '{layer}'"
+        raise InputError(msg, file=p, fix=f"{hint}the layers are: {', '.join(names)}")
+    if fmt != "GeoPackage":
+        return None
+    if len(spatial) == 1:
+        return spatial[0]
+    if not spatial:
+        msg = "the GeoPackage has no layer with geometries"
+        raise InputError(msg, file=p, fix="export a spatial layer")
+    msg = f"the GeoPackage holds {len(spatial)} layers: {', '.join(spatial)}"
+    raise InputError(msg, file=p, fix="choose one with layer=NAME (--layer NAME)")
+
+
+def _read_ogr(
+    p: Path, fmt: str, layer: str | None, encoding: str | None
+) -> tuple[gpd.GeoDataFrame, str | None]:
+    used = encoding
+    if fmt == "Shapefile" and encoding is None:
+        cpg = sibling(p, ".cpg")
+        if cpg is not None:
+            used = cpg.read_text(errors="replace").strip() or None
+            log.info("%s: text encoding %s from %s", p.name, used, cpg.name)
+        else:
+            dbf = sibling(p, ".dbf")
+            used = _dbf_text_encoding(dbf) if dbf is not None else None
+            if used is None:
+                msg = "cannot tell the text encoding of the .dbf (neither UTF-8 nor GBK)"
+                raise InputError(
+                    msg, file=p, fix=f"add {p.stem}.cpg naming the encoding, or pass encoding="
+                )
+            log.info("%s: no .cpg file; text decoded as %s", p.name, used.upper())
+            encoding = used
+    try:
+        gdf = pyogrio.read_dataframe(p, layer=layer, encoding=encoding)
+    except UnicodeDecodeError:
+        msg = f"text is not in the declared encoding {used or 'UTF-8'}"
+        raise InputError(
+            msg, file=p, fix="correct the .cpg file or pass the right encoding (e.g. GBK)"
+        ) from None
+    except Exception as exc:
+        raise _unreadable(p, fmt, exc) from None
+    if fmt == "Shapefile":
+        gdf = _restore_field_names(gdf, p)
+    return gdf, used
+
+
+def _restore_field_names(gdf: gpd.GeoDataFrame, p: Path) -> gpd.GeoDataFrame:
+    """Undo the 10-byte cut of field names using the ``<name>_fields.csv`` written beside it."""
+    mapping_file = p.with_name(f"{p.stem}_fields.csv")
+    if not mapping_file.exists():
+        return gdf
+    try:
+        table = pd.read_csv(mapping_file, dtype=str, encoding="utf-8-sig")
+        back = dict(zip(table["shapefile_field"], table["field"], strict=True))
+    except (KeyError, ValueError, pd.errors.ParserError):
+        log.warning("%s: ignoring unreadable field-name mapping %s", p.name, mapping_file.name)
+        return gdf
+    rename = {c: back[c] for c in gdf.columns if c in back and back[c] != c}
+    if rename:
+        log.info("%s: %d field names restored from %s", p.name, len(rename), mapping_file.name)
+    return gdf.rename(columns=rename)
+
+
+def _dbf_text_encoding(dbf: Path) -> str | None:
+    """Guess the encoding of a DBF's text from its field names and character fields.
+
+    Only character ('C') fields are decoded: numeric and date fields are ASCII anyway, and the
+    header's binary parts would make every guess fail.
+    """
+    data = dbf.read_bytes()
+    if len(data) < 32:
+        return None
+    n_records = int.from_bytes(data[4:8], "little")
+    header_len = int.from_bytes(data[8:10], "little")
+    record_len = int.from_bytes(data[10:12], "little")
+    names: list[bytes] = []
+    char_fields: list[tuple[int, int]] = []
+    offset = 1  # deletion flag
+    pos = 32
+    while pos + 32 <= min(header_len, len(data)) and data[pos] != 0x0D:
+        desc = data[pos : pos + 32]
+        names.append(desc[:11].split(b"\0", 1)[0])
+        length = desc[16]
+        if chr(desc[11]) == "C":
+            char_fields.append((offset, length))
+        offset += length
+        pos += 32
+    chunks = list(names)
+    body = data[header_len : header_len + n_records * record_len]
+    if record_len > 0 and char_fields:
+        n = len(body) // record_len
+        table = np.frombuffer(body[: n * record_len], dtype=np.uint8).reshape(n, record_len)
+        for start, length in char_fields:
+            chunks.append(table[:, start : start + length].tobytes())
+    blob = b"\n".join(chunks)
+    for enc in _TEXT_ENCODINGS:
+        try:
+            blob.decode(enc)
+        except UnicodeDecodeError:
+            continue
+        return enc
+    return None
+
+
+# ------------------------------------------------------------------------------- parquet
+
+
+def _is_geoparquet(p: Path) -> bool:
+    try:
+        import pyarrow.parquet as pq
+
+        meta = pq.read_schema(p).metadata or {}
+    except Exception as exc:
+        raise _unreadable(p, "GeoParquet", exc) from None
+    return b"geo" in meta
+
+
+def _read_geoparquet(p: Path) -> gpd.GeoDataFrame:
+    try:
+        return gpd.read_parquet(p)
+    except Exception as exc:
+        raise _unreadable(p, "GeoParquet", exc) from None
+
+
+def _read_plain_parquet(p: Path) -> pd.DataFrame:
+    try:
+        return pd.read_parquet(p)
+    except Exception as exc:
+        raise _unreadable(p, "Parquet", exc) from None
+
+
+# ---------------------------------------------------------------------------- CSV and XLSX
+
+
+def _decode(raw: bytes, p: Path, encoding: str | None) -> tuple[str, str]:
+    if encoding is not None:
+        try:
+            return raw.decode(encoding), encoding
+        except (UnicodeDecodeError, LookupError) as exc:
+            msg = f"cannot decode the text as {encoding} ({type(exc).__name__})"
+            raise InputError(
+                msg, file=p, fix="pass the right encoding, or leave it out to detect it"
+            ) from None
+    try:
+        return raw.decode("utf-8-sig"), "utf-8"
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = raw.decode("gb18030")
+    except UnicodeDecodeError:
+        msg = "the text is neither UTF-8 nor GBK/GB18030"
+        raise InputError(
+            msg, file=p, fix="save the table as 'CSV UTF-8' or pass encoding="
+        ) from None
+    log.info("%s: not UTF-8; decoded as GB18030 (GBK)", p.name)
+    return text, "gb18030"
+
+
+def _read_csv(p: Path, encoding: str | None) -> tuple[pd.DataFrame, str]:
+    """Read a CSV table; a row with more fields than the header is an error naming the row.
+
+    pandas' C parser does the work; only when it rejects the layout does the csv module
+    re-read the text to find the offending row (and to accept trailing empty cells, which
+    Excel sometimes writes).  The header is read as an ordinary row, so pandas never turns
+    surplus leading fields into an index and shifts values into the wrong columns.
+    """
+    text, used = _decode(p.read_bytes(), p, encoding)
+    if not text.strip():
+        msg = "the file holds no table (only blank text)"
+        raise InputError(msg, file=p, fix="export the table again")
+    try:
+        raw = pd.read_csv(
+            _io.StringIO(text),
+            header=None,
+            dtype=object,
+            keep_default_na=False,
+            na_values=[""],
+            skipinitialspace=True,
+        )
+    except pd.errors.ParserError:
+        raw = pd.DataFrame(_csv_rows(text, p), dtype=object)
+    header = ["" if pd.isna(h) else str(h).strip() for h in raw.iloc[0]]
+    seen: set[str] = set()
+    for k, name in enumerate(header):
+        if not name:
+            header[k] = name = f"column_{k + 1}"
+        if name in seen:
+            msg = f"column '{name}' appears twice in the header"
+            raise InputError(msg, file=p, column=name, fix="give every column its own name")
+        seen.add(name)
+    body = raw.iloc[1:].reset_index(drop=True)
+    body.columns = header
+    return _infer_types(body), used
+
+
+def _csv_rows(text: str, p: Path) -> list[list[str | None]]:
+    try:
+        rows = [r for r in csv.reader(_io.StringIO(text), skipinitialspace=True) if any(r)]
+    except csv.Error as exc:
+        msg = f"is not a well-formed CSV table ({exc})"
+        raise InputError(msg, file=p, fix="check the quotes in the file") from None
+    width = len(rows[0])
+    for number, row in enumerate(rows[1:], start=1):
+        if len(row) > width and any(cell.strip() for cell in row[width:]):
+            msg = (
+                f"is not a well-formed CSV table: the row has {len(row)} fields "
+                f"but the header has {width}"
+            )
+            raise InputError(
+                msg, file=p, row=number, fix="check the separators (commas) and quotes in that row"
+            )
+    return [[c.strip() or None for c in (r + [""] * width)[:width]] for r in rows]
+
+
+def _xlsx_sheets(p: Path) -> list[str]:
+    try:
+        with pd.ExcelFile(p, engine="openpyxl") as book:
+            return [str(s) for s in book.sheet_names]
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise _unreadable(p, "XLSX workbook", exc) from None
+
+
+def _choose_sheet(p: Path, sheet: str | None) -> str:
+    sheets = _xlsx_sheets(p)
+    if sheet is not None:
+        if sheet in sheets:
+            return sheet
+        hit = closest(sheet, sheets)
+        hint = f"did you mean '{hit}'? " if hit else ""
+        msg = f"has no sheet '{sheet}'"
+        raise InputError(msg, file=p, fix=f"{hint}the sheets are: {', '.join(sheets)}")
+    if len(sheets) == 1:
+        return sheets[0]
+    with pd.ExcelFile(p, engine="openpyxl") as book:
+        filled = [s for s in sheets if not pd.read_excel(book, sheet_name=s, nrows=1).empty]
+    if len(filled) == 1:
+        return filled[0]
+    if not filled:
+        return sheets[0]  # reported as an empty layer
+    msg = f"the workbook has {len(filled)} sheets with data: {', '.join(filled)}"
+    raise InputError(msg, file=p, fix="choose one with layer=SHEET (--layer SHEET)")
+
+
+def _read_xlsx(p: Path, sheet: str) -> pd.DataFrame:
+    try:
+        frame = pd.read_excel(p, sheet_name=sheet, engine="openpyxl")
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
+        raise _unreadable(p, "XLSX workbook", exc) from None
+    frame = frame.dropna(how="all")  # Excel's formatted-but-empty rows
+    frame.columns = [str(c).strip() for c in frame.columns]
+    frame = frame.loc[
+        :, [not re.fullmatch(r"Unnamed: \d+", c) or frame[c].notna().any() for c in frame.columns]
+    ]
+    return frame.reset_index(drop=True)
+
+
+_LEADING_ZERO = re.compile(r"^[+-]?0\d")
+_FLOAT_MARK = re.compile(r"[.eEnN]")
+_MAX_NUMBER_CHARS = 15
+
+
+def _infer_types(frame: pd.DataFrame) -> pd.DataFrame:
+    """Numbers from text columns, keeping codes as text.
+
+    Integers stay integers unless a value is written with a decimal point, so ``1.0`` comes
+    back as a float and ``1`` as an integer, as written.  Codes with leading zeros (``001``)
+    and digit strings longer than 15 characters (ID numbers a float would round) stay text.
+    Text is stripped of surrounding spaces.
+    """
+    out: dict[str, object] = {}
+    for col in frame.columns:
+        values = frame[col].to_numpy(dtype=object)
+        mask = ~pd.isna(values)
+        if not mask.any():
+            out[col] = np.full(len(values), np.nan)
+            continue
+        text = [str(v).strip() for v in values[mask]]
+        num = pd.to_numeric(np.asarray(text, dtype=object), errors="coerce")
+        numeric = (
+            not np.isnan(num).any()
+            and not any(_LEADING_ZERO.match(t) for t in text)
+            and max(map(len, text)) <= _MAX_NUMBER_CHARS
+        )
+        if numeric:
+            if mask.all() and not any(_FLOAT_MARK.search(t) for t in text):
+                out[col] = num.astype(np.int64)
+            else:
+                full = np.full(len(values), np.nan)
+                full[mask] = num
+                out[col] = full
+        elif mask.all() and {t.lower() for t in text} <= {"true", "false"}:
+            out[col] = np.array([t.lower() == "true" for t in text])
+        else:
+            stripped = values.copy()
+            stripped[mask] = text
+            stripped[~mask] = None
+            out[col] = pd.Series(stripped, index=frame.index, dtype=object)
+    return pd.DataFrame(out, index=frame.index)
+
+
+def _frame_to_gdf(frame: pd.DataFrame, p: Path, system: str | CRS | None) -> gpd.GeoDataFrame:
+    """Points from coordinate columns, or shapes from a WKT column, checked row by row."""
+    pair = find_coordinate_columns(frame.columns, file=p)
+    crs = system_crs(system) if system is not None else CRS.from_epsg(4326)
+    if pair is None:
+        wkt_col = next(c for c in frame.columns if str(c).strip().lower() in WKT_COLUMNS)
+        text = frame[wkt_col]
+        geoms = shapely.from_wkt(text.where(text.notna(), None).to_numpy(), on_invalid="ignore")
+        bad = np.flatnonzero(shapely.is_missing(geoms) & text.notna().to_numpy())
+        if bad.size:
+            first = int(bad[0])
+            msg = f"not valid WKT: {str(text.iloc[first])[:40]!r}"
+            raise InputError(
+                msg,
+                file=p,
+                row=first + 1,
+                column=str(wkt_col),
+                fix="write e.g. POINT (120.15 30.27)",
+            )
+        return gpd.GeoDataFrame(frame.drop(columns=[wkt_col]), geometry=geoms, crs=crs)
+    lon_col, lat_col = pair
+    lon, lat = check_lonlat_columns(frame, lon_col, lat_col, system, file=p)
+    attrs = frame.drop(columns=[lon_col, lat_col])
+    return gpd.GeoDataFrame(attrs, geometry=shapely.points(lon, lat), crs=crs)
+
+
+# =================================================================================== writing
+
+
+def write_table(
+    gdf: gpd.GeoDataFrame,
+    path: str | PathLike[str],
+    *,
+    crs: CoordSystem = "wgs84",
+    force: bool = False,
+    layer: str | None = None,
+) -> WriteResult:
+    """Write a layer to GeoJSON, GeoPackage, Shapefile, GeoParquet, CSV or XLSX.
+
+    Parameters
+    ----------
+    gdf
+        The layer (any CRS; it is converted).  Not modified.
+    path
+        Output file; the suffix chooses the format.
+    crs
+        Coordinate system of the output: ``wgs84``, ``cgcs2000``, ``gcj02``, ``bd09`` or a
+        projected EPSG/WKT.  GCJ-02/BD-09 files are labelled EPSG:4326 (they have no code).
+    force
+        Replace an existing file (or, for a GeoPackage, an existing layer of that name).  A new
+        layer is added to an existing GeoPackage without ``force``.
+    layer
+        GeoPackage layer or XLSX sheet name (default: the file's stem / ``data``).
+
+    Notes
+    -----
+    Infinite values (unreachable minutes) are written as empty/NULL.  Point layers go to
+    CSV/XLSX as ``lon``/``lat`` columns (``x``/``y`` when projected), other shapes as WKT in a
+    ``geometry`` column.  Shapefile field names are cut to 10 bytes and made unique; the
+    mapping is returned and, when anything was renamed, saved as ``<name>_fields.csv``.
+    """
+    p = Path(path)
+    fmt = table_format(p)
+    system = parse_coord_system(crs)
+    if gdf.crs is None:
+        msg = "the layer to write has no coordinate system"
+        raise InputError(msg, file=p, fix="set its CRS before writing (it should be EPSG:4326)")
+    out = _plain_attributes(from_wgs84(gdf, system))
+    label = system_name(system)
+    if is_offset_system(system):
+        log.info("%s: coordinates written in %s, labelled EPSG:4326", p.name, label)
+    identity = {str(c): str(c) for c in out.columns if c != out.geometry.name}
+    if fmt == "GeoPackage":
+        name = layer or p.stem
+        _write_gpkg(out, p, name, force=force)
+        return WriteResult(p, fmt, name, label, identity, (p,))
+    if fmt == "Shapefile":
+        mapping, files = _write_shapefile(out, p, force=force)
+        return WriteResult(p, fmt, None, label, mapping, files)
+    if fmt in ("CSV", "XLSX"):
+        sheet = _sheet_name(layer or "data") if fmt == "XLSX" else None
+        table = _to_table(out, system)
+        with atomic_path(p, force=force) as tmp:
+            if fmt == "CSV":
+                table.to_csv(tmp, index=False, encoding="utf-8-sig")
+            else:
+                if len(table) > _XLSX_MAX_ROWS:
+                    msg = f"{len(table)} rows do not fit in an Excel sheet"
+                    raise InputError(msg, file=p, fix="write CSV, GeoPackage or GeoParquet")
+                table.to_excel(tmp, index=False, sheet_name=sheet, engine="openpyxl")
+        return WriteResult(p, fmt, sheet, label, identity, (p,))
+    with atomic_path(p, force=force) as tmp:
+        if fmt == "GeoParquet":
+            out.to_parquet(tmp)
+        else:
+            pyogrio.write_dataframe(out, tmp, driver=_DRIVERS[fmt])
+    return WriteResult(p, fmt, None, label, identity, (p,))
+
+
+def _plain_attributes(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """A copy writers can take: inf -> NaN (NULL), extra geometry columns -> WKT text."""
+    out = gdf.copy()
+    for col in out.columns:
+        if col == out.geometry.name:
+            continue
+        s = out[col]
+        if isinstance(s, gpd.GeoSeries) or isinstance(s.dtype, gpd.array.GeometryDtype):
+            out[col] = shapely.to_wkt(np.asarray(s.array), rounding_precision=-1)
+        elif pd.api.types.is_float_dtype(s.dtype):
+            out[col] = s.where(np.isfinite(s.to_numpy(dtype=np.float64)))
+    return out
+
+
+def _write_gpkg(out: gpd.GeoDataFrame, p: Path, name: str, *, force: bool) -> None:
+    if p.exists():
+        existing = [n for n, _ in _ogr_layers(p, "GeoPackage")]
+        if name in existing and not force:
+            msg = f"the GeoPackage already has a layer '{name}'"
+            raise InputError(msg, file=p, fix="choose another layer name or pass --force")
+        # Copy, add the layer to the copy, then swap it in: readers never see a half-written
+        # GeoPackage, and a failure leaves the original untouched.
+        with atomic_path(p, force=True) as tmp:
+            shutil.copyfile(p, tmp)
+            pyogrio.write_dataframe(out, tmp, layer=name, driver="GPKG")
+        return
+    with atomic_path(p, force=force) as tmp:
+        pyogrio.write_dataframe(out, tmp, layer=name, driver="GPKG")
+
+
+def shapefile_field_names(columns: list[str]) -> dict[str, str]:
+    """Map column names to unique DBF field names of at most 10 UTF-8 bytes.
+
+    Names are cut on character boundaries (a Chinese character takes 3 bytes), ``:`` becomes
+    ``_`` as GDAL would make it, and clashes, compared case-insensitively as GDAL does, get
+    ``_1``, ``_2``... suffixes.
+    """
+    mapping: dict[str, str] = {}
+    used: set[str] = set()
+    for col in columns:
+        clean = col.replace(":", "_")  # GDAL launders ':' (OSM keys such as name:zh)
+        name, k = _cut_bytes(clean, _DBF_NAME_BYTES), 0
+        while name.lower() in used:
+            k += 1
+            suffix = f"_{k}"
+            name = _cut_bytes(clean, _DBF_NAME_BYTES - len(suffix)) + suffix
+        used.add(name.lower())
+        mapping[col] = name
+    return mapping
+
+
+def _cut_bytes(text: str, limit: int) -> str:
+    out = ""
+    for ch in text:
+        if len((out + ch).encode("utf-8")) > limit:
+            break
+        out += ch
+    return out or "f"
+
+
+def _write_shapefile(
+    out: gpd.GeoDataFrame, p: Path, *, force: bool
+) -> tuple[dict[str, str], tuple[Path, ...]]:
+    kinds = set(out.geom_type.str.replace("Multi", ""))
+    if len(kinds) > 1:
+        msg = f"a Shapefile holds one geometry type; this layer mixes {', '.join(sorted(kinds))}"
+        raise InputError(msg, file=p, fix="write a GeoPackage instead")
+    check_target(p, force=force)
+    cols = [str(c) for c in out.columns if c != out.geometry.name]
+    mapping = shapefile_field_names(cols)
+    renamed = {k: v for k, v in mapping.items() if k != v}
+    frame = out.rename(columns=mapping)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{p.stem}.tmp-", dir=p.parent))
+    try:
+        staged = staging / p.name
+        promote = len(set(out.geom_type)) > 1
+        pyogrio.write_dataframe(
+            frame, staged, driver="ESRI Shapefile", encoding="UTF-8", promote_to_multi=promote
+        )
+        fields_csv = p.with_name(f"{p.stem}_fields.csv")
+        if renamed:
+            log.warning(
+                "%s: %d field names shortened to 10 bytes for the Shapefile; mapping in %s",
+                p.name,
+                len(renamed),
+                fields_csv.name,
+            )
+            pd.DataFrame(
+                {"field": list(mapping), "shapefile_field": list(mapping.values())}
+            ).to_csv(staging / fields_csv.name, index=False, encoding="utf-8-sig")
+        written = sorted(staging.iterdir())
+        new_names = {f.name for f in written}
+        for suffix in _SHP_PARTS:  # stale parts of a replaced Shapefile (old spatial index...)
+            old = p.with_name(p.stem + suffix)
+            if old.exists() and old.name not in new_names:
+                old.unlink()
+        if fields_csv.exists() and fields_csv.name not in new_names:
+            fields_csv.unlink()
+        files = []
+        for part in written:
+            target = p.with_name(part.name)
+            with atomic_path(target, force=True) as tmp:
+                part.replace(tmp)
+            files.append(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return mapping, tuple(files)
+
+
+def _sheet_name(name: str) -> str:
+    cleaned = re.sub(r"[\[\]:*?/\\]", "_", name)[:31]
+    return cleaned or "data"
+
+
+def _to_table(out: gpd.GeoDataFrame, system: str | CRS) -> pd.DataFrame:
+    geoms = np.asarray(out.geometry.array)
+    attrs = pd.DataFrame(out.drop(columns=out.geometry.name))
+    lower = {str(c).strip().lower() for c in attrs.columns}
+    points = len(geoms) > 0 and bool((shapely.get_type_id(geoms) == 0).all())
+    clash = any(a in lower or b in lower for a, b in COORD_PAIRS) or bool(lower & set(WKT_COLUMNS))
+    if points and not clash:
+        projected = isinstance(system, CRS) and not system.is_geographic
+        xname, yname = ("x", "y") if projected else ("lon", "lat")
+        table = attrs.copy()
+        table[xname] = shapely.get_x(geoms)
+        table[yname] = shapely.get_y(geoms)
+        return table
+    table = attrs.copy()
+    table["geometry"] = shapely.to_wkt(geoms, rounding_precision=-1)
+    return table

@@ -1,0 +1,475 @@
+"""The layer model: facilities, residents, areas and candidate sites with the columns analysis uses.
+
+Users' tables name things in many ways (``名称``, ``人口``, ``床位数``, ``经度``...).  These readers
+recognise the common names, check the values (through :mod:`layers.validate`) and return frames
+with the schema of :mod:`coverage.result`, so nothing downstream looks at raw headers:
+
+========== ==============================================================================
+facilities ``facility_id`` (str), ``kind``, ``name`` (str), ``capacity`` (float, NaN unknown)
+residents  ``resident_id`` (str), ``name``, ``population`` (int) and group columns
+           (``elderly``, ``youth``... int, never above ``population``)
+areas      ``area`` (name), ``level`` (``street``/``community``), ``parent`` (str)
+candidates ``site_id`` (str), ``name``, ``capacity``
+========== ==============================================================================
+
+The schema columns come first; every other column the user gave is kept after them (a column
+whose name clashes with a schema column is kept as ``<name>_input``).  Missing ids are generated
+from the row number (``canteen-0007``), so the same file always gives the same ids.  All frames
+are in WGS84.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping, Sequence
+from os import PathLike
+from pathlib import Path
+from typing import TypeAlias
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+from pyproj import CRS
+
+from layers.crs import CoordSystem, parse_coord_system, to_wgs84
+from layers.errors import InputError
+from layers.io import read_table
+from layers.spec import LayerSpec, load_layer_table
+from layers.validate import (
+    check_capacity,
+    check_coordinates,
+    check_counts,
+    check_geometries,
+    check_group_not_above,
+    check_kind,
+    check_not_empty,
+    check_unique_ids,
+    find_column,
+)
+
+log = logging.getLogger(__name__)
+
+Source: TypeAlias = str | PathLike[str] | gpd.GeoDataFrame
+
+FACILITY_COLUMNS = ("facility_id", "kind", "name", "capacity")
+RESIDENT_COLUMNS = ("resident_id", "name", "population")
+AREA_COLUMNS = ("area", "level", "parent")
+CANDIDATE_COLUMNS = ("site_id", "name", "capacity")
+AREA_LEVELS = ("street", "community")
+
+DEFAULT_GROUP_COLS: Mapping[str, str] = {"elderly": "elderly", "youth": "youth"}
+
+ID_ALIASES = ("id", "编号", "序号", "代码", "code", "objectid")
+NAME_ALIASES = (
+    "name",
+    "名称",
+    "名字",
+    "机构名称",
+    "站点名称",
+    "设施名称",
+    "单位名称",
+    "小区名称",
+    "小区",
+    "name:zh",
+    "title",
+)
+CAPACITY_ALIASES = (
+    "capacity",
+    "容量",
+    "床位",
+    "床位数",
+    "座位",
+    "座位数",
+    "餐位",
+    "餐位数",
+    "房间",
+    "房间数",
+    "beds",
+    "seats",
+    "rooms",
+)
+POPULATION_ALIASES = (
+    "population",
+    "pop",
+    "人口",
+    "人口数",
+    "总人口",
+    "常住人口",
+    "户籍人口",
+    "居住人口",
+    "居民数",
+)
+GROUP_ALIASES: Mapping[str, tuple[str, ...]] = {
+    "elderly": (
+        "老年人口",
+        "老年人",
+        "老人",
+        "60岁以上",
+        "60岁及以上",
+        "60岁以上人口",
+        "60岁及以上人口",
+        "pop60",
+        "pop_60plus",
+    ),
+    "youth": ("青年", "青年人口", "青年人数", "18-35岁", "18-35岁人口", "pop18_35"),
+}
+AREA_NAME_ALIASES: Mapping[str, tuple[str, ...]] = {
+    "street": ("name", "名称", "街道", "街道名称", "乡镇街道", "镇街", "name:zh"),
+    "community": ("name", "名称", "社区", "社区名称", "村社区", "name:zh"),
+}
+PARENT_ALIASES = ("parent", "所属街道", "街道", "街道名称", "乡镇街道")
+
+
+# ------------------------------------------------------------------------------ loading
+
+
+def _load(
+    source: Source,
+    *,
+    coords: CoordSystem | None,
+    layer: str | None,
+    encoding: str | None,
+) -> tuple[gpd.GeoDataFrame, str | None]:
+    """A WGS84 frame and the file name for messages (``None`` for in-memory frames)."""
+    if isinstance(source, gpd.GeoDataFrame):
+        check_not_empty(source)
+        gdf = check_geometries(source)
+        if coords is not None:
+            system: str | CRS | None = parse_coord_system(coords)
+        elif gdf.crs is not None:
+            system = parse_coord_system(CRS.from_user_input(gdf.crs))
+        else:
+            system = None
+        check_coordinates(gdf, system)
+        if system is None:
+            msg = "the layer has no coordinate system"
+            raise InputError(msg, fix="set its CRS or declare coords (wgs84, gcj02, bd09...)")
+        already = (
+            isinstance(system, str)
+            and system == "wgs84"
+            and gdf.crs is not None
+            and CRS(gdf.crs).to_epsg() == 4326
+        )
+        if not already:
+            gdf = to_wgs84(gdf, coords)
+        return gdf.reset_index(drop=True), None
+    gdf = read_table(source, layer=layer, coords=coords, encoding=encoding)
+    return gdf, str(Path(source))
+
+
+def _column(
+    gdf: pd.DataFrame,
+    explicit: str | None,
+    wanted: str,
+    aliases: Sequence[str],
+    *,
+    file: str | None,
+    option: str,
+) -> str | None:
+    """The user's column for ``wanted``: the explicit one (must exist) or a recognised alias."""
+    if explicit is not None:
+        return find_column(
+            gdf.columns, explicit, (), file=file, required=True, option=option, given=True
+        )
+    return find_column(gdf.columns, wanted, aliases, file=file, required=False)
+
+
+def _ids(
+    gdf: pd.DataFrame, col: str | None, prefix: str, *, file: str | None, out_col: str
+) -> pd.Series:
+    """Ids as text; empty cells get ``<prefix><row>`` so reruns give the same ids."""
+    n = len(gdf)
+    width = max(4, len(str(n)))
+    generated = pd.Series([f"{prefix}{i + 1:0{width}d}" for i in range(n)], index=gdf.index)
+    if col is None:
+        return generated
+    raw = gdf[col]
+    text = raw.map(_id_text)
+    missing = text.isna()
+    if missing.any():
+        log.info("%s: %d empty %s values generated", file or "layer", int(missing.sum()), col)
+    ids = text.where(~missing, generated).astype(str)
+    check_unique_ids(pd.DataFrame({col: ids}), col, file=file)
+    return ids.rename(out_col)
+
+
+def _id_text(value: object) -> str | None:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return None
+    if isinstance(value, float | np.floating) and float(value).is_integer():
+        return str(int(value))
+    text = str(value).strip()
+    return text or None
+
+
+def _names(gdf: pd.DataFrame, col: str | None) -> pd.Series:
+    if col is None:
+        return pd.Series([""] * len(gdf), index=gdf.index, dtype=object)
+    s = gdf[col]
+    return s.astype(object).where(s.notna(), "").astype(str).str.strip()
+
+
+def _assemble(
+    gdf: gpd.GeoDataFrame,
+    schema: dict[str, pd.Series | np.ndarray | str],
+    used: Sequence[str | None],
+) -> gpd.GeoDataFrame:
+    """Schema columns first, then the user's other columns (clashing names get ``_input``)."""
+    geom_name = gdf.geometry.name
+    rest = [c for c in gdf.columns if c != geom_name and c not in {u for u in used if u}]
+    data: dict[str, object] = {}
+    for key, values in schema.items():
+        data[key] = values
+    for c in rest:
+        name = str(c)
+        while name in data or name == "geometry":
+            name = f"{name}_input"
+        data[name] = gdf[c].to_numpy()
+    frame = pd.DataFrame(data, index=gdf.index)
+    return gpd.GeoDataFrame(frame, geometry=gdf.geometry.to_numpy(), crs=gdf.crs).reset_index(
+        drop=True
+    )
+
+
+def _as_points(gdf: gpd.GeoDataFrame, *, file: str | None, what: str) -> gpd.GeoDataFrame:
+    not_points = gdf.geom_type != "Point"
+    if not not_points.any():
+        return gdf
+    log.warning(
+        "%s: %d %s given as %s; using a point inside each",
+        file or what,
+        int(not_points.sum()),
+        what,
+        "/".join(sorted(set(gdf.geom_type[not_points]))),
+    )
+    out = gdf.copy()
+    out.loc[not_points, out.geometry.name] = gdf.geometry[not_points].representative_point()
+    return out
+
+
+# ---------------------------------------------------------------------------- facilities
+
+
+def read_facilities(
+    source: Source,
+    kind: str,
+    *,
+    coords: CoordSystem | None = None,
+    id_col: str | None = None,
+    name_col: str | None = None,
+    capacity_col: str | None = None,
+    layer: str | None = None,
+    encoding: str | None = None,
+    specs: Mapping[str, LayerSpec] | None = None,
+) -> gpd.GeoDataFrame:
+    """Read one facility layer (a kind of the layer table: built-in or user-defined).
+
+    Parameters
+    ----------
+    source
+        A file :func:`layers.io.read_table` reads, or a GeoDataFrame.
+    kind
+        The layer kind; must be a section of the layer table (``specs``, default
+        ``data/layers.toml``).
+    coords, layer, encoding
+        As for :func:`layers.io.read_table`.
+    id_col, name_col, capacity_col
+        The user's columns; by default recognised among common names (``编号``, ``名称``,
+        ``床位数``...).  A named column must exist.
+
+    Returns
+    -------
+    Points with ``facility_id``, ``kind``, ``name``, ``capacity`` first.  Polygon facilities
+    (a building outline) are reduced to a point inside them.
+    """
+    table = specs if specs is not None else load_layer_table()
+    check_kind(kind, table, file=None if isinstance(source, gpd.GeoDataFrame) else source)
+    gdf, file = _load(source, coords=coords, layer=layer, encoding=encoding)
+    gdf = _as_points(gdf, file=file, what="facilities")
+    id_c = _column(gdf, id_col, "facility_id", ID_ALIASES, file=file, option="id_col")
+    name_c = _column(gdf, name_col, "name", NAME_ALIASES, file=file, option="name_col")
+    cap_c = _column(
+        gdf, capacity_col, "capacity", CAPACITY_ALIASES, file=file, option="capacity_col"
+    )
+    capacity = check_capacity(gdf, cap_c, file=file) if cap_c else np.full(len(gdf), np.nan)
+    schema = {
+        "facility_id": _ids(gdf, id_c, f"{kind}-", file=file, out_col="facility_id"),
+        "kind": kind,
+        "name": _names(gdf, name_c),
+        "capacity": capacity.astype(np.float64),
+    }
+    return _assemble(gdf, schema, [id_c, name_c, cap_c])
+
+
+def read_candidates(
+    source: Source,
+    *,
+    coords: CoordSystem | None = None,
+    id_col: str | None = None,
+    name_col: str | None = None,
+    capacity_col: str | None = None,
+    layer: str | None = None,
+    encoding: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Read candidate sites (vacant premises, planned 邻里中心...) for new facilities.
+
+    Returns points with ``site_id``, ``name``, ``capacity`` (NaN when unknown) first.
+    """
+    gdf, file = _load(source, coords=coords, layer=layer, encoding=encoding)
+    gdf = _as_points(gdf, file=file, what="candidate sites")
+    id_c = _column(gdf, id_col, "site_id", ID_ALIASES, file=file, option="id_col")
+    name_c = _column(gdf, name_col, "name", NAME_ALIASES, file=file, option="name_col")
+    cap_c = _column(
+        gdf, capacity_col, "capacity", CAPACITY_ALIASES, file=file, option="capacity_col"
+    )
+    capacity = check_capacity(gdf, cap_c, file=file) if cap_c else np.full(len(gdf), np.nan)
+    schema = {
+        "site_id": _ids(gdf, id_c, "site-", file=file, out_col="site_id"),
+        "name": _names(gdf, name_c),
+        "capacity": capacity.astype(np.float64),
+    }
+    return _assemble(gdf, schema, [id_c, name_c, cap_c])
+
+
+# ----------------------------------------------------------------------------- residents
+
+
+def read_residents(
+    source: Source,
+    *,
+    coords: CoordSystem | None = None,
+    population_col: str = "population",
+    group_cols: Mapping[str, str] = DEFAULT_GROUP_COLS,
+    id_col: str | None = None,
+    name_col: str | None = None,
+    layer: str | None = None,
+    encoding: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Read residents: points (buildings, compounds) or polygons (blocks, grid cells).
+
+    Parameters
+    ----------
+    population_col
+        Column with the head count.  The default also recognises ``人口``, ``常住人口``, ``pop``...
+    group_cols
+        Target-group column (output name) -> the user's column, e.g.
+        ``{"elderly": "60岁以上", "youth": "青年"}``.  A group whose column is named explicitly
+        (differs from the output name) must exist; the default ``elderly``/``youth`` columns
+        are also found under common Chinese names and are left out when absent (a layer that
+        needs one then fails in :func:`layers.validate.check_group_columns`).
+
+    Returns
+    -------
+    ``resident_id``, ``name``, ``population`` and the group columns first (whole numbers,
+    int64), then the user's other columns.  Polygons keep their geometry; see
+    :func:`resident_points`.
+    """
+    gdf, file = _load(source, coords=coords, layer=layer, encoding=encoding)
+    aliases = POPULATION_ALIASES if population_col == "population" else ()
+    pop_c = find_column(
+        gdf.columns,
+        population_col,
+        aliases,
+        file=file,
+        required=True,
+        option="population_col",
+        given=population_col != "population",
+    )
+    assert pop_c is not None  # required=True raises instead
+    population = check_counts(gdf, pop_c, file=file, label="population")
+    id_c = _column(gdf, id_col, "resident_id", ID_ALIASES, file=file, option="id_col")
+    name_c = _column(gdf, name_col, "name", NAME_ALIASES, file=file, option="name_col")
+    schema: dict[str, pd.Series | np.ndarray | str] = {
+        "resident_id": _ids(gdf, id_c, "R", file=file, out_col="resident_id"),
+        "name": _names(gdf, name_c),
+        "population": population.astype(np.int64),
+    }
+    used: list[str | None] = [id_c, name_c, pop_c]
+    for group, col in group_cols.items():
+        explicit = col != group
+        found = find_column(
+            gdf.columns,
+            col,
+            () if explicit else GROUP_ALIASES.get(group, ()),
+            file=file,
+            required=explicit,
+            option="group_cols",
+            given=explicit,
+        )
+        if found is None:
+            log.info("%s: no '%s' column", file or "residents", group)
+            continue
+        values = check_counts(gdf, found, file=file, label=group)
+        check_group_not_above(values, population, group_col=found, population_col=pop_c, file=file)
+        schema[group] = values.astype(np.int64)
+        used.append(found)
+    return _assemble(gdf, schema, used)
+
+
+def resident_points(residents: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
+    """Residents as points: polygons are replaced by a point guaranteed inside them.
+
+    Used for routing (a resident unit starts its walk from one point); the input keeps its
+    polygons for maps.
+    """
+    out = residents.copy()
+    geoms = residents.geometry
+    not_points = np.asarray(geoms.geom_type != "Point")
+    if not_points.any():
+        out[out.geometry.name] = geoms.where(~not_points, geoms.representative_point())
+    return out
+
+
+# --------------------------------------------------------------------------------- areas
+
+
+def read_areas(
+    source: Source,
+    *,
+    name_col: str | None = None,
+    level: str = "street",
+    parent_col: str | None = None,
+    coords: CoordSystem | None = None,
+    layer: str | None = None,
+    encoding: str | None = None,
+) -> gpd.GeoDataFrame:
+    """Read reporting areas: 街道 (``level="street"``) or 社区 (``level="community"``) polygons.
+
+    Names are required (a report row without a name is useless) and unique within their
+    parent.  ``parent`` is the 街道 of a 社区 (from ``parent_col``, or a recognised
+    ``所属街道``/``街道`` column), ``""`` otherwise.
+    """
+    if level not in AREA_LEVELS:
+        msg = f"unknown area level '{level}'"
+        raise InputError(msg, fix=f"use one of {', '.join(AREA_LEVELS)}")
+    gdf, file = _load(source, coords=coords, layer=layer, encoding=encoding)
+    gdf = check_geometries(gdf, file=file, allowed=("Polygon", "MultiPolygon"), what="area")
+    name_c = find_column(
+        gdf.columns,
+        name_col or "area",
+        () if name_col else AREA_NAME_ALIASES[level],
+        file=file,
+        required=True,
+        option="name_col",
+        given=name_col is not None,
+    )
+    assert name_c is not None
+    names = _names(gdf, name_c)
+    empty = np.flatnonzero(names.to_numpy() == "")
+    if empty.size:
+        msg = "area name is empty"
+        raise InputError(
+            msg, file=file, row=int(empty[0]) + 1, column=name_c, fix="name every area"
+        )
+    parent_c = None
+    if parent_col is not None or level == "community":
+        parent_c = _column(
+            gdf, parent_col, "parent", PARENT_ALIASES, file=file, option="parent_col"
+        )
+        if parent_c == name_c:
+            parent_c = None
+    parents = _names(gdf, parent_c)
+    shown = [f"{p} {n}" if p else n for p, n in zip(parents, names, strict=True)]
+    check_unique_ids(pd.DataFrame({name_c: shown}), name_c, file=file, label="area name")
+    schema = {"area": names, "level": level, "parent": parents}
+    return _assemble(gdf, schema, [name_c, parent_c])

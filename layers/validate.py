@@ -1,0 +1,659 @@
+"""Every check of user input, in one place, each failing with a one-line :class:`InputError`.
+
+Readers (:mod:`layers.io`) and the layer model (:mod:`layers.model`) call these functions; nothing
+else decides what counts as bad input, so the wording stays consistent and every message names
+the file, the row (1-based, header excluded) or column, and the fix.  Rows are counted by
+position, never by index label, so they match what a user sees in a spreadsheet or GIS table.
+"""
+
+from __future__ import annotations
+
+import difflib
+import logging
+from collections.abc import Iterable, Mapping, Sequence
+from os import PathLike
+from pathlib import Path
+from typing import Any
+
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from numpy.typing import NDArray
+from pyproj import CRS
+
+from layers.crs import CHINA_BOX, CHINESE_SYSTEMS, CoordSystem, in_china, system_name
+from layers.errors import InputError
+
+log = logging.getLogger(__name__)
+
+FileRef = str | PathLike[str] | None
+
+#: Column pairs recognised as point coordinates, in order of preference (lower-case).
+COORD_PAIRS: tuple[tuple[str, str], ...] = (
+    ("lon", "lat"),
+    ("lng", "lat"),
+    ("longitude", "latitude"),
+    ("long", "lat"),
+    ("经度", "纬度"),
+    ("东经", "北纬"),
+    ("point_x", "point_y"),
+    ("x", "y"),
+)
+#: Column names recognised as WKT geometry text (lower-case).
+WKT_COLUMNS: tuple[str, ...] = ("geometry", "wkt", "geom", "the_geom")
+
+_POLYGONAL = frozenset({"Polygon", "MultiPolygon"})
+_MAX_LISTED = 5
+
+
+def _key(name: object) -> str:
+    return "".join(str(name).strip().lower().split())
+
+
+def closest(name: str, options: Iterable[str], *, cutoff: float = 0.6) -> str | None:
+    """The option most like ``name`` (case-insensitive), or ``None`` if nothing is close."""
+    opts = [str(o) for o in options]
+    by_key = {_key(o): o for o in opts}
+    hit = difflib.get_close_matches(_key(name), list(by_key), n=1, cutoff=cutoff)
+    return by_key[hit[0]] if hit else None
+
+
+def _did_you_mean(name: str, options: Iterable[str]) -> str:
+    hit = closest(name, options)
+    return f"did you mean '{hit}'? " if hit else ""
+
+
+def _listing(values: Sequence[Any]) -> str:
+    shown = ", ".join(str(v) for v in values[:_MAX_LISTED])
+    return shown + (f" (and {len(values) - _MAX_LISTED} more)" if len(values) > _MAX_LISTED else "")
+
+
+def _rows_text(positions: NDArray[np.intp]) -> str:
+    """' (N rows in all: 3, 8, ...)' when several rows share a problem."""
+    if len(positions) <= 1:
+        return ""
+    return f" ({len(positions)} rows in all: {_listing([int(p) + 1 for p in positions])})"
+
+
+# ----------------------------------------------------------------------------------- files
+
+
+def check_file(path: str | PathLike[str], *, suffixes: Mapping[str, str]) -> Path:
+    """Check that ``path`` is an existing, non-empty file in a supported format.
+
+    ``suffixes`` maps a lower-case suffix (``.gpkg``) to the format's name; it is given by the
+    reader so that this module does not depend on it.  Shapefiles must come with their
+    ``.shx`` and ``.dbf`` siblings.
+    """
+    p = Path(path)
+    if not p.exists():
+        near = closest(p.name, [q.name for q in p.parent.glob("*")]) if p.parent.is_dir() else None
+        hint = f"did you mean '{near}'? " if near else ""
+        msg = "file not found"
+        raise InputError(msg, file=p, fix=f"{hint}check the path and the file name")
+    if p.is_dir():
+        msg = "is a folder, not a file"
+        raise InputError(msg, file=p, fix="name the data file itself (e.g. layer.gpkg)")
+    suffix = p.suffix.lower()
+    if suffix not in suffixes:
+        kinds = sorted(set(suffixes.values()))
+        msg = f"unsupported file type '{p.suffix or '(none)'}'"
+        extra = "save an .xls workbook as .xlsx; " if suffix == ".xls" else ""
+        raise InputError(
+            msg, file=p, fix=f"{extra}use one of {', '.join(kinds)} ({', '.join(suffixes)})"
+        )
+    if p.stat().st_size == 0:
+        msg = "file is empty (0 bytes)"
+        raise InputError(msg, file=p, fix="export the layer again")
+    try:
+        with p.open("rb") as fh:
+            fh.read(1)
+    except OSError as exc:
+        msg = f"cannot be read ({exc.strerror or exc})"
+        raise InputError(msg, file=p, fix="check the file's permissions") from None
+    if suffix == ".shp":
+        for need in (".shx", ".dbf"):
+            if sibling(p, need) is None:
+                msg = f"Shapefile lacks its {need} file"
+                raise InputError(
+                    msg,
+                    file=p,
+                    fix=f"copy {p.stem}{need} next to it (a Shapefile is several files)",
+                )
+    return p
+
+
+def sibling(path: Path, suffix: str) -> Path | None:
+    """``path`` with another suffix, matched case-insensitively (``.CPG``, ``.Dbf``...)."""
+    for cand in (path.with_suffix(suffix), path.with_suffix(suffix.upper())):
+        if cand.exists():
+            return cand
+    if path.parent.is_dir():
+        for cand in path.parent.glob(f"{path.stem}.*"):
+            if cand.suffix.lower() == suffix:
+                return cand
+    return None
+
+
+# --------------------------------------------------------------------------------- columns
+
+
+def find_column(
+    columns: Iterable[object],
+    wanted: str,
+    aliases: Sequence[str] = (),
+    *,
+    file: FileRef = None,
+    required: bool = True,
+    option: str | None = None,
+    given: bool = False,
+) -> str | None:
+    """The actual name of the column meaning ``wanted``, matched case- and space-insensitively.
+
+    ``wanted`` is tried first, then each alias (e.g. ``人口`` for ``population``).  When nothing
+    matches and ``required``, the error suggests the closest existing column (a misspelling such
+    as ``populaton``) and how to name the column explicitly (``option``); ``given`` says the
+    name came from the user (``population_col=...``), so the fix is to check that name.
+    """
+    cols = [str(c) for c in columns if str(c) != "geometry"]
+    by_key: dict[str, str] = {}
+    for c in cols:
+        by_key.setdefault(_key(c), c)
+    for name in (wanted, *aliases):
+        if _key(name) in by_key:
+            return by_key[_key(name)]
+    if not required:
+        return None
+    hit = None
+    for name in (wanted, *aliases):
+        hit = closest(name, cols, cutoff=0.75)
+        if hit:
+            break
+    if given:
+        fix = (f"did you mean '{hit}'? " if hit else "") + (
+            f"check the column name given to {option or 'the reader'}"
+        )
+    elif hit:
+        fix = f"rename '{hit}' to '{wanted}'" + (f" or pass {option}='{hit}'" if option else "")
+    else:
+        fix = f"add a '{wanted}' column" + (f" or name yours with {option}=" if option else "")
+    msg = f"missing column '{wanted}'"
+    raise InputError(msg, file=file, column=wanted, fix=f"{fix}; the columns are: {_listing(cols)}")
+
+
+def find_coordinate_columns(
+    columns: Iterable[object], *, file: FileRef = None
+) -> tuple[str, str] | None:
+    """The (longitude, latitude) columns of a point table, or ``None`` when there is a WKT column.
+
+    Raises when neither is found, naming the recognised headers and suggesting the closest
+    one for a misspelt header (``longtitude`` -> ``longitude``).
+    """
+    cols = [str(c) for c in columns]
+    by_key = {_key(c): c for c in cols}
+    for lon, lat in COORD_PAIRS:
+        if lon in by_key and lat in by_key:
+            return by_key[lon], by_key[lat]
+    if any(w in by_key for w in WKT_COLUMNS):
+        return None
+    singles = [n for pair in COORD_PAIRS for n in pair]
+    for lon, lat in COORD_PAIRS:
+        if lon in by_key or lat in by_key:
+            have, missing = (lon, lat) if lon in by_key else (lat, lon)
+            hit = closest(missing, cols)
+            fix = (
+                f"rename '{hit}' to '{missing}'"
+                if hit and _key(hit) not in singles
+                else f"add the '{missing}' column"
+            )
+            msg = f"found coordinate column '{by_key[have]}' but no '{missing}' column"
+            raise InputError(msg, file=file, column=missing, fix=fix)
+    suggestions = []
+    for c in cols:
+        hit = closest(c, singles, cutoff=0.7)
+        if hit:
+            suggestions.append(f"'{c}' -> '{hit}'")
+    hint = f"rename {', '.join(suggestions)}; " if suggestions else ""
+    msg = "no coordinate columns found"
+    raise InputError(
+        msg,
+        file=file,
+        fix=f"{hint}name them lon/lat, lng/lat, longitude/latitude, x/y, 经度/纬度 or 东经/北纬, "
+        "or give WKT in a 'geometry' column",
+    )
+
+
+# ------------------------------------------------------------------------------- emptiness
+
+
+def check_not_empty(frame: pd.DataFrame, *, file: FileRef = None, what: str = "layer") -> None:
+    """An empty layer is always a mistake (wrong sheet, wrong filter, header only)."""
+    if len(frame) == 0:
+        msg = f"the {what} has no rows"
+        raise InputError(msg, file=file, fix="check that the right file, layer or sheet was given")
+
+
+# ------------------------------------------------------------------------------ geometries
+
+
+def check_geometries(
+    gdf: gpd.GeoDataFrame,
+    *,
+    file: FileRef = None,
+    allowed: Iterable[str] | None = None,
+    what: str = "layer",
+) -> gpd.GeoDataFrame:
+    """Reject missing/empty geometries and wrong types; repair invalid ones when it is safe.
+
+    A repair is safe when :func:`shapely.make_valid` keeps the geometry's dimension and leaves
+    something non-empty (a bow-tie polygon becomes two triangles).  A polygon that collapses
+    to a line, or a line to a point, is not repaired silently: it is an error naming the row.
+    Returns a new frame when anything was repaired (the input is never modified).
+    """
+    geoms = np.asarray(gdf.geometry.array)
+    missing = np.flatnonzero(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    if missing.size:
+        first = int(missing[0])
+        msg = f"geometry is missing or empty{_rows_text(missing)}"
+        raise InputError(
+            msg, file=file, row=first + 1, fix="give every feature a location or delete the row"
+        )
+    if allowed is not None:
+        allowed_set = set(allowed)
+        names = np.asarray(gdf.geom_type)
+        bad = np.flatnonzero(~np.isin(names, list(allowed_set)))
+        if bad.size:
+            first = int(bad[0])
+            msg = (
+                f"{what} needs {' or '.join(sorted(allowed_set))} geometries, "
+                f"found {names[first]}{_rows_text(bad)}"
+            )
+            raise InputError(
+                msg,
+                file=file,
+                row=first + 1,
+                fix=f"give {what}s as {' or '.join(sorted(allowed_set))}",
+            )
+    invalid = np.flatnonzero(~shapely.is_valid(geoms))
+    if not invalid.size:
+        return gdf
+    fixed = geoms.copy()
+    for pos in invalid:
+        before = geoms[pos]
+        reason = shapely.is_valid_reason(before)
+        after = _safe_repair(before)
+        if after is None:
+            msg = f"invalid geometry ({reason}) that cannot be repaired without changing its type"
+            raise InputError(
+                msg,
+                file=file,
+                row=int(pos) + 1,
+                fix="fix the geometry in a GIS (e.g. QGIS 'Fix geometries') or delete the row",
+            )
+        fixed[pos] = after
+    log.warning(
+        "%s: repaired %d invalid geometr%s with shapely.make_valid (rows %s); check them",
+        file or what,
+        len(invalid),
+        "y" if len(invalid) == 1 else "ies",
+        _listing([int(p) + 1 for p in invalid]),
+    )
+    out = gdf.copy()
+    out[out.geometry.name] = gpd.GeoSeries(fixed, index=gdf.index, crs=gdf.crs)
+    return out
+
+
+def _safe_repair(geom: shapely.Geometry) -> shapely.Geometry | None:
+    dim = shapely.get_dimensions(geom)
+    repaired = shapely.make_valid(geom)
+    if repaired.geom_type == "GeometryCollection":
+        parts = [g for g in shapely.get_parts(repaired) if shapely.get_dimensions(g) == dim]
+        if not parts:
+            return None
+        repaired = shapely.union_all(parts)
+    if repaired.is_empty or shapely.get_dimensions(repaired) != dim:
+        return None
+    if dim == 2 and repaired.area <= 0:
+        return None
+    return repaired
+
+
+def check_coordinates(
+    gdf: gpd.GeoDataFrame, system: CoordSystem | None, *, file: FileRef = None
+) -> None:
+    """Check the coordinates of a longitude-latitude layer, before any conversion.
+
+    NaN and out-of-range coordinates, swapped latitude/longitude (a point that is only in
+    China when its coordinates are swapped) and, for a Chinese system (GCJ-02, BD-09,
+    CGCS2000), features outside China are errors naming the row.  Projected layers are
+    checked for NaN only.
+    """
+    geoms = np.asarray(gdf.geometry.array)
+    coords, owner = shapely.get_coordinates(geoms, return_index=True)
+    bad = np.flatnonzero(~np.isfinite(coords).all(axis=1))
+    if bad.size:
+        rows = np.unique(owner[bad])
+        msg = f"coordinates are NaN or infinite{_rows_text(rows)}"
+        raise InputError(msg, file=file, row=int(rows[0]) + 1, fix="correct or delete the row")
+    if not _is_geographic(gdf.crs, system):
+        return
+    b = shapely.bounds(geoms)
+    cx = (b[:, 0] + b[:, 2]) / 2
+    cy = (b[:, 1] + b[:, 3]) / 2
+    _check_lonlat_values(cx, cy, system, file=file, lon_col=None, lat_col=None, bounds=b)
+
+
+def _is_geographic(crs: Any, system: CoordSystem | None) -> bool:
+    if isinstance(system, str):
+        return True  # the four named systems are all longitude-latitude
+    if isinstance(system, CRS):
+        return bool(system.is_geographic)
+    return crs is None or bool(CRS.from_user_input(crs).is_geographic)
+
+
+def check_lonlat_columns(
+    frame: pd.DataFrame,
+    lon_col: str,
+    lat_col: str,
+    system: CoordSystem | None,
+    *,
+    file: FileRef = None,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Parse and check the coordinate columns of a point table; return them as floats.
+
+    Text that is not a number, empty cells, swapped columns, values out of range or outside
+    China (for a Chinese system) are errors naming the row and the column.  Values that look
+    like projected metres when longitude/latitude were expected ask for the CRS.
+    """
+    out = []
+    for col in (lon_col, lat_col):
+        raw = frame[col]
+        num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+        text_bad = np.flatnonzero(np.isnan(num) & raw.notna().to_numpy())
+        if text_bad.size:
+            first = int(text_bad[0])
+            msg = f"coordinate {raw.iloc[first]!r} is not a number{_rows_text(text_bad)}"
+            raise InputError(
+                msg,
+                file=file,
+                row=first + 1,
+                column=col,
+                fix="write decimal degrees such as 120.1551 (no degree signs or letters)",
+            )
+        empty = np.flatnonzero(~np.isfinite(num))
+        if empty.size:
+            first = int(empty[0])
+            msg = f"coordinate is empty{_rows_text(empty)}"
+            raise InputError(
+                msg, file=file, row=first + 1, column=col, fix="fill it or delete the row"
+            )
+        out.append(num)
+    lon, lat = out
+    if _is_geographic(None, system):
+        _check_lonlat_values(lon, lat, system, file=file, lon_col=lon_col, lat_col=lat_col)
+    return lon, lat
+
+
+def _check_lonlat_values(
+    lon: NDArray[np.float64],
+    lat: NDArray[np.float64],
+    system: CoordSystem | None,
+    *,
+    file: FileRef,
+    lon_col: str | None,
+    lat_col: str | None,
+    bounds: NDArray[np.float64] | None = None,
+) -> None:
+    sysname = system_name(system) if system is not None else "longitude/latitude"
+    here = np.asarray(in_china(lon, lat))
+    swapped = np.flatnonzero(~here & np.asarray(in_china(lat, lon)))
+    big = np.flatnonzero((np.abs(lon) > 1000) | (np.abs(lat) > 1000))
+    if big.size and swapped.size == 0:
+        first = int(big[0])
+        msg = (
+            f"coordinates ({lon[first]:.1f}, {lat[first]:.1f}) look like projected metres, "
+            f"not {sysname} degrees"
+        )
+        raise InputError(
+            msg,
+            file=file,
+            row=first + 1,
+            fix="declare the projected CRS (e.g. coords=EPSG:4549 for CGCS2000 3-degree zone 40)",
+        )
+    if swapped.size:
+        first = int(swapped[0])
+        where = (
+            f"'{lon_col}' holds latitudes and '{lat_col}' longitudes"
+            if lon_col
+            else ("x holds latitudes and y longitudes")
+        )
+        msg = (
+            f"longitude and latitude look swapped ({lon[first]:.6g}, {lat[first]:.6g} is only "
+            f"in China when swapped): {where}{_rows_text(swapped)}"
+        )
+        raise InputError(
+            msg,
+            file=file,
+            row=first + 1,
+            column=lon_col,
+            fix="swap the two columns (longitude is about 73-135 in China, latitude 18-54)",
+        )
+    for values, col, limit, label in (
+        (lon, lon_col, 180.0, "longitude"),
+        (lat, lat_col, 90.0, "latitude"),
+    ):
+        bad = np.flatnonzero(np.abs(values) > limit)
+        if bad.size:
+            first = int(bad[0])
+            msg = f"{label} {values[first]:.6g} is outside [-{limit:g}, {limit:g}]{_rows_text(bad)}"
+            raise InputError(msg, file=file, row=first + 1, column=col, fix="correct the value")
+    if system is not None and isinstance(system, str) and system in CHINESE_SYSTEMS:
+        if bounds is not None:
+            x0, y0, x1, y1 = CHINA_BOX
+            touches = (
+                (bounds[:, 2] >= x0)
+                & (bounds[:, 0] <= x1)
+                & (bounds[:, 3] >= y0)
+                & (bounds[:, 1] <= y1)
+            )
+            outside = np.flatnonzero(~touches)
+        else:
+            outside = np.flatnonzero(~here)
+        if outside.size:
+            first = int(outside[0])
+            msg = (
+                f"({lon[first]:.6g}, {lat[first]:.6g}) is outside China but the layer was "
+                f"declared {sysname}, which is only used in China{_rows_text(outside)}"
+            )
+            raise InputError(
+                msg,
+                file=file,
+                row=first + 1,
+                column=lon_col,
+                fix="check the coordinates, or declare the right system (wgs84 or an EPSG code)",
+            )
+
+
+# ------------------------------------------------------------------------- numbers and ids
+
+
+def check_unique_ids(
+    frame: pd.DataFrame, column: str, *, file: FileRef = None, label: str = "id"
+) -> None:
+    """Ids (or names used as keys) must be unique: results are joined back by them."""
+    values = frame[column].astype(str).to_numpy()
+    seen: dict[str, int] = {}
+    for pos, v in enumerate(values):
+        if v in seen:
+            msg = f"duplicate {label} '{v}' in rows {seen[v] + 1} and {pos + 1}"
+            raise InputError(
+                msg, file=file, row=pos + 1, column=column, fix=f"make every {label} unique"
+            )
+        seen[v] = pos
+
+
+def check_counts(
+    frame: pd.DataFrame,
+    column: str,
+    *,
+    file: FileRef = None,
+    label: str | None = None,
+    allow_missing: bool = False,
+) -> NDArray[np.float64]:
+    """Parse a head-count column (population, elderly, ...): numbers, >= 0, whole people.
+
+    Returns the values as float64 (NaN only where ``allow_missing``).
+    """
+    label = label or column
+    raw = frame[column]
+    num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    text = np.flatnonzero(np.isnan(num) & raw.notna().to_numpy())
+    if text.size:
+        first = int(text[0])
+        msg = f"{label} {raw.iloc[first]!r} is not a number{_rows_text(text)}"
+        raise InputError(msg, file=file, row=first + 1, column=column, fix="write a whole number")
+    if not allow_missing:
+        nan = np.flatnonzero(~np.isfinite(num))
+        if nan.size:
+            first = int(nan[0])
+            msg = f"{label} is empty{_rows_text(nan)}"
+            raise InputError(
+                msg,
+                file=file,
+                row=first + 1,
+                column=column,
+                fix="fill it (0 if nobody) or delete the row",
+            )
+    neg = np.flatnonzero(num < 0)
+    if neg.size:
+        first = int(neg[0])
+        msg = f"{label} is negative ({num[first]:g}){_rows_text(neg)}"
+        raise InputError(msg, file=file, row=first + 1, column=column, fix="correct the value")
+    with np.errstate(invalid="ignore"):
+        frac = np.flatnonzero(np.isfinite(num) & (np.abs(num - np.round(num)) > 1e-9))
+    if frac.size:
+        first = int(frac[0])
+        msg = f"{label} is not a whole number ({num[first]:g}){_rows_text(frac)}"
+        raise InputError(
+            msg, file=file, row=first + 1, column=column, fix="round it to whole people"
+        )
+    return num
+
+
+def check_group_not_above(
+    group: NDArray[np.float64],
+    population: NDArray[np.float64],
+    *,
+    group_col: str,
+    population_col: str,
+    file: FileRef = None,
+) -> None:
+    """A target group (60+, 18-35) is part of the population, never more."""
+    with np.errstate(invalid="ignore"):
+        over = np.flatnonzero(group > population)
+    if over.size:
+        first = int(over[0])
+        msg = (
+            f"{group_col} ({group[first]:g}) exceeds {population_col} "
+            f"({population[first]:g}){_rows_text(over)}"
+        )
+        raise InputError(
+            msg,
+            file=file,
+            row=first + 1,
+            column=group_col,
+            fix=f"check both columns: {group_col} counts part of the {population_col}",
+        )
+
+
+def check_capacity(
+    frame: pd.DataFrame, column: str, *, file: FileRef = None
+) -> NDArray[np.float64]:
+    """Capacity (seats, beds, rooms): a non-negative number, or empty for unknown."""
+    raw = frame[column]
+    num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    text = np.flatnonzero(np.isnan(num) & raw.notna().to_numpy())
+    if text.size:
+        first = int(text[0])
+        msg = f"capacity {raw.iloc[first]!r} is not a number{_rows_text(text)}"
+        raise InputError(
+            msg,
+            file=file,
+            row=first + 1,
+            column=column,
+            fix="write a number, or leave it empty if unknown",
+        )
+    neg = np.flatnonzero(num < 0)
+    if neg.size:
+        first = int(neg[0])
+        msg = f"capacity is negative ({num[first]:g}){_rows_text(neg)}"
+        raise InputError(msg, file=file, row=first + 1, column=column, fix="correct the value")
+    return num
+
+
+# --------------------------------------------------------------------------- kinds, extent
+
+
+def check_kind(kind: str, allowed: Iterable[str], *, file: FileRef = None) -> str:
+    """``kind`` must be a layer of the layer table (built-in or user-defined)."""
+    kinds = list(allowed)
+    if kind in kinds:
+        return kind
+    msg = f"unknown layer kind '{kind}'"
+    raise InputError(
+        msg,
+        file=file,
+        fix=f"{_did_you_mean(kind, kinds)}the kinds are {', '.join(kinds)}; "
+        "add a new kind as a [section] of the layer table",
+    )
+
+
+def check_group_columns(
+    residents: pd.DataFrame, groups: Iterable[str], *, file: FileRef = None
+) -> None:
+    """Every target group a layer needs (``elderly`` for canteens...) must be a residents column."""
+    cols = [str(c) for c in residents.columns]
+    for group in groups:
+        if group not in cols:
+            msg = f"residents have no '{group}' column, needed by a layer whose target group it is"
+            raise InputError(
+                msg,
+                file=file,
+                column=group,
+                fix=f"{_did_you_mean(group, cols)}add the column, name it in the plan's group "
+                "columns, or derive residents from OSM with shares",
+            )
+
+
+def check_overlap(
+    gdf: gpd.GeoDataFrame, extent_polygon_wgs84: shapely.Geometry, *, file: FileRef = None
+) -> float:
+    """The share of features touching the study extent; an error when none does.
+
+    A layer entirely outside the network (another district, GCJ-02 read as WGS84 far away, a
+    wrong CRS) would otherwise give empty results that look like a coverage gap.
+    """
+    if len(gdf) == 0:
+        check_not_empty(gdf, file=file)
+    wgs = gdf if gdf.crs is None or CRS(gdf.crs).to_epsg() == 4326 else gdf.to_crs(4326)
+    hits = np.asarray(wgs.intersects(extent_polygon_wgs84))
+    share = float(hits.mean())
+    if share == 0.0:
+        lb = np.round(wgs.total_bounds, 4).tolist()
+        eb = np.round(shapely.bounds(extent_polygon_wgs84), 4).tolist()
+        msg = f"no feature lies in the study area (layer bounds {lb}, study area bounds {eb})"
+        raise InputError(
+            msg,
+            file=file,
+            fix="check that the layer is for this district and that its coordinate system was "
+            "declared correctly (GCJ-02/BD-09 data read as WGS84 is shifted by ~0.5 km)",
+        )
+    if share < 1.0:
+        log.warning(
+            "%s: %d of %d features lie outside the study area",
+            file or "layer",
+            int((~hits).sum()),
+            len(hits),
+        )
+    return share

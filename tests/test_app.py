@@ -1,0 +1,200 @@
+"""The command line end to end, through a real subprocess, as a planner runs it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pyogrio
+import pytest
+
+from .conftest import ROOT, shared_file
+
+KINDS = ("canteen", "neighborhood_center", "elderly_station", "youth_hostel")
+GIS_LAYERS = ("facilities", "residents", "service_areas", "gaps", "areas", "suggestions")
+
+
+def cli(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "CI": "true"}
+    return subprocess.run([sys.executable, str(ROOT / "app.py"), *map(str, args)], cwd=cwd,
+                          capture_output=True, text=True, env=env, timeout=600, check=False)
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("cli") / "demo"
+    cache = out.parent / "cache"
+    r = cli("demo", "--out", out, "--cache-dir", cache)
+    assert r.returncode == 0, r.stderr
+    return out
+
+
+def check_summary(s: dict, kinds=KINDS, minutes=("5", "10", "15")) -> None:
+    assert s["schema_version"] == 1
+    for kind in kinds:
+        layer = s["layers"][kind]
+        for key in ("facilities", "target_group", "population", "covered_population",
+                    "coverage_rate", "coverage_rate_by_minutes", "mean_minutes", "p90_minutes",
+                    "unsnapped_residents"):
+            assert key in layer, (kind, key)
+        assert set(layer["coverage_rate_by_minutes"]) == set(minutes)
+        rates = [layer["coverage_rate_by_minutes"][m] for m in minutes]
+        assert rates == sorted(rates) and all(0 <= r <= 1 for r in rates)
+        assert layer["coverage_rate"] == pytest.approx(
+            layer["covered_population"] / layer["population"])
+    for area, per_kind in s["areas"].items():
+        assert area
+        for kind, v in per_kind.items():
+            assert kind in kinds and (v["coverage_rate"] is None or 0 <= v["coverage_rate"] <= 1)
+
+
+def test_demo_writes_every_output(demo):
+    for name in ("map.html", "report.html", "report.xlsx", "summary.json"):
+        assert (demo / name).stat().st_size > 0, name
+    s = json.loads((demo / "summary.json").read_text(encoding="utf-8"))
+    assert s["synthetic"] is True and "合成" in s["title"]
+    check_summary(s)
+    assert len(s["areas"]) == 4
+    for kind in KINDS:
+        sug = s["suggestions"][kind]
+        assert sug["model"] == "mclp" and len(sug["sites"]) == 3
+        added = [site["added_population"] for site in sug["sites"]]
+        assert added == sorted(added, reverse=True)  # in the order chosen: marginal gains fall
+        for site in sug["sites"]:
+            assert 120.1 < site["lon"] < 120.3 and 30.2 < site["lat"] < 30.35
+        assert sug["coverage_rate_after"] >= sug["coverage_rate_before"]
+        assert isinstance(sug["optimal"], bool) and sug["gap"] is not None
+    layers = {name for name, _ in pyogrio.list_layers(demo / "gis" / "study.gpkg")}
+    assert set(GIS_LAYERS) <= layers
+    for sub, ext in (("geojson", "geojson"), ("shp", "shp"), ("parquet", "parquet"),
+                     ("csv", "csv")):
+        for name in GIS_LAYERS:
+            assert (demo / "gis" / sub / f"{name}.{ext}").exists(), (sub, name)
+    # the demo's inputs travel with it, canteens as an Amap (GCJ-02) CSV
+    assert (demo / "inputs" / "canteens_gcj02.csv").exists()
+    html = (demo / "map.html").read_text(encoding="utf-8")
+    assert "unpkg.com" not in html and "cdn.jsdelivr" not in html
+
+
+def test_run_with_flags_matches_demo(demo, tmp_path):
+    inp = demo / "inputs"
+    out = tmp_path / "flags"
+    r = cli("run", "--network", inp / "streets.osm", "--residents", inp / "residents.gpkg",
+            "--layer", f"canteen={inp / 'canteens_gcj02.csv'}", "--coords", "canteen=gcj02",
+            "--layer", f"youth_hostel={inp / 'youth_hostels.geojson'}",
+            "--suggest", "canteen=2", "--minutes", "5,10,15,20", "--lang", "en",
+            "--export-crs", "cgcs2000", "--formats", "gpkg,csv", "--out", out)
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    check_summary(s, kinds=("canteen", "youth_hostel"), minutes=("5", "10", "15", "20"))
+    d = json.loads((demo / "summary.json").read_text(encoding="utf-8"))
+    # same inputs, same coverage as the demo's own run (hex areas instead of 街道 here)
+    for kind in ("canteen", "youth_hostel"):
+        assert s["layers"][kind]["coverage_rate"] == pytest.approx(d["layers"][kind]["coverage_rate"])
+    assert len(s["suggestions"]["canteen"]["sites"]) == 2
+    assert pyogrio.read_info(out / "gis" / "study.gpkg", layer="facilities")["crs"] == "EPSG:4490"
+
+
+def test_plan_file_and_flag_override(demo, tmp_path):
+    inp = demo / "inputs"
+    plan = tmp_path / "plan.toml"
+    plan.write_text(f"""
+title = "计划文件"
+network = "{(inp / 'streets.osm').as_posix()}"
+residents = "{(inp / 'residents.gpkg').as_posix()}"
+streets = "{(inp / 'areas.gpkg').as_posix()}"
+streets_layer = "streets_areas"
+minutes = [5, 15]
+[layers]
+elderly_station = "{(inp / 'elderly_stations.geojson').as_posix()}"
+[speed]
+elderly_station = 3.0
+""", encoding="utf-8")
+    out = tmp_path / "plan-out"
+    r = cli("run", plan, "--minutes", "10,15", "--out", out, "--formats", "geojson")
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    assert s["title"] == "计划文件"
+    layer = s["layers"]["elderly_station"]
+    assert set(layer["coverage_rate_by_minutes"]) == {"10", "15"}  # the flag won
+    assert layer["speed_kmh"] == 3.0
+    slower = layer["coverage_rate"]
+    d = json.loads((demo / "summary.json").read_text(encoding="utf-8"))
+    assert slower <= d["layers"]["elderly_station"]["coverage_rate"]
+
+
+@pytest.mark.parametrize(
+    ("make_args", "words"),
+    [
+        (lambda inp, tmp: ["--network", tmp / "nope.osm.pbf", "--residents",
+                           inp / "residents.gpkg", "--layer", f"canteen={inp / 'canteens_gcj02.csv'}"],
+         "nope.osm.pbf"),
+        (lambda inp, tmp: ["--network", inp / "streets.osm", "--residents", inp / "residents.gpkg",
+                           "--layer", f"bakery={inp / 'youth_hostels.geojson'}"],
+         "unknown layer kind 'bakery'"),
+        (lambda inp, tmp: ["--network", inp / "streets.osm", "--residents", inp / "residents.gpkg",
+                           "--layer", f"canteen={inp / 'canteens_gcj02.csv'}", "--crs", "EPSG:99999"],
+         "CRS"),
+        (lambda inp, tmp: ["--network", inp / "streets.osm", "--residents", inp / "residents.gpkg",
+                           "--layer", f"canteen={inp / 'canteens_gcj02.csv'}", "--coords",
+                           "canteen=wsg84"],
+         "wsg84"),
+        (lambda inp, tmp: ["--network", inp / "streets.osm", "--residents", _no_population(inp, tmp),
+                           "--layer", f"canteen={inp / 'canteens_gcj02.csv'}"],
+         "population"),
+        (lambda inp, tmp: ["--network", inp / "streets.osm", "--residents", inp / "residents.gpkg",
+                           "--layer", f"canteen={inp / 'canteens_gcj02.csv'}", "--suggest",
+                           "youth_hostel=3"],
+         "youth_hostel"),
+    ],
+)
+def test_user_mistakes_exit_2_with_one_line_and_no_output(demo, tmp_path, make_args, words):
+    out = tmp_path / "failed"
+    r = cli("run", *make_args(demo / "inputs", tmp_path), "--out", out)
+    assert r.returncode == 2, r.stderr
+    lines = [ln for ln in r.stderr.splitlines() if ln.startswith("error")]
+    assert len(lines) == 1 and lines[0].startswith("error: "), r.stderr
+    assert words in lines[0]
+    assert "Traceback" not in r.stderr
+    assert not out.exists()
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".failed")]
+
+
+def _no_population(inp: Path, tmp: Path) -> Path:
+    import geopandas as gpd
+
+    res = gpd.read_file(inp / "residents.gpkg").rename(columns={"population": "popul"})
+    p = tmp / "res.geojson"
+    res.to_file(p)
+    return p
+
+
+def test_existing_output_needs_force(demo, tmp_path):
+    out = tmp_path / "exists"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    r = cli("demo", "--out", out, "--formats", "csv")
+    assert r.returncode == 2 and "--force" in r.stderr
+    assert (out / "keep.txt").read_text() == "mine"
+
+
+@pytest.mark.realdata
+def test_real_hangzhou_prepare_and_run(tmp_path):
+    pbf = shared_file("westlake_10km.osm.pbf")
+    admin = shared_file("hangzhou_admin_osm.geojson")
+    inputs = tmp_path / "inputs"
+    r = cli("prepare-osm", pbf, "--areas", admin, "--area-where", "in_new_shangcheng_2021=true",
+            "--out", inputs)
+    assert r.returncode == 0, r.stderr
+    out = tmp_path / "out"
+    r = cli("run", inputs / "plan.toml", "--suggest", "canteen=3", "--formats", "gpkg",
+            "--cache-dir", tmp_path / "cache", "--out", out)
+    assert r.returncode == 0, r.stderr
+    s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    check_summary(s)
+    assert len(s["areas"]) == 9 and s["synthetic"] is False
+    assert any("OpenStreetMap" in line for line in s["sources"])
+    assert len(s["suggestions"]["canteen"]["sites"]) == 3
