@@ -21,7 +21,7 @@ import shapely
 
 from coverage.access2sfca import gaussian_2sfca
 from coverage.equity import equity_table
-from coverage.gaps import candidates_in_gaps, find_gaps
+from coverage.gaps import GapZones, candidates_in_gaps, find_gaps
 from coverage.hexgrid import hex_areas
 from coverage.metrics import completeness_table, coverage_metrics, layers_covered
 from coverage.optimize import CoverageProblem, Method, Model, solve
@@ -64,7 +64,6 @@ class AnalysisOptions:
     method: Method = "auto"
     time_limit_s: float = 30.0
     per_facility_areas: bool = False
-    gap_link_m: float = 300.0
     candidate_spacing_m: float = 200.0
     hex_resolution: int = 8
 
@@ -193,6 +192,7 @@ def analyse(
 
     fac_frames = []
     fac_snaps: dict[str, Snapped] = {}
+    zones_by_kind: dict[str, GapZones] = {}
     minutes: dict[str, np.ndarray] = {}
     metrics_parts = []
     sa_rows = []
@@ -277,7 +277,16 @@ def analyse(
                 }
             )
         uncovered = ~(mins <= spec.headline_min)
-        zones = find_gaps(net, res_snap, res_xy, uncovered, weight, fsn, link_m=opts.gap_link_m)
+        zones = find_gaps(
+            net,
+            res_snap,
+            res_xy,
+            uncovered,
+            weight,
+            near,
+            spec.headline_min * spec.metres_per_minute,
+        )
+        zones_by_kind[kind] = zones
         out[f"gap_{kind}"] = zones.label
         for z in range(len(zones.uncovered_population)):
             members = zones.members[z]
@@ -345,7 +354,7 @@ def analyse(
         step(f"{spec.label_en}: choosing {p} new sites ({opts.model})")
         weight = _target_weight(residents, spec)
         cand_xy, cand_ids, cand_names, cand_cap = _candidates(
-            net, inputs, res_snap, res_xy, minutes[kind], weight, spec, fac_snaps[kind], opts
+            net, inputs, zones_by_kind[kind], spec, opts
         )
         if len(cand_xy) == 0:
             log.warning("%s: no candidate sites (no gaps, or no candidates given)", kind)
@@ -452,12 +461,8 @@ def analyse(
 def _candidates(
     net: WalkNetwork,
     inputs: StudyInputs,
-    res_snap: Snapped,
-    res_xy: np.ndarray,
-    mins: np.ndarray,
-    weight: np.ndarray,
+    zones: GapZones,
     spec: LayerSpec,
-    fac_snap: Snapped,
     opts: AnalysisOptions,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """Candidate sites: the user's layer, else street nodes inside this layer's gap zones."""
@@ -470,15 +475,6 @@ def _candidates(
             c["name"].astype(str).to_numpy(),
             np.where(np.isfinite(cap), cap, np.inf),
         )
-    zones = find_gaps(
-        net,
-        res_snap,
-        res_xy,
-        ~(mins <= spec.headline_min),
-        weight,
-        fac_snap,
-        link_m=opts.gap_link_m,
-    )
     xy = candidates_in_gaps(net, zones, spacing_m=opts.candidate_spacing_m)
     ids = np.array([f"{spec.kind}-cand-{i + 1:04d}" for i in range(len(xy))], dtype=object)
     return xy, ids, ids.copy(), np.full(len(xy), np.inf)

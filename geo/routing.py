@@ -32,10 +32,14 @@ class Nearest:
         Metres, ``inf`` when unsnapped or beyond the cutoff.
     source
         Index (into the sources) of the nearest source, ``-1`` when none.
+    node_m
+        Distance from every network node to its nearest source (``inf`` beyond the cutoff):
+        what gap zones and service areas are drawn from.
     """
 
     distance_m: np.ndarray
     source: np.ndarray
+    node_m: np.ndarray | None = None  # distance of every network node to its nearest source
 
 
 def _graph_with_sources(net: WalkNetwork, sources: Snapped, ids: np.ndarray) -> sp.csr_matrix:
@@ -107,7 +111,9 @@ def nearest_distances(
     src_of = np.full(n_t, -1, dtype=np.int64)
     src_ids = np.flatnonzero(~sources.unsnapped)
     tgt_ids = np.flatnonzero(~targets.unsnapped)
-    if len(src_ids) == 0 or len(tgt_ids) == 0:
+    if len(src_ids) == 0:
+        return Nearest(dist, src_of, np.full(net.n_nodes, np.inf))
+    if len(tgt_ids) == 0:
         return Nearest(dist, src_of)
     g = _graph_with_sources(net, sources, src_ids)
     n = net.n_nodes
@@ -135,7 +141,7 @@ def nearest_distances(
     ok = best <= cutoff_m
     dist[tgt_ids[ok]] = best[ok]
     src_of[tgt_ids[ok]] = src_ids[best_src[ok]]
-    return Nearest(dist, src_of)
+    return Nearest(dist, src_of, np.asarray(node_d[:n]))
 
 
 def node_distances(

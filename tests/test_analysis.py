@@ -100,10 +100,12 @@ def test_hand_worked_line_street():
         (10 * 295 + 20 * 590 + 30 * 1220 + 40 * 1990) / 60 / 100
     )
     assert d.loc[15.0, "p90_minutes"] == pytest.approx(1990 / 60)
-    # the two far residents form one gap zone by network (770 m apart > 300 m link: two zones)
+    # the two far residents live on the street 1-2 whose ends are both beyond 900 m: one zone
     gaps = r.gaps[r.gaps.kind == "canteen"].sort_values("gap_id")
-    assert list(gaps["uncovered_population"]) == [40.0, 30.0]
-    assert gaps["nearest_facility_minutes"].iloc[0] == pytest.approx(1990 / 60)
+    assert list(gaps["uncovered_population"]) == [70.0]
+    assert gaps["nearest_facility_minutes"].iloc[0] == pytest.approx(
+        1220 / 60
+    )  # its nearest member
     s = summary_dict(r)
     json.dumps(s)  # JSON-ready, no inf/NaN objects
     assert s["layers"]["canteen"]["coverage_rate_by_minutes"] == {
@@ -112,6 +114,32 @@ def test_hand_worked_line_street():
         "15": pytest.approx(30 / 150),
     }
     assert s["layers"]["canteen"]["unsnapped_residents"] == 1
+
+
+def test_gap_zones_split_by_served_streets():
+    # 4 km street, nodes every 1 km; a canteen at 2 km serves nodes 1..3 (<= 900 m? no: 1000 m)
+    G = nx.MultiDiGraph(crs=f"EPSG:{UTM}")
+    for i in range(9):
+        G.add_node(i, x=X0 + 500 * i, y=Y0)
+    for i in range(8):
+        G.add_edge(i, i + 1)
+    net = network_from_graph(G, crs=UTM)
+    # canteen at x=2000 (node 4) covers nodes 3..5 (500 m) and reaches 900 m: nodes 2, 6 are
+    # 1000 m away, so streets 0-1-2 and 6-7-8 are unserved and separated by served streets
+    res = residents_frame(
+        net,
+        [(100, 0), (700, 0), (2100, 0), (3300, 0), (3900, 0)],
+        pop=[10] * 5,
+        elderly=[5, 6, 7, 8, 9],
+    )
+    fac = {"canteen": facility_frame(net, "canteen", [(2000, 0)])}
+    r = analyse(net, StudyInputs(res, fac, {"canteen": CANTEEN}), title="t")
+    gaps = r.gaps.sort_values("gap_id")
+    assert list(gaps["uncovered_population"]) == [17.0, 11.0]  # east (8+9), west (5+6)
+    assert list(r.residents["gap_canteen"]) == [2, 2, 0, 1, 1]
+    assert gaps["nearest_facility"].tolist() == ["canteen-0", "canteen-0"]
+    # nearest of each zone: 1300 m (x=700) and 1300 m (x=3300) -> 21.67 min
+    np.testing.assert_allclose(gaps["nearest_facility_minutes"], [1300 / 60, 1300 / 60])
 
 
 def test_resident_on_facility_is_access_legs_only():
