@@ -276,6 +276,8 @@ def analyse(
                     "geometry": geom,
                 }
             )
+        timings[f"service_areas_{kind}"] = time.perf_counter() - t
+        t = time.perf_counter()
         uncovered = ~(mins <= spec.headline_min)
         zones = find_gaps(
             net,
@@ -306,7 +308,7 @@ def analyse(
                     "geometry": zones.geometry[z],
                 }
             )
-        timings[f"areas_gaps_{kind}"] = time.perf_counter() - t
+        timings[f"gaps_{kind}"] = time.perf_counter() - t
 
         cap = fac["capacity"].to_numpy(dtype=float) if len(fac) else np.array([])
         if len(cap) and np.isfinite(cap).any():

@@ -666,7 +666,8 @@ def write_table(
         if fmt == "GeoParquet":
             out.to_parquet(tmp)
         else:
-            pyogrio.write_dataframe(out, tmp, driver=_DRIVERS[fmt])
+            # name the layer after the target, not the temporary file (GeoJSON "name" member)
+            pyogrio.write_dataframe(out, tmp, layer=p.stem, driver=_DRIVERS[fmt])
     return WriteResult(p, fmt, None, label, identity, (p,))
 
 
@@ -751,8 +752,8 @@ def _write_shapefile(
             frame, staged, driver="ESRI Shapefile", encoding="UTF-8", promote_to_multi=promote
         )
         fields_csv = p.with_name(f"{p.stem}_fields.csv")
-        if renamed:
-            log.warning(
+        if renamed:  # expected for Shapefiles: said, with the mapping file, not warned
+            log.info(
                 "%s: %d field names shortened to 10 bytes for the Shapefile; mapping in %s",
                 p.name,
                 len(renamed),

@@ -1,0 +1,901 @@
+"""The interactive coverage map: one self-contained HTML file that works without internet.
+
+Government intranets have no internet, so the file must not fetch anything but (optionally) basemap
+tiles.  folium's default page loads Leaflet, jQuery, Bootstrap, Font Awesome and awesome-markers
+from CDNs; :class:`OfflineMap` drops those defaults and inlines only Leaflet, vendored unmodified
+in ``maps/assets/leaflet`` (see ``maps/assets/README.md``).  Nothing on the map needs the rest:
+facilities and residents are circle markers, suggested sites are ``L.DivIcon`` badges, popups
+and tooltips are folium's ``GeoJsonPopup`` / ``GeoJsonTooltip`` (plain DOM, no jQuery), and the
+legend and title are small HTML/CSS elements.  The PyPI package ``folium-offline`` was evaluated
+and not used: it is a separate fork of the whole of folium (``offlinefolium``, 7 MB of Python
+source holding the assets as string literals, first released April 2026, no repository of its
+own), it embeds about 1.4 MB of jQuery/Bootstrap into every map, and its Glyphicons CSS still
+points at a CDN font, so default folium icons would still break offline.
+
+The map only renders the :class:`~coverage.result.StudyResult` tables; it computes no metric.
+Every text that comes from users (names, ids, layer labels, the study title, area names, data
+sources) is escaped with :func:`html.escape` before it reaches the page, because Leaflet inserts
+popup, tooltip and layer-control labels as HTML.
+
+With ``basemap="gcj02"`` the tiles are Amap's, which are drawn in GCJ-02 coordinates; every
+overlay is then shifted from WGS84 to GCJ-02 (``layers.crs``) so that it lands on the right street.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import html
+import json
+import logging
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Final
+
+import folium
+import geopandas as gpd
+import numpy as np
+import pandas as pd
+import shapely
+from branca.element import Element, MacroElement
+from folium.template import Template
+from folium.utilities import JsCode
+from pyproj import CRS
+
+from coverage.result import StudyResult
+from layers.atomic import atomic_path
+from layers.crs import from_wgs84
+from layers.errors import InputError
+from layers.spec import LayerSpec
+from maps import i18n
+from maps.i18n import text
+
+log = logging.getLogger(__name__)
+
+ASSETS: Final = Path(__file__).resolve().parent / "assets"
+
+BASEMAPS: Final = ("osm", "none", "gcj02")
+AMAP_TILES: Final = "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}"
+AMAP_ATTRIBUTION: Final = "&copy; 高德地图 AutoNavi"
+
+#: Display simplification of polygons (degrees, about 0.5 m): invisible, but it keeps rings
+#: built from buffered street segments from bloating the file.
+SIMPLIFY_DEG: Final = 5e-6
+#: Coordinates are written with 6 decimals (about 0.1 m).
+DECIMALS: Final = 6
+
+#: Stacking of the overlays, independent of the order in which layers are toggled on.
+PANES: Final[dict[str, int]] = {
+    "sc-areas": 410,
+    "sc-service": 420,
+    "sc-gaps": 430,
+    "sc-residents": 440,
+    "sc-facilities": 450,
+}
+
+#: Coverage-rate classes of the area choropleth (lower bounds) and their colours (RdYlGn).
+CHOROPLETH: Final[tuple[tuple[float, str], ...]] = (
+    (0.95, "#1a9641"),
+    (0.85, "#a6d96a"),
+    (0.70, "#ffffbf"),
+    (0.50, "#fdae61"),
+    (0.0, "#d7191c"),
+)
+NO_DATA_COLOUR: Final = "#bdbdbd"
+#: Minute classes of residents inside the goal, best first (a green ramp, cut to the thresholds).
+WITHIN_COLOURS: Final = ("#1a9850", "#66bd63", "#a6d96a", "#d9ef8b", "#fee08b", "#fdae61")
+UNCOVERED_COLOUR: Final = "#d7191c"
+UNREACHABLE_COLOUR: Final = "#7b3294"
+UNSNAPPED_COLOUR: Final = "#252525"
+GAP_COLOUR: Final = "#b2182b"
+
+_COLOUR_RE: Final = re.compile(r"^(#[0-9a-fA-F]{3,8}|[a-zA-Z]{3,20})$")
+_CSS_URL_RE: Final = re.compile(r"url\((images/[A-Za-z0-9_.-]+\.png)\)")
+
+
+def _esc(value: object) -> str:
+    """User text as HTML text (``<script>`` shows as text, quotes are safe in attributes)."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    return html.escape(str(value), quote=True)
+
+
+def _safe_colour(colour: str) -> str:
+    """A colour from the layer table, or a neutral grey when it is not a plain CSS colour."""
+    if _COLOUR_RE.match(colour or ""):
+        return colour
+    log.warning("layer colour %r is not a hex or named colour; using grey", colour)
+    return "#333333"
+
+
+# --------------------------------------------------------------------------------------------
+# Offline Leaflet
+# --------------------------------------------------------------------------------------------
+
+
+@functools.lru_cache(maxsize=1)
+def leaflet_assets() -> tuple[str, str]:
+    """Leaflet's JS and CSS as text ready to inline (images as ``data:`` URIs, no source map)."""
+    folder = ASSETS / "leaflet"
+    js = (folder / "leaflet.js").read_text(encoding="utf-8")
+    js = re.sub(r"\n//# sourceMappingURL=\S+\s*$", "\n", js)
+    css = (folder / "leaflet.css").read_text(encoding="utf-8")
+
+    def inline(match: re.Match[str]) -> str:
+        data = base64.b64encode((folder / match.group(1)).read_bytes()).decode("ascii")
+        return f"url(data:image/png;base64,{data})"
+
+    return js, _CSS_URL_RE.sub(inline, css)
+
+
+class InlineLeaflet(MacroElement):
+    """Leaflet's JS and CSS written into the page header instead of CDN links."""
+
+    _template = Template(
+        """
+        {% macro header(this, kwargs) %}
+        <style>{{ this.css }}</style>
+        <script>{{ this.js }}</script>
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "InlineLeaflet"
+        self.js, self.css = leaflet_assets()
+
+
+class OfflineMap(folium.Map):
+    """A :class:`folium.Map` that loads nothing from the internet but its tiles.
+
+    folium's CDN defaults (``default_js`` / ``default_css``: Leaflet, jQuery, Bootstrap, Font
+    Awesome, awesome-markers) are replaced by the inline Leaflet of :class:`InlineLeaflet`.  Use
+    only elements that need nothing else: vector layers, ``GeoJson`` with ``GeoJsonPopup`` /
+    ``GeoJsonTooltip``, ``DivIcon``, ``LayerControl``, ``TileLayer`` (``folium.Popup`` and
+    ``folium.Icon`` need jQuery / Font Awesome and would fail).
+    """
+
+    default_js: list[tuple[str, str]] = []  # noqa: RUF012  (class attributes in folium)
+    default_css: list[tuple[str, str]] = []  # noqa: RUF012
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.add_child(InlineLeaflet(), name="inline_leaflet")
+
+
+class HtmlBlock(MacroElement):
+    """Trusted markup (already escaped) placed on the page, with its CSS in the header."""
+
+    _template = Template(
+        """
+        {% macro header(this, kwargs) %}
+        {% if this.css %}<style>{{ this.css }}</style>{% endif %}
+        {% endmacro %}
+        {% macro html(this, kwargs) %}{{ this.markup }}{% endmacro %}
+        """
+    )
+
+    def __init__(self, markup: str, css: str = "") -> None:
+        super().__init__()
+        self._name = "HtmlBlock"
+        self.markup = markup
+        self.css = css
+
+
+_PAGE_CSS: Final = """
+body, .leaflet-container { font-family: "Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei",
+  "PingFang SC", "WenQuanYi Micro Hei", "Helvetica Neue", Arial, sans-serif; }
+.leaflet-container { background: #f2efe9; }
+.sc-title { position: fixed; top: 10px; left: 56px; z-index: 1000; max-width: 46vw;
+  background: rgba(255,255,255,.92); padding: 6px 12px; border-radius: 4px;
+  box-shadow: 0 1px 4px rgba(0,0,0,.35); font-size: 16px; font-weight: 600; }
+.sc-title .sc-sub { font-size: 12px; font-weight: 400; color: #444; }
+.sc-synthetic { display: inline-block; margin-top: 4px; padding: 2px 8px; background: #b2182b;
+  color: #fff; font-size: 12px; font-weight: 700; letter-spacing: .05em; border-radius: 3px; }
+.sc-legend { position: fixed; bottom: 48px; left: 10px; z-index: 1000;
+  max-height: calc(100vh - 170px); overflow-y: auto; background: rgba(255,255,255,.93);
+  padding: 8px 10px; border-radius: 4px;
+  box-shadow: 0 1px 4px rgba(0,0,0,.35); font-size: 12px; line-height: 1.45; max-width: 300px; }
+.sc-legend h4 { margin: 6px 0 2px; font-size: 12px; }
+.sc-legend h4:first-child { margin-top: 0; }
+.sc-legend .sw { display: inline-block; width: 12px; height: 12px; margin-right: 5px;
+  vertical-align: -2px; border: 1px solid #555; }
+.sc-legend .dot { border-radius: 50%; }
+.sc-legend .src { margin-top: 6px; color: #555; font-size: 11px; }
+.sc-site { width: 22px; height: 22px; border-radius: 50%; border: 2px solid #fff;
+  box-shadow: 0 0 0 2px #222; color: #fff; font: 700 12px/22px sans-serif; text-align: center; }
+.sc-site-small { display: inline-block; width: 16px; height: 16px; line-height: 16px;
+  font-size: 10px; background: #555; margin: 2px 6px 2px 2px; }
+.leaflet-control-layers-overlays label { font-size: 12px; }
+"""
+
+
+# --------------------------------------------------------------------------------------------
+# Geometry for display
+# --------------------------------------------------------------------------------------------
+
+
+def _display_geometry(gdf: gpd.GeoDataFrame, *, gcj02: bool) -> np.ndarray:
+    """Geometries in the basemap's coordinates, lightly simplified and rounded for the page."""
+    if gdf.crs is not None and CRS(gdf.crs).to_epsg() != 4326:
+        gdf = gdf.to_crs(4326)
+    if gcj02:
+        gdf = from_wgs84(gdf, "gcj02")
+    geoms = np.asarray(gdf.geometry.array, dtype=object)
+    polygonal = shapely.get_dimensions(geoms) == 2
+    if polygonal.any():
+        geoms = geoms.copy()
+        geoms[polygonal] = shapely.simplify(geoms[polygonal], SIMPLIFY_DEG, preserve_topology=True)
+    return shapely.transform(geoms, lambda c: np.round(c, DECIMALS))
+
+
+def _frame(
+    gdf: gpd.GeoDataFrame, props: Mapping[str, Sequence[Any]], *, gcj02: bool, layer: str
+) -> dict[str, Any]:
+    """A GeoJSON FeatureCollection of display properties; rows without geometry are reported.
+
+    Built directly from ``shapely.to_geojson`` rather than ``GeoDataFrame.__geo_interface__``,
+    which walks rows in Python and takes minutes for a district's tens of thousands of residents.
+    """
+    geoms = _display_geometry(gdf, gcj02=gcj02)
+    missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
+    if missing.any():
+        log.warning("%s: %d row(s) without geometry are not drawn", layer, int(missing.sum()))
+    keys = list(props)
+    columns = [list(props[k]) for k in keys]
+    keep = np.flatnonzero(~missing)
+    texts = shapely.to_geojson(geoms[keep])
+    features = [
+        {
+            "type": "Feature",
+            "properties": {k: col[i] for k, col in zip(keys, columns, strict=True)},
+            "geometry": json.loads(text),
+        }
+        for i, text in zip(keep.tolist(), texts.tolist(), strict=True)
+    ]
+    return {"type": "FeatureCollection", "features": features}
+
+
+def _count(fc: Mapping[str, Any]) -> int:
+    return len(fc["features"])
+
+
+# --------------------------------------------------------------------------------------------
+# Layers
+# --------------------------------------------------------------------------------------------
+
+
+def _popup(fields: Sequence[tuple[str, str]]) -> folium.GeoJsonPopup:
+    keys = [k for k, _ in fields]
+    return folium.GeoJsonPopup(
+        fields=keys, aliases=[_esc(label) for _, label in fields], max_width=360
+    )
+
+
+def _tooltip(field: str) -> folium.GeoJsonTooltip:
+    return folium.GeoJsonTooltip(fields=[field], labels=False, sticky=True)
+
+
+def _circle_marker(pane: str, radius: float) -> folium.CircleMarker:
+    marker = folium.CircleMarker(radius=radius)
+    marker.options["pane"] = pane  # folium has no pane argument for GeoJson markers
+    return marker
+
+
+def _group(name: str, *, show: bool) -> folium.FeatureGroup:
+    # Leaflet writes layer-control labels as HTML: the (user-configured) label is escaped here.
+    return folium.FeatureGroup(name=_esc(name), show=show)
+
+
+def class_style_js(styles: Sequence[Mapping[str, Any]]) -> JsCode:
+    """Per-feature styling by class index (``properties.s``) as an ``onEachFeature`` hook.
+
+    folium's ``style_function`` writes one ``case`` per feature id into a JavaScript ``switch``;
+    with tens of thousands of residents that switch costs quadratic time in the browser (17 s
+    instead of 6 s for 21k points).  A lookup in a small array of class styles is constant time
+    and adds nothing per feature.  The styles hold only numbers and checked colours.
+    """
+    table = json.dumps(list(styles), separators=(",", ":"), sort_keys=True)
+    return JsCode(
+        "function(feature, layer) {"
+        f" const styles = {table};"
+        " if (layer.setStyle) { layer.setStyle(styles[feature.properties.s || 0]); } }"
+    )
+
+
+def _add_geojson(
+    group: folium.FeatureGroup,
+    frame: dict[str, Any],
+    *,
+    styles: Sequence[dict[str, Any]],
+    popup: Sequence[tuple[str, str]] | None = None,
+    tooltip: str | None = None,
+    marker: folium.CircleMarker | folium.Marker | None = None,
+    pane: str | None = None,
+) -> None:
+    kwargs: dict[str, Any] = {} if pane is None else {"pane": pane}
+    if marker is not None and not isinstance(marker, folium.CircleMarker):
+        # Icons have no setStyle: folium merges style_function output into the icon options
+        # (used for the few suggested sites, whose DivIcon carries the rank).
+        def style(feature: dict[str, Any]) -> dict[str, Any]:
+            return dict(styles[feature["properties"].get("s", 0)])
+
+        kwargs["style_function"] = style
+    else:
+        kwargs["on_each_feature"] = class_style_js(styles)
+    folium.GeoJson(
+        frame,
+        marker=marker,
+        popup=_popup(popup) if popup else None,
+        tooltip=_tooltip(tooltip) if tooltip else None,
+        control=False,
+        **kwargs,
+    ).add_to(group)
+
+
+def _facility_layer(
+    result: StudyResult, spec: LayerSpec, lang: str, *, gcj02: bool
+) -> folium.FeatureGroup | None:
+    fac = result.facilities[result.facilities["kind"] == spec.kind]
+    label = spec.label(lang)
+    if fac.empty:
+        log.info("no %s facilities: no facility layer drawn", spec.kind)
+        return None
+    unknown = text("unknown", lang)
+    props: dict[str, list[Any]] = {
+        "name": [_esc(v) for v in fac["name"]],
+        "fid": [_esc(v) for v in fac["facility_id"]],
+        "kind": [_esc(label)] * len(fac),
+        "cap": [unknown if pd.isna(v) else i18n.fmt_number(float(v), 0) for v in fac["capacity"]],
+        "snap": [i18n.fmt_bool(v, lang) for v in fac["snapped"]],
+        "acc": [i18n.fmt_number(float(v), 0) for v in fac["access_m"]],
+    }
+    frame = _frame(fac, props, gcj02=gcj02, layer=f"facilities {spec.kind}")
+    colour = _safe_colour(spec.colour)
+    group = _group(f"{label} · {text('facilities', lang)}{_paren(_count(frame), lang)}", show=True)
+    _add_geojson(
+        group,
+        frame,
+        styles=[
+            {"color": "#ffffff", "weight": 3, "fill": True, "fillColor": colour, "fillOpacity": 1.0}
+        ],
+        popup=[
+            ("name", text("name", lang)),
+            ("fid", text("id", lang)),
+            ("kind", text("kind", lang)),
+            ("cap", text("capacity", lang)),
+            ("snap", text("snapped", lang)),
+            ("acc", text("access_m", lang)),
+        ],
+        tooltip="name",
+        marker=_circle_marker("sc-facilities", 10),
+    )
+    return group
+
+
+def _service_area_layer(
+    result: StudyResult, spec: LayerSpec, lang: str, *, gcj02: bool, show: bool
+) -> folium.FeatureGroup | None:
+    sa = result.service_areas
+    rings = sa[(sa["kind"] == spec.kind) & (sa["facility_id"] == "")]
+    if rings.empty:
+        log.info("no dissolved service areas for %s: no ring layer drawn", spec.kind)
+        return None
+    rings = rings.sort_values("minutes", ascending=False)  # largest first, smaller on top
+    label = spec.label(lang)
+    props: dict[str, list[Any]] = {
+        "label": [_esc(f"{label} · {text('ring', lang, m=float(m))}") for m in rings["minutes"]],
+        "s": list(range(len(rings))),
+    }
+    frame = _frame(rings, props, gcj02=gcj02, layer=f"service areas {spec.kind}")
+    colour = _safe_colour(spec.colour)
+    n = max(_count(frame), 1)
+    group = _group(f"{label} · {text('service_areas', lang)}", show=show)
+    _add_geojson(
+        group,
+        frame,
+        styles=[
+            {
+                "color": colour,
+                "weight": 1.5,
+                "dashArray": "4 3" if i == 0 else None,
+                "fillColor": colour,
+                "fillOpacity": 0.08 + 0.06 * i / n,
+            }
+            for i in range(n)
+        ],
+        tooltip="label",
+        pane="sc-service",
+    )
+    return group
+
+
+def _minute_classes(spec: LayerSpec, lang: str) -> list[tuple[str, str]]:
+    """(label, colour) of every resident class of a layer, in legend order."""
+    within = [t for t in spec.thresholds_min if t <= spec.headline_min] or [spec.headline_min]
+    colours = WITHIN_COLOURS[: len(within)] if len(within) <= len(WITHIN_COLOURS) else None
+    if colours is None:  # many thresholds: spread the ramp
+        idx = np.linspace(0, len(WITHIN_COLOURS) - 1, len(within)).round().astype(int)
+        colours = tuple(WITHIN_COLOURS[i] for i in idx)
+    classes = [(text("within", lang, m=float(t)), c) for t, c in zip(within, colours, strict=True)]
+    classes.append((text("beyond", lang, m=float(spec.headline_min)), UNCOVERED_COLOUR))
+    classes.append((text("unreachable", lang), UNREACHABLE_COLOUR))
+    classes.append((text("unsnapped", lang), UNSNAPPED_COLOUR))
+    return classes
+
+
+def _resident_class(minutes: float, covered: bool, snapped: bool, within: Sequence[float]) -> int:
+    """Index into :func:`_minute_classes` (display bins of the given minutes, no analysis)."""
+    n = len(within)
+    if not snapped:
+        return n + 2
+    if not math.isfinite(minutes):
+        return n + 1
+    if not covered:
+        return n
+    for i, t in enumerate(within):
+        if minutes <= t:
+            return i
+    return n - 1
+
+
+def _resident_layer(
+    result: StudyResult, spec: LayerSpec, lang: str, *, gcj02: bool, show: bool
+) -> folium.FeatureGroup | None:
+    res = result.residents
+    kind = spec.kind
+    if res.empty or f"minutes_{kind}" not in res:
+        log.info("no resident minutes for %s: no resident layer drawn", kind)
+        return None
+    within = [t for t in spec.thresholds_min if t <= spec.headline_min] or [spec.headline_min]
+    classes = _minute_classes(spec, lang)
+    minutes = res[f"minutes_{kind}"].to_numpy(dtype=float)
+    covered = res[f"covered_{kind}"].to_numpy(dtype=bool)
+    snapped = res["snapped"].to_numpy(dtype=bool)
+    cls = [
+        _resident_class(m, c, s, within) for m, c, s in zip(minutes, covered, snapped, strict=True)
+    ]
+    if spec.target_group in res:
+        target = res[spec.target_group]
+    else:
+        log.warning(
+            "residents lack the '%s' column; popups show total population", spec.target_group
+        )
+        target = res["population"]
+    unsnapped = text("unsnapped", lang)
+    props: dict[str, list[Any]] = {
+        "name": [_esc(v) for v in res["name"]],
+        "rid": [_esc(v) for v in res["resident_id"]],
+        "area": [_esc(v) for v in res["area"]],
+        "comm": [_esc(v) for v in res.get("community", pd.Series([""] * len(res)))],
+        "pop": [i18n.fmt_people(float(v)) for v in target],
+        "min": [
+            i18n.fmt_minutes(float(v), lang) if ok else unsnapped
+            for v, ok in zip(minutes, snapped, strict=True)
+        ],
+        "fac": [_esc(v) for v in res[f"facility_{kind}"]],
+        "s": cls,
+    }
+    frame = _frame(res, props, gcj02=gcj02, layer=f"residents {kind}")
+    n_within = len(within)
+    styles = []
+    for i, (_, colour) in enumerate(classes):
+        flagged = i >= n_within  # uncovered, unreachable, unsnapped: highlighted
+        styles.append(
+            {
+                "color": "#000000" if flagged else "#ffffff",
+                "weight": 2 if flagged else 1,
+                "fill": True,
+                "fillColor": colour,
+                "fillOpacity": 0.95 if flagged else 0.85,
+                "radius": 6 if flagged else 5,
+            }
+        )
+    label = spec.label(lang)
+    group = _group(f"{label} · {text('residents', lang)}", show=show)
+    _add_geojson(
+        group,
+        frame,
+        styles=styles,
+        popup=[
+            ("name", text("name", lang)),
+            ("rid", text("id", lang)),
+            ("area", text("area", lang)),
+            ("comm", text("community", lang)),
+            (
+                "pop",
+                text("target_population", lang)
+                + _paren(i18n.target_group_label(spec.target_group, lang), lang),
+            ),
+            ("min", text("nearest_minutes", lang)),
+            ("fac", text("nearest_facility", lang)),
+        ],
+        tooltip="name",
+        marker=_circle_marker("sc-residents", 5),
+    )
+    return group
+
+
+def _gap_layer(
+    result: StudyResult, spec: LayerSpec, lang: str, *, gcj02: bool, show: bool
+) -> folium.FeatureGroup | None:
+    gaps = result.gaps[result.gaps["kind"] == spec.kind].sort_values("gap_id")
+    if gaps.empty:
+        log.info("no gap zones for %s: no gap layer drawn", spec.kind)
+        return None
+    label = spec.label(lang)
+    people = [i18n.fmt_people(float(v)) for v in gaps["uncovered_population"]]
+    props: dict[str, list[Any]] = {
+        "tip": [
+            _esc(f"{label} · {text('gap_rank', lang)} {int(g)} · {p}")
+            for g, p in zip(gaps["gap_id"], people, strict=True)
+        ],
+        "gid": [str(int(v)) for v in gaps["gap_id"]],
+        "area": [_esc(v) for v in gaps["area"]],
+        "unc": people,
+        "units": [i18n.fmt_count(float(v)) for v in gaps["residents"]],
+        "km2": [i18n.fmt_number(float(v), 2) for v in gaps["area_km2"]],
+        "fac": [_esc(v) for v in gaps["nearest_facility"]],
+        "min": [i18n.fmt_minutes(float(v), lang) for v in gaps["nearest_facility_minutes"]],
+    }
+    frame = _frame(gaps, props, gcj02=gcj02, layer=f"gaps {spec.kind}")
+    group = _group(f"{label} · {text('gaps', lang)}", show=show)
+    _add_geojson(
+        group,
+        frame,
+        styles=[
+            {
+                "color": GAP_COLOUR,
+                "weight": 2,
+                "dashArray": "6 4",
+                "fillColor": GAP_COLOUR,
+                "fillOpacity": 0.22,
+            }
+        ],
+        popup=[
+            ("gid", text("gap_rank", lang)),
+            ("area", text("area", lang)),
+            ("unc", text("uncovered_population", lang)),
+            ("units", text("resident_units", lang)),
+            ("km2", text("area_km2", lang)),
+            ("fac", text("nearest_facility", lang)),
+            ("min", text("nearest_minutes", lang)),
+        ],
+        tooltip="tip",
+        pane="sc-gaps",
+    )
+    return group
+
+
+def choropleth_class(rate: float) -> int:
+    """Class of a coverage rate in :data:`CHOROPLETH`; ``len(CHOROPLETH)`` when NaN (no people)."""
+    if not math.isfinite(rate):
+        return len(CHOROPLETH)
+    for i, (lower, _) in enumerate(CHOROPLETH):
+        if rate >= lower:
+            return i
+    return len(CHOROPLETH) - 1
+
+
+def _area_layers(
+    result: StudyResult, spec: LayerSpec, lang: str, *, gcj02: bool
+) -> list[folium.FeatureGroup]:
+    areas = result.areas
+    col = f"coverage_{spec.kind}"
+    if areas.empty or col not in areas:
+        return []
+    label = spec.label(lang)
+    groups = []
+    for level in ("street", "community", "hex"):
+        part = areas[areas["level"] == level]
+        if part.empty:
+            continue
+        rates = part[col].to_numpy(dtype=float)
+        pops = part[f"population_{spec.kind}"].to_numpy(dtype=float)
+        props: dict[str, list[Any]] = {
+            "tip": [
+                _esc(f"{a} · {i18n.fmt_percent(r)}")
+                for a, r in zip(part["area"], rates, strict=True)
+            ],
+            "area": [_esc(v) for v in part["area"]],
+            "parent": [_esc(v) for v in part["parent"]],
+            "rate": [i18n.fmt_percent(r) for r in rates],
+            "pop": [i18n.fmt_people(p) for p in pops],
+            "s": [choropleth_class(r) for r in rates],
+        }
+        frame = _frame(part, props, gcj02=gcj02, layer=f"areas {level} {spec.kind}")
+        name = (
+            f"{label} · {text('coverage_map', lang)}{_paren(i18n.level_label(level, lang), lang)}"
+        )
+        group = _group(name, show=False)
+        fields = [("area", i18n.level_label(level, lang))]
+        if level == "community":
+            fields.append(("parent", i18n.level_label("street", lang)))
+        fields += [
+            (
+                "rate",
+                text("coverage_rate", lang)
+                + _paren(f"{spec.headline_min:g} {text('minutes_short', lang)}", lang),
+            ),
+            (
+                "pop",
+                text("target_population", lang)
+                + _paren(i18n.target_group_label(spec.target_group, lang), lang),
+            ),
+        ]
+        _add_geojson(
+            group,
+            frame,
+            styles=[
+                {"color": "#444444", "weight": 1, "fillColor": c, "fillOpacity": 0.55}
+                for c in [*(c for _, c in CHOROPLETH), NO_DATA_COLOUR]
+            ],
+            popup=fields,
+            tooltip="tip",
+            pane="sc-areas",
+        )
+        groups.append(group)
+    return groups
+
+
+def _badge(colour: str, rank: int) -> str:
+    return f'<div class="sc-site" style="background:{colour}">{rank}</div>'
+
+
+def _suggestion_layer(
+    result: StudyResult, spec: LayerSpec, lang: str, *, gcj02: bool
+) -> folium.FeatureGroup | None:
+    sug = result.suggestions
+    sug = sug[sug["kind"] == spec.kind].sort_values("rank")
+    if sug.empty:
+        return None
+    colour = _safe_colour(spec.colour)
+    props: dict[str, list[Any]] = {
+        "name": [_esc(v) for v in sug["name"]],
+        "rank": [str(int(v)) for v in sug["rank"]],
+        "sid": [_esc(v) for v in sug["site_id"]],
+        "model": [_esc(v) for v in sug["model"]],
+        "added": [i18n.fmt_people(float(v)) for v in sug["added_population"]],
+        "after": [i18n.fmt_percent(float(v)) for v in sug["coverage_rate_after"]],
+        "s": list(range(len(sug))),
+    }
+    frame = _frame(sug, props, gcj02=gcj02, layer=f"suggestions {spec.kind}")
+    label = spec.label(lang)
+    group = _group(f"{label} · {text('suggestions', lang)}{_paren(_count(frame), lang)}", show=True)
+    _add_geojson(
+        group,
+        frame,
+        # A DivIcon per site carries its rank; folium merges this dict into the icon options.
+        styles=[{"html": _badge(colour, int(r))} for r in sug["rank"]],
+        popup=[
+            ("rank", text("rank", lang)),
+            ("name", text("name", lang)),
+            ("sid", text("site_id", lang)),
+            ("model", text("model", lang)),
+            ("added", text("added_population", lang)),
+            ("after", text("coverage_after", lang)),
+        ],
+        tooltip="name",
+        marker=folium.Marker(
+            icon=folium.DivIcon(icon_size=(26, 26), icon_anchor=(13, 13), class_name="sc-site-icon")
+        ),
+    )
+    return group
+
+
+# --------------------------------------------------------------------------------------------
+# Title and legend
+# --------------------------------------------------------------------------------------------
+
+
+def _title_markup(result: StudyResult, lang: str) -> str:
+    sub = (
+        "15分钟公共服务圈 · 步行覆盖图"
+        if lang == "zh"
+        else "15-minute service circles · walking coverage"
+    )
+    parts = [
+        f'<div class="sc-title" id="sc-title">{_esc(result.title)}<div class="sc-sub">{sub}</div>'
+    ]
+    if result.synthetic:
+        parts.append(
+            f'<div class="sc-synthetic" id="sc-synthetic">{_esc(i18n.SYNTHETIC_BANNER)}</div>'
+        )
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def _paren(value: object, lang: str) -> str:
+    """A bracketed note in the language's own brackets."""
+    return f"（{value}）" if lang == "zh" else f" ({value})"
+
+
+def _swatch(colour: str, *, dot: bool = False, border: str = "#555", opacity: float = 1.0) -> str:
+    cls = "sw dot" if dot else "sw"
+    style = f"background:{colour};opacity:{opacity:g};border-color:{border}"
+    return f'<span class="{cls}" style="{style}"></span>'
+
+
+def _heading(label: str) -> str:
+    return label[:1].upper() + label[1:]
+
+
+def _legend_markup(result: StudyResult, lang: str) -> str:
+    minutes = text("minutes_short", lang)
+    rows = [f"<h4>{_esc(_heading(text('facilities', lang)))}</h4>"]
+    for spec in result.specs.values():
+        n = int((result.facilities["kind"] == spec.kind).sum())
+        label = spec.label(lang) + _paren(n, lang)
+        head = result.metrics[
+            (result.metrics["kind"] == spec.kind)
+            & (result.metrics["level"] == "district")
+            & (result.metrics["minutes"] == spec.headline_min)
+        ]
+        if len(head):
+            rate = i18n.fmt_percent(float(head["coverage_rate"].iloc[0]))
+            label += f" · {spec.headline_min:g} {minutes} {rate}"
+        rows.append(f"<div>{_swatch(_safe_colour(spec.colour), dot=True)}{_esc(label)}</div>")
+    groups: dict[tuple[tuple[float, ...], float], list[LayerSpec]] = {}
+    for spec in result.specs.values():
+        groups.setdefault((spec.thresholds_min, spec.headline_min), []).append(spec)
+    for specs in groups.values():
+        title = text("residents", lang)
+        if len(groups) > 1:
+            title += _paren("、".join(s.label(lang) for s in specs), lang)
+        rows.append(f"<h4>{_esc(_heading(title))}</h4>")
+        classes = _minute_classes(specs[0], lang)
+        for i, (label, colour) in enumerate(classes):
+            flagged = i >= len(classes) - 3
+            border = "#000" if flagged else "#fff"
+            rows.append(f"<div>{_swatch(colour, dot=True, border=border)}{_esc(label)}</div>")
+    rings = sorted({t for s in result.specs.values() for t in s.thresholds_min})
+    ring_label = " / ".join(f"{t:g}" for t in rings) + f" {minutes}"
+    rows.append(f"<h4>{_esc(_heading(text('service_areas', lang)))}</h4>")
+    rows.append(f"<div>{_swatch('#777', opacity=0.35)}{_esc(ring_label)}</div>")
+    gap_swatch = _swatch(GAP_COLOUR, opacity=0.5, border=GAP_COLOUR)
+    rows.append(f"<div>{gap_swatch}{_esc(text('gaps', lang))}</div>")
+    rows.append(f"<h4>{_esc(_heading(text('coverage_map', lang)))}</h4>")
+    for i, (lower, colour) in enumerate(CHOROPLETH):
+        upper = 1.0 if i == 0 else CHOROPLETH[i - 1][0]
+        label = f"≥ {lower:.0%}" if i == 0 else f"{lower:.0%} – {upper:.0%}"
+        rows.append(f"<div>{_swatch(colour, opacity=0.8)}{_esc(label)}</div>")
+    rows.append(f"<div>{_swatch(NO_DATA_COLOUR)}{_esc(text('no_target', lang))}</div>")
+    if not result.suggestions.empty:
+        rows.append(f"<h4>{_esc(_heading(text('suggestions', lang)))}</h4>")
+        rows.append(
+            '<div><span class="sc-site sc-site-small">1</span>'
+            f"{_esc(text('suggestion_badge', lang))}</div>"
+        )
+    if result.sources:
+        src = "<br>".join(_esc(s) for s in i18n.attributed_sources(result.sources))
+        rows.append(f'<div class="src"><b>{_esc(text("sources", lang))}</b><br>{src}</div>')
+    body = "".join(rows)
+    return (
+        f'<div class="sc-legend" id="sc-legend"><h4>{_esc(text("legend", lang))}</h4>{body}</div>'
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------------
+
+
+def _bounds(frames: Iterable[gpd.GeoDataFrame], *, gcj02: bool) -> list[list[float]] | None:
+    boxes = []
+    for gdf in frames:
+        if gdf is None or gdf.empty:
+            continue
+        geoms = _display_geometry(gdf, gcj02=gcj02)
+        geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+        if len(geoms):
+            boxes.append(shapely.total_bounds(geoms))
+    if not boxes:
+        return None
+    b = np.array(boxes)
+    return [
+        [float(b[:, 1].min()), float(b[:, 0].min())],
+        [float(b[:, 3].max()), float(b[:, 2].max())],
+    ]
+
+
+def build_map(result: StudyResult, *, lang: str = "zh", basemap: str = "osm") -> OfflineMap:
+    """Build the folium map of a study (see :func:`render_map`); nothing is written."""
+    i18n.check_lang(lang)
+    if basemap not in BASEMAPS:
+        msg = f"basemap '{basemap}' is not known"
+        raise InputError(msg, column="basemap", fix=f"use one of {', '.join(BASEMAPS)}")
+    gcj02 = basemap == "gcj02"
+    bounds = _bounds(
+        (result.residents, result.facilities, result.suggestions, result.areas), gcj02=gcj02
+    )
+    if bounds is None:
+        msg = "the study has no residents, facilities, sites or areas to map"
+        raise InputError(msg, fix="check that the inputs hold features inside the study area")
+
+    m = OfflineMap(location=None, tiles=None, control_scale=True, zoom_start=14)
+    m.get_root().title = _esc(result.title)  # type: ignore[attr-defined]
+    if basemap == "osm":
+        folium.TileLayer("OpenStreetMap", name="OpenStreetMap", control=False).add_to(m)
+    elif gcj02:
+        folium.TileLayer(
+            tiles=AMAP_TILES,
+            attr=AMAP_ATTRIBUTION,
+            name="高德地图 Amap",
+            subdomains="1234",
+            max_zoom=18,
+            control=False,
+        ).add_to(m)
+    for pane, z in PANES.items():
+        folium.map.CustomPane(pane, z_index=z, pointer_events=False).add_to(m)
+
+    first = next(iter(result.specs), None)
+    for kind, spec in result.specs.items():
+        show = kind == first
+        layers = [
+            _facility_layer(result, spec, lang, gcj02=gcj02),
+            _service_area_layer(result, spec, lang, gcj02=gcj02, show=show),
+            _resident_layer(result, spec, lang, gcj02=gcj02, show=show),
+            _gap_layer(result, spec, lang, gcj02=gcj02, show=show),
+            *_area_layers(result, spec, lang, gcj02=gcj02),
+            _suggestion_layer(result, spec, lang, gcj02=gcj02),
+        ]
+        for layer in layers:
+            if layer is not None:
+                layer.add_to(m)
+
+    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    m.add_child(HtmlBlock(_title_markup(result, lang), _PAGE_CSS), name="sc_title")
+    m.add_child(HtmlBlock(_legend_markup(result, lang)), name="sc_legend")
+    m.fit_bounds(bounds, padding=(20, 20))
+    return m
+
+
+def render_map(
+    result: StudyResult,
+    path: str | Path,
+    *,
+    lang: str = "zh",
+    basemap: str = "osm",
+    force: bool = False,
+) -> Path:
+    """Write the interactive coverage map of ``result`` as one self-contained HTML file.
+
+    Parameters
+    ----------
+    result
+        The analysis result; only its tables are read.
+    path
+        The HTML file to write (atomically).
+    lang
+        ``"zh"`` (default) or ``"en"`` for labels, popups and legend.
+    basemap
+        ``"osm"`` OpenStreetMap tiles (needs internet for the tiles only), ``"none"`` no tiles
+        (fully offline), ``"gcj02"`` Amap tiles with every overlay shifted to GCJ-02.
+    force
+        Overwrite an existing file.
+
+    Returns
+    -------
+    The path written.
+
+    Raises
+    ------
+    InputError
+        Unknown ``lang`` or ``basemap``, nothing to map, or ``path`` exists without ``force``.
+    """
+    m = build_map(result, lang=lang, basemap=basemap)
+    with atomic_path(path, force=force) as tmp:
+        m.save(str(tmp))
+        size = tmp.stat().st_size
+    log.info("map written: %s (%.1f MB)", path, size / 1e6)
+    return Path(path)
+
+
+def page_text(m: folium.Map) -> str:
+    """The full HTML of a built map (for tests and previews)."""
+    root = m.get_root()
+    assert isinstance(root, Element)
+    return root.render()

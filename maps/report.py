@@ -1,0 +1,928 @@
+"""The gap report for district leaders: one printable self-contained HTML file, plus XLSX.
+
+Leaders read it on paper (A4) or on an intranet PC, in Chinese by default.  It answers, in this
+order: how far each layer is from the 15-minute goal; which 街道 (and 社区) lag; where the worst
+gaps are and how many people they hold; what the suggested sites would change; how evenly
+service is spread; and how the figures were made (speeds, thresholds, data sources).
+
+The report renders the :class:`~coverage.result.StudyResult` tables and computes nothing:
+:func:`report_tables` selects and orders rows and columns, and the HTML and the workbook are both
+written from those same :class:`Table` objects, so they cannot disagree.  Every HTML cell keeps
+the exact value it shows in ``data-value`` (Python ``repr`` of floats, ``nan``/``inf`` spelled
+out), so a reader program (and the tests) can check the report against the analysis digit for
+digit.  Numbers are formatted by :mod:`maps.i18n` (percent with one decimal, whole people).
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import numpy as np
+import pandas as pd
+
+from coverage.result import StudyResult
+from layers.atomic import atomic_path, check_target
+from maps import charts, i18n
+from maps.i18n import text
+
+log = logging.getLogger(__name__)
+
+#: Gap zones listed per layer (the GIS export holds all of them).
+WORST_GAPS: Final = 10
+#: Coverage rates below this are printed in red in the tables at the goal minutes.
+LOW_RATE: Final = 0.5
+
+_T: Final[dict[str, tuple[str, str]]] = {
+    "report": ("15分钟公共服务圈缺口报告", "15-minute service circle gap report"),
+    "sec_headline": ("一、总体覆盖与15分钟目标", "1. Coverage against the 15-minute goal"),
+    "sec_streets": ("二、各街道覆盖情况", "2. Coverage by sub-district (jiedao)"),
+    "sec_communities": ("各社区覆盖情况", "Coverage by community (shequ)"),
+    "sec_gaps": ("三、服务缺口（按未覆盖人口排序）", "3. Worst service gaps"),
+    "sec_suggestions": ("四、建议新增选址及效果", "4. Suggested new sites: before and after"),
+    "sec_equity": ("五、公平性", "5. Equity across sub-districts"),
+    "sec_method": ("六、方法与数据", "6. Method and data"),
+    "headline_card": (
+        "{covered} / {population} 名{group}在{m}分钟步行范围内",
+        "{covered} of {population} ({group}) within a {m}-minute walk",
+    ),
+    "goal": ("目标：100%（{m}分钟）", "goal: 100% within {m} min"),
+    "tbl_headline": ("各图层全区覆盖（目标分钟）", "District coverage per layer (goal minutes)"),
+    "tbl_thresholds": ("各步行时间阈值的全区覆盖", "District coverage at each threshold"),
+    "tbl_streets": ("各街道覆盖率（目标分钟）", "Coverage rate by sub-district (goal minutes)"),
+    "tbl_street_detail": ("各街道明细", "Sub-district detail"),
+    "tbl_communities": ("各社区明细", "Community detail"),
+    "tbl_gaps": ("各图层最严重的{n}个缺口", "The {n} worst gaps per layer"),
+    "tbl_runs": ("选址前后全区覆盖率", "District coverage before and after the suggested sites"),
+    "tbl_suggestions": ("建议新增选址（按选择顺序）", "Suggested sites in the order chosen"),
+    "tbl_equity": ("各街道之间的覆盖差异", "Spread of coverage across sub-districts"),
+    "tbl_method": ("分析参数", "Parameters"),
+    "tbl_sources": ("数据来源", "Data sources"),
+    "layer": ("图层", "layer"),
+    "target_group": ("服务对象", "target group"),
+    "speed": ("步行速度（公里/小时）", "walking speed (km/h)"),
+    "thresholds": ("统计阈值（分钟）", "thresholds (min)"),
+    "headline_min": ("目标（分钟）", "goal (min)"),
+    "cutoff_m": ("最大步行距离（米）", "longest walk (m)"),
+    "mean_minutes": ("平均步行时间（分钟）", "mean walking minutes"),
+    "p90_minutes": ("90%分位步行时间（分钟）", "90th percentile minutes"),
+    "unsnapped": ("离路网过远的居民点", "resident units off the network"),
+    "unreachable": ("路网不可达的居民点", "resident units unreachable"),
+    "sites": ("新增站点数", "new sites"),
+    "optimal": ("已证明最优", "proven optimal"),
+    "mip_gap": ("最优性差距", "optimality gap"),
+    "status": ("求解状态", "solver status"),
+    "unreachable_population": ("任何候选点都无法覆盖的人口", "population no candidate can reach"),
+    "gini": ("基尼系数", "Gini"),
+    "cv": ("变异系数", "coefficient of variation"),
+    "worst_area": ("覆盖最低的街道", "lowest sub-district"),
+    "worst_rate": ("最低覆盖率", "lowest rate"),
+    "best_area": ("覆盖最高的街道", "highest sub-district"),
+    "best_rate": ("最高覆盖率", "highest rate"),
+    "best_worst_gap": ("最高与最低之差", "highest minus lowest"),
+    "source": ("来源", "source"),
+    "cap_minutes_distribution": (
+        "曲线表示在横轴分钟内可到达最近设施的服务对象人口比例；离路网过远或不可达的居民计入分母，"
+        "因此曲线在目标分钟处的数值等于上表覆盖率。",
+        "Share of each target group within x minutes of the nearest facility; residents off the "
+        "network or unreachable stay in the denominator, so the curve at the goal equals the "
+        "coverage rate above.",
+    ),
+    "cap_coverage_by_area": (
+        "各街道在目标分钟内的服务对象覆盖率，虚线为100%目标。",
+        "Coverage of each sub-district at the goal minutes; the dashed line is the 100% goal.",
+    ),
+    "cap_coverage_curve": (
+        "按建议顺序逐个新增站点后的全区覆盖率（0为现状）。",
+        "District coverage as the suggested sites are added in order (0 = today).",
+    ),
+    "no_rows": ("（无）", "(none)"),
+    "method_text": (
+        "步行时间按真实步行路网计算：居民点和设施分别接入最近的可步行道路，距离=接入段+沿路网最短距离，"
+        "再按服务对象的步行速度换算为分钟；不考虑单行限制。覆盖率=在目标分钟内可到达最近设施的服务对象人口"
+        "÷服务对象总人口（离路网过远或不可达的居民点计入分母）。服务范围图形仅用于展示，覆盖率一律按步行时间计算。",
+        "Walking minutes come from the street network: residents and facilities join the nearest "
+        "walkable street; distance = access legs + shortest network path; minutes = distance / "
+        "the target group's walking speed; one-way rules are ignored for walking.  Coverage = "
+        "target population whose nearest facility is within the goal minutes / total target "
+        "population (units off the network or unreachable stay in the denominator).  Service-area "
+        "shapes are illustrations; coverage is always computed from travel times.",
+    ),
+    "synthetic_warning": (
+        "注意：本报告使用合成（演示）数据，所有设施、居民和数字均非真实情况。",
+        "Note: this report uses synthetic (demo) data; no facility, resident or figure is real.",
+    ),
+}
+
+_SHEETS: Final[dict[str, tuple[str, str]]] = {
+    "headline": ("总体覆盖", "Headline"),
+    "thresholds": ("分阈值覆盖", "By threshold"),
+    "streets": ("街道覆盖率", "Sub-districts"),
+    "street_detail": ("街道明细", "Sub-district detail"),
+    "communities": ("社区明细", "Communities"),
+    "gaps": ("服务缺口", "Gaps"),
+    "runs": ("选址前后", "Before-after"),
+    "suggestions": ("建议选址", "Suggested sites"),
+    "equity": ("公平性", "Equity"),
+    "method": ("分析参数", "Parameters"),
+    "sources": ("数据来源", "Sources"),
+}
+
+
+def _t(key: str, lang: str, **values: object) -> str:
+    zh, en = _T[key]
+    s = zh if lang == "zh" else en
+    return s.format(**values) if values else s
+
+
+# --------------------------------------------------------------------------------------------
+# Tables
+# --------------------------------------------------------------------------------------------
+
+#: How a column's values are shown (HTML) and number-formatted (XLSX).
+FORMATS: Final[dict[str, tuple[Callable[[Any, str], str], str | None]]] = {
+    "text": (
+        lambda v, _l: "" if v is None or (isinstance(v, float) and math.isnan(v)) else str(v),
+        None,
+    ),
+    "percent": (lambda v, _l: i18n.fmt_percent(_num(v)), "0.0%"),
+    "people": (lambda v, _l: i18n.fmt_people(_num(v)), "#,##0"),
+    "count": (lambda v, _l: i18n.fmt_count(_num(v)), "#,##0"),
+    "minutes": (lambda v, lang: i18n.fmt_minutes(_num(v), lang), "0.0"),
+    "number0": (lambda v, _l: i18n.fmt_number(_num(v), 0), "#,##0"),
+    "threshold": (lambda v, _l: i18n.fmt_threshold(_num(v)), "General"),
+    "number1": (lambda v, _l: i18n.fmt_number(_num(v), 1), "0.0"),
+    "number2": (lambda v, _l: i18n.fmt_number(_num(v), 2), "0.00"),
+    "number3": (lambda v, _l: i18n.fmt_number(_num(v), 3), "0.000"),
+    "bool": (lambda v, lang: i18n.fmt_bool(v, lang), None),
+}
+
+
+def _num(value: Any) -> float | None:
+    if value is None or value is pd.NA:
+        return None
+    return float(value)
+
+
+@dataclass(frozen=True)
+class Column:
+    """A shown column: ``key`` in :attr:`Table.rows`, its header and its format name."""
+
+    key: str
+    label: str
+    fmt: str = "text"
+
+
+@dataclass(frozen=True)
+class Table:
+    """One report table, shared by the HTML and the workbook.
+
+    ``rows`` holds the raw values exactly as in the result (no rounding); ``ids`` name columns
+    of ``rows`` that identify a row (``kind``, ``area``...) and go into ``data-*`` attributes
+    rather than cells.
+    """
+
+    key: str
+    title: str
+    sheet: str
+    columns: tuple[Column, ...]
+    rows: pd.DataFrame
+    ids: tuple[str, ...] = ()
+    note: str = ""
+    flag_low: bool = False  # mark rates below 50% (tables at the goal minutes)
+
+    def display(self, lang: str) -> list[list[str]]:
+        """The shown text of every cell, row by row."""
+        out = []
+        for rec in self.rows.to_dict("records"):
+            out.append([FORMATS[c.fmt][0](_clean(rec[c.key]), lang) for c in self.columns])
+        return out
+
+
+def _clean(value: Any) -> Any:
+    """Turn numpy scalars into Python scalars (so repr() and openpyxl see plain values)."""
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
+def _frame(records: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
+    return pd.DataFrame(list(records), columns=list(columns))
+
+
+def _headline_tables(result: StudyResult, lang: str) -> list[Table]:
+    m = result.metrics
+    head_rows = []
+    thr_rows = []
+    for kind, spec in result.specs.items():
+        district = m[(m["kind"] == kind) & (m["level"] == "district")].sort_values("minutes")
+        for r in district.to_dict("records"):
+            row = {"kind": kind, "layer": spec.label(lang), **r}
+            thr_rows.append(row)
+            if r["minutes"] == spec.headline_min:
+                head_rows.append({**row, "group": i18n.target_group_label(spec.target_group, lang)})
+    common = [
+        Column("population", text("target_population", lang), "people"),
+        Column("covered_population", text("covered_population", lang), "people"),
+        Column("coverage_rate", text("coverage_rate", lang), "percent"),
+    ]
+    headline = Table(
+        key="headline",
+        title=_t("tbl_headline", lang),
+        sheet=_sheet("headline", lang),
+        columns=(
+            Column("layer", _t("layer", lang)),
+            Column("group", _t("target_group", lang)),
+            Column("minutes", _t("headline_min", lang), "threshold"),
+            *common,
+            Column("mean_minutes", _t("mean_minutes", lang), "minutes"),
+            Column("p90_minutes", _t("p90_minutes", lang), "minutes"),
+            Column("unsnapped", _t("unsnapped", lang), "count"),
+            Column("unreachable", _t("unreachable", lang), "count"),
+        ),
+        rows=_frame(head_rows, [*_METRIC_COLS, "layer", "group"]),
+        ids=("kind",),
+        flag_low=True,
+    )
+    thresholds = Table(
+        key="thresholds",
+        title=_t("tbl_thresholds", lang),
+        sheet=_sheet("thresholds", lang),
+        columns=(
+            Column("layer", _t("layer", lang)),
+            Column("minutes", text("minutes", lang), "threshold"),
+            *common,
+        ),
+        rows=_frame(thr_rows, [*_METRIC_COLS, "layer"]),
+        ids=("kind",),
+    )
+    return [headline, thresholds]
+
+
+_METRIC_COLS: Final = (
+    "kind",
+    "target_group",
+    "minutes",
+    "level",
+    "area",
+    "population",
+    "covered_population",
+    "coverage_rate",
+    "mean_minutes",
+    "p90_minutes",
+    "unsnapped",
+    "unreachable",
+)
+
+
+def _area_order(result: StudyResult, level: str) -> list[str]:
+    """Areas of ``level`` in the order of the areas table, then any only found in metrics."""
+    names = (
+        list(result.areas.loc[result.areas["level"] == level, "area"])
+        if not result.areas.empty
+        else []
+    )
+    m = result.metrics
+    names += [a for a in m.loc[m["level"] == level, "area"] if a not in names]
+    return list(dict.fromkeys(names))
+
+
+def _level_rows(result: StudyResult, level: str, lang: str) -> list[dict[str, Any]]:
+    m = result.metrics
+    at_level = m[m["level"] == level]
+    rows = []
+    for area in _area_order(result, level):
+        for kind, spec in result.specs.items():
+            sel = at_level[
+                (at_level["area"] == area)
+                & (at_level["kind"] == kind)
+                & (at_level["minutes"] == spec.headline_min)
+            ]
+            for r in sel.to_dict("records"):
+                rows.append({**r, "layer": spec.label(lang)})
+    return rows
+
+
+def _street_tables(result: StudyResult, lang: str) -> list[Table]:
+    detail_rows = _level_rows(result, "street", lang)
+    if not detail_rows:
+        return []
+    wide: dict[str, dict[str, Any]] = {}
+    for r in detail_rows:
+        wide.setdefault(r["area"], {"area": r["area"]})[f"rate_{r['kind']}"] = r["coverage_rate"]
+    rate_cols = [f"rate_{k}" for k in result.specs]
+    matrix = Table(
+        key="streets",
+        title=_t("tbl_streets", lang),
+        sheet=_sheet("streets", lang),
+        columns=(
+            Column("area", text("area", lang)),
+            *(Column(f"rate_{k}", s.label(lang), "percent") for k, s in result.specs.items()),
+        ),
+        rows=_frame(list(wide.values()), ["area", *rate_cols]),
+        ids=("area",),
+        flag_low=True,
+    )
+    detail = Table(
+        key="street_detail",
+        title=_t("tbl_street_detail", lang),
+        sheet=_sheet("street_detail", lang),
+        columns=(
+            Column("area", text("area", lang)),
+            Column("layer", _t("layer", lang)),
+            Column("population", text("target_population", lang), "people"),
+            Column("covered_population", text("covered_population", lang), "people"),
+            Column("coverage_rate", text("coverage_rate", lang), "percent"),
+            Column("mean_minutes", _t("mean_minutes", lang), "minutes"),
+            Column("p90_minutes", _t("p90_minutes", lang), "minutes"),
+        ),
+        rows=_frame(detail_rows, [*_METRIC_COLS, "layer"]),
+        ids=("kind", "area"),
+        flag_low=True,
+    )
+    return [matrix, detail]
+
+
+def _community_table(result: StudyResult, lang: str) -> list[Table]:
+    rows = _level_rows(result, "community", lang)
+    if not rows:
+        return []
+    areas = result.areas
+    parent = (
+        dict(
+            zip(
+                areas.loc[areas["level"] == "community", "area"],
+                areas.loc[areas["level"] == "community", "parent"],
+                strict=True,
+            )
+        )
+        if not areas.empty
+        else {}
+    )
+    for r in rows:
+        r["parent"] = parent.get(r["area"], "")
+    return [
+        Table(
+            key="communities",
+            title=_t("tbl_communities", lang),
+            sheet=_sheet("communities", lang),
+            columns=(
+                Column("area", text("community", lang)),
+                Column("parent", text("area", lang)),
+                Column("layer", _t("layer", lang)),
+                Column("population", text("target_population", lang), "people"),
+                Column("covered_population", text("covered_population", lang), "people"),
+                Column("coverage_rate", text("coverage_rate", lang), "percent"),
+            ),
+            rows=_frame(rows, [*_METRIC_COLS, "layer", "parent"]),
+            ids=("kind", "area"),
+            flag_low=True,
+        )
+    ]
+
+
+def _gap_table(result: StudyResult, lang: str) -> Table:
+    rows = []
+    for kind, spec in result.specs.items():
+        g = result.gaps[result.gaps["kind"] == kind].sort_values("gap_id").head(WORST_GAPS)
+        for r in g.drop(columns=g.geometry.name).to_dict("records"):
+            rows.append({**r, "layer": spec.label(lang)})
+    cols = [
+        "kind",
+        "gap_id",
+        "uncovered_population",
+        "residents",
+        "area",
+        "area_km2",
+        "nearest_facility",
+        "nearest_facility_minutes",
+        "layer",
+    ]
+    return Table(
+        key="gaps",
+        title=_t("tbl_gaps", lang, n=WORST_GAPS),
+        sheet=_sheet("gaps", lang),
+        columns=(
+            Column("layer", _t("layer", lang)),
+            Column("gap_id", text("gap_rank", lang), "count"),
+            Column("area", text("area", lang)),
+            Column("uncovered_population", text("uncovered_population", lang), "people"),
+            Column("residents", text("resident_units", lang), "count"),
+            Column("area_km2", text("area_km2", lang), "number2"),
+            Column("nearest_facility", text("nearest_facility", lang)),
+            Column("nearest_facility_minutes", text("nearest_minutes", lang), "minutes"),
+        ),
+        rows=_frame(rows, cols),
+        ids=("kind",),
+    )
+
+
+def _suggestion_tables(result: StudyResult, lang: str) -> list[Table]:
+    runs = []
+    for kind, run in result.suggestion_runs.items():
+        spec = result.specs.get(kind)
+        sites = run.curve[-1][0] if run.curve else int((result.suggestions["kind"] == kind).sum())
+        runs.append(
+            {
+                "kind": kind,
+                "layer": spec.label(lang) if spec else kind,
+                "model": run.model,
+                "sites": sites,
+                "coverage_rate_before": run.coverage_rate_before,
+                "coverage_rate_after": run.coverage_rate_after,
+                "optimal": run.optimal,
+                "gap": run.gap,
+                "status": run.status,
+                "unreachable_population": run.unreachable_population,
+            }
+        )
+    runs_table = Table(
+        key="runs",
+        title=_t("tbl_runs", lang),
+        sheet=_sheet("runs", lang),
+        columns=(
+            Column("layer", _t("layer", lang)),
+            Column("model", text("model", lang)),
+            Column("sites", _t("sites", lang), "count"),
+            Column("coverage_rate_before", text("coverage_before", lang), "percent"),
+            Column("coverage_rate_after", text("coverage_after", lang), "percent"),
+            Column("optimal", _t("optimal", lang), "bool"),
+            Column("gap", _t("mip_gap", lang), "percent"),
+            Column("status", _t("status", lang)),
+            Column("unreachable_population", _t("unreachable_population", lang), "people"),
+        ),
+        rows=_frame(
+            runs,
+            [
+                "kind",
+                "layer",
+                "model",
+                "sites",
+                "coverage_rate_before",
+                "coverage_rate_after",
+                "optimal",
+                "gap",
+                "status",
+                "unreachable_population",
+            ],
+        ),
+        ids=("kind",),
+    )
+    sug = result.suggestions
+    rows = []
+    for kind, spec in result.specs.items():
+        part = sug[sug["kind"] == kind].sort_values("rank")
+        for r in part.drop(columns=part.geometry.name).to_dict("records"):
+            rows.append({**r, "layer": spec.label(lang)})
+    sites_table = Table(
+        key="suggestions",
+        title=_t("tbl_suggestions", lang),
+        sheet=_sheet("suggestions", lang),
+        columns=(
+            Column("layer", _t("layer", lang)),
+            Column("rank", text("rank", lang), "count"),
+            Column("name", text("name", lang)),
+            Column("site_id", text("site_id", lang)),
+            Column("model", text("model", lang)),
+            Column("added_population", text("added_population", lang), "people"),
+            Column("coverage_rate_after", text("coverage_after", lang), "percent"),
+        ),
+        rows=_frame(
+            rows,
+            [
+                "kind",
+                "rank",
+                "site_id",
+                "name",
+                "model",
+                "added_population",
+                "coverage_rate_after",
+                "layer",
+            ],
+        ),
+        ids=("kind",),
+    )
+    return [runs_table, sites_table]
+
+
+def _equity_table(result: StudyResult, lang: str) -> Table:
+    rows = []
+    for r in result.equity.to_dict("records"):
+        spec = result.specs.get(r["kind"])
+        rows.append({**r, "layer": spec.label(lang) if spec else r["kind"]})
+    cols = [
+        "kind",
+        "gini",
+        "cv",
+        "worst_area",
+        "worst_rate",
+        "best_area",
+        "best_rate",
+        "best_worst_gap",
+    ]
+    return Table(
+        key="equity",
+        title=_t("tbl_equity", lang),
+        sheet=_sheet("equity", lang),
+        columns=(
+            Column("layer", _t("layer", lang)),
+            Column("gini", _t("gini", lang), "number3"),
+            Column("cv", _t("cv", lang), "number3"),
+            Column("worst_area", _t("worst_area", lang)),
+            Column("worst_rate", _t("worst_rate", lang), "percent"),
+            Column("best_area", _t("best_area", lang)),
+            Column("best_rate", _t("best_rate", lang), "percent"),
+            Column("best_worst_gap", _t("best_worst_gap", lang), "percent"),
+        ),
+        rows=_frame(rows, [*cols, "layer"]),
+        ids=("kind",),
+    )
+
+
+def _method_tables(result: StudyResult, lang: str) -> list[Table]:
+    rows = [
+        {
+            "kind": kind,
+            "layer": spec.label(lang),
+            "group": i18n.target_group_label(spec.target_group, lang),
+            "speed_kmh": spec.speed_kmh,
+            "thresholds": " / ".join(f"{t:g}" for t in spec.thresholds_min),
+            "headline_min": spec.headline_min,
+            "cutoff_m": spec.cutoff_m,
+        }
+        for kind, spec in result.specs.items()
+    ]
+    method = Table(
+        key="method",
+        title=_t("tbl_method", lang),
+        sheet=_sheet("method", lang),
+        columns=(
+            Column("layer", _t("layer", lang)),
+            Column("group", _t("target_group", lang)),
+            Column("speed_kmh", _t("speed", lang), "number1"),
+            Column("thresholds", _t("thresholds", lang)),
+            Column("headline_min", _t("headline_min", lang), "threshold"),
+            Column("cutoff_m", _t("cutoff_m", lang), "number0"),
+        ),
+        rows=_frame(
+            rows, ["kind", "layer", "group", "speed_kmh", "thresholds", "headline_min", "cutoff_m"]
+        ),
+        ids=("kind",),
+    )
+    sources = i18n.attributed_sources(result.sources)
+    if result.synthetic:
+        sources.append(i18n.SYNTHETIC_BANNER)
+    src = Table(
+        key="sources",
+        title=_t("tbl_sources", lang),
+        sheet=_sheet("sources", lang),
+        columns=(Column("source", _t("source", lang)),),
+        rows=_frame([{"source": s} for s in sources], ["source"]),
+    )
+    return [method, src]
+
+
+_SHEET_BAD: Final = re.compile(r"[\[\]:*?/\\]")
+
+
+def _sheet(key: str, lang: str) -> str:
+    zh, en = _SHEETS[key]
+    return _SHEET_BAD.sub("_", zh if lang == "zh" else en)[:31]
+
+
+def report_tables(result: StudyResult, *, lang: str = "zh") -> list[Table]:
+    """Every table of the report, in reading order (the workbook has one sheet per table)."""
+    i18n.check_lang(lang)
+    return [
+        *_headline_tables(result, lang),
+        *_street_tables(result, lang),
+        *_community_table(result, lang),
+        _gap_table(result, lang),
+        *_suggestion_tables(result, lang),
+        _equity_table(result, lang),
+        *_method_tables(result, lang),
+    ]
+
+
+# --------------------------------------------------------------------------------------------
+# HTML
+# --------------------------------------------------------------------------------------------
+
+
+def _esc(value: object) -> str:
+    return html.escape("" if value is None else str(value), quote=True)
+
+
+def raw_value(value: Any) -> str:
+    """The exact value behind a cell, as text: ``repr`` of floats, ``true``/``false``, text."""
+    value = _clean(value)
+    if value is None or value is pd.NA:
+        return ""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _table_html(table: Table, lang: str) -> str:
+    head = "".join(
+        f'<th data-key="{_esc(c.key)}" class="{"num" if c.fmt not in ("text", "bool") else "txt"}">'
+        f"{_esc(c.label)}</th>"
+        for c in table.columns
+    )
+    body = []
+    records = table.rows.to_dict("records")
+    for rec, shown in zip(records, table.display(lang), strict=True):
+        attrs = "".join(f' data-{k}="{_esc(raw_value(rec[k]))}"' for k in table.ids)
+        cells = []
+        for col, txt in zip(table.columns, shown, strict=True):
+            value = _clean(rec[col.key])
+            cls = "num" if col.fmt not in ("text", "bool") else "txt"
+            low = isinstance(value, float) and math.isfinite(value) and value < LOW_RATE
+            if table.flag_low and col.fmt == "percent" and low:
+                cls += " low"
+            cells.append(
+                f'<td class="{cls}" data-value="{_esc(raw_value(value))}">{_esc(txt)}</td>'
+            )
+        body.append(f"<tr{attrs}>{''.join(cells)}</tr>")
+    if not body:
+        span = len(table.columns)
+        body.append(f'<tr class="empty"><td colspan="{span}">{_esc(_t("no_rows", lang))}</td></tr>')
+    note = f'<p class="note">{_esc(table.note)}</p>' if table.note else ""
+    return (
+        f'<table id="t-{_esc(table.key)}" data-table="{_esc(table.key)}">'
+        f"<caption>{_esc(table.title)}</caption><thead><tr>{head}</tr></thead>"
+        f"<tbody>{''.join(body)}</tbody></table>{note}"
+    )
+
+
+def _cards_html(result: StudyResult, lang: str) -> str:
+    cards = []
+    for kind, spec in result.specs.items():
+        m = result.metrics
+        sel = m[
+            (m["kind"] == kind) & (m["level"] == "district") & (m["minutes"] == spec.headline_min)
+        ]
+        if sel.empty:
+            continue
+        r = sel.iloc[0]
+        rate = float(r["coverage_rate"])
+        width = 0.0 if not math.isfinite(rate) else max(0.0, min(rate, 1.0)) * 100
+        caption = _t(
+            "headline_card",
+            lang,
+            covered=i18n.fmt_people(float(r["covered_population"])),
+            population=i18n.fmt_people(float(r["population"])),
+            group=i18n.target_group_label(spec.target_group, lang),
+            m=f"{spec.headline_min:g}",
+        )
+        dot = _colour(spec.colour)
+        cards.append(
+            f'<div class="card" data-kind="{_esc(kind)}">'
+            f'<div class="card-label"><span class="dot" style="background:{dot}"></span>'
+            f"{_esc(spec.label(lang))}</div>"
+            f'<div class="card-rate" data-value="{_esc(raw_value(rate))}">'
+            f"{_esc(i18n.fmt_percent(rate))}</div>"
+            f'<div class="bar"><div class="fill" style="width:{width:.1f}%"></div></div>'
+            f'<div class="card-caption">{_esc(caption)}</div>'
+            f'<div class="card-goal">{_esc(_t("goal", lang, m=f"{spec.headline_min:g}"))}</div>'
+            "</div>"
+        )
+    return f'<div class="cards">{"".join(cards)}</div>'
+
+
+_COLOUR_RE: Final = re.compile(r"^#[0-9a-fA-F]{3,8}$")
+
+
+def _colour(colour: str) -> str:
+    return colour if _COLOUR_RE.match(colour or "") else "#555555"
+
+
+_CSS: Final = """
+@page { size: A4; margin: 14mm 12mm 16mm; }
+* { box-sizing: border-box; }
+body { font-family: "Noto Sans CJK SC", "Source Han Sans SC", "Microsoft YaHei", "PingFang SC",
+  "WenQuanYi Micro Hei", "Helvetica Neue", Arial, sans-serif; color: #222; margin: 0 auto;
+  max-width: 190mm; padding: 10mm 4mm; font-size: 10.5pt; line-height: 1.5; }
+h1 { font-size: 18pt; margin: 0 0 2mm; }
+h2 { font-size: 13pt; margin: 8mm 0 2mm; padding-bottom: 1mm; border-bottom: 2px solid #1b9e77;
+  page-break-after: avoid; break-after: avoid; }
+.subtitle { color: #555; margin-bottom: 4mm; }
+.synthetic { background: #b2182b; color: #fff; font-weight: 700; padding: 2mm 4mm;
+  border-radius: 2mm; margin: 2mm 0 4mm; }
+table { width: 100%; border-collapse: collapse; margin: 2mm 0 5mm; font-size: 9pt; }
+caption { text-align: left; font-weight: 600; padding: 1mm 0; caption-side: top; }
+th, td { border: 1px solid #ccc; padding: 1mm 2mm; vertical-align: top; }
+th { background: #f0f0f0; font-weight: 600; }
+th.num, td.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.num { white-space: nowrap; }
+td.txt { word-break: keep-all; overflow-wrap: break-word; }
+td.low { color: #b2182b; font-weight: 600; }
+tr.empty td { color: #777; text-align: center; }
+thead { display: table-header-group; }
+tr, .card, figure { page-break-inside: avoid; break-inside: avoid; }
+.cards { display: flex; flex-wrap: wrap; gap: 3mm; margin: 2mm 0 4mm; }
+.card { flex: 1 1 42mm; border: 1px solid #ddd; border-radius: 2mm; padding: 2mm 3mm; }
+.card-label { font-weight: 600; }
+.card-rate { font-size: 20pt; font-weight: 700; }
+.card-caption, .card-goal { font-size: 8.5pt; color: #555; }
+.bar { height: 2mm; background: #eee; border-radius: 1mm; overflow: hidden; }
+.bar .fill { height: 100%; background: #1b9e77; }
+.dot { display: inline-block; width: 3mm; height: 3mm; border-radius: 50%; margin-right: 1.5mm; }
+figure { margin: 2mm 0 5mm; }
+figure svg { width: 100%; height: auto; }
+figcaption { font-size: 9pt; color: #555; }
+.method p, .note { font-size: 9pt; color: #333; }
+@media print { body { padding: 0; max-width: none; } a { color: inherit; text-decoration: none; } }
+"""
+
+
+def _figure(chart: charts.Chart, lang: str) -> str:
+    caption = f"<figcaption>{_esc(_t('cap_' + chart.key, lang))}</figcaption>"
+    return f'<figure id="fig-{_esc(chart.key)}">{chart.svg}{caption}</figure>'
+
+
+def render_report_html(
+    result: StudyResult, *, lang: str = "zh", tables: Sequence[Table] | None = None
+) -> str:
+    """The report page as one HTML string (no external resource of any kind)."""
+    i18n.check_lang(lang)
+    tables = list(tables) if tables is not None else report_tables(result, lang=lang)
+    by_key = {t.key: t for t in tables}
+    figs = {c.key: c for c in charts.report_charts(result, lang=lang)}
+
+    def tbl(key: str) -> str:
+        return _table_html(by_key[key], lang) if key in by_key else ""
+
+    def fig(key: str) -> str:
+        return _figure(figs[key], lang) if key in figs else ""
+
+    parts = [
+        f'<h1 id="title">{_esc(result.title)}</h1>',
+        f'<div class="subtitle">{_esc(_t("report", lang))}</div>',
+    ]
+    if result.synthetic:
+        parts.append(
+            f'<div class="synthetic" id="synthetic">{_esc(i18n.SYNTHETIC_BANNER)} · '
+            f"{_esc(_t('synthetic_warning', lang))}</div>"
+        )
+    parts += [
+        f"<h2>{_esc(_t('sec_headline', lang))}</h2>",
+        _cards_html(result, lang),
+        tbl("headline"),
+        tbl("thresholds"),
+        fig("minutes_distribution"),
+        f"<h2>{_esc(_t('sec_streets', lang))}</h2>",
+        tbl("streets"),
+        fig("coverage_by_area"),
+        tbl("street_detail"),
+    ]
+    if "communities" in by_key:
+        parts += [f"<h3>{_esc(_t('sec_communities', lang))}</h3>", tbl("communities")]
+    parts += [
+        f"<h2>{_esc(_t('sec_gaps', lang))}</h2>",
+        tbl("gaps"),
+        f"<h2>{_esc(_t('sec_suggestions', lang))}</h2>",
+        tbl("runs"),
+        tbl("suggestions"),
+        fig("coverage_curve"),
+        f"<h2>{_esc(_t('sec_equity', lang))}</h2>",
+        tbl("equity"),
+        f'<h2>{_esc(_t("sec_method", lang))}</h2><div class="method">',
+        f"<p>{_esc(_t('method_text', lang))}</p>",
+        tbl("method"),
+        tbl("sources"),
+        "</div>",
+    ]
+    title = f"{result.title} · {_t('report', lang)}"
+    return (
+        f'<!DOCTYPE html>\n<html lang="{"zh-CN" if lang == "zh" else "en"}"><head>'
+        '<meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">'
+        f"<title>{_esc(title)}</title><style>{_CSS}</style></head><body>"
+        + "\n".join(p for p in parts if p)
+        + "</body></html>\n"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# XLSX
+# --------------------------------------------------------------------------------------------
+
+
+def _xlsx_value(value: Any) -> Any:
+    """A cell value openpyxl can store: NaN and inf (not representable in XLSX) become empty."""
+    value = _clean(value)
+    if value is None or value is pd.NA:
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def write_xlsx(
+    tables: Sequence[Table], path: str | Path, *, lang: str = "zh", force: bool = False
+) -> Path:
+    """Write report tables to a workbook: one sheet per table, raw values, number formats."""
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook()
+    wb.remove(wb.active)
+    used: set[str] = set()
+    for table in tables:
+        name = table.sheet
+        i = 2
+        while name.lower() in used:
+            suffix = f" {i}"
+            name = table.sheet[: 31 - len(suffix)] + suffix
+            i += 1
+        used.add(name.lower())
+        ws = wb.create_sheet(title=name)
+        ws.append([c.label for c in table.columns])
+        for cell in ws[1]:
+            cell.font = Font(bold=True)
+        for rec in table.rows.to_dict("records"):
+            ws.append([_xlsx_value(rec[c.key]) for c in table.columns])
+        for j, col in enumerate(table.columns, start=1):
+            fmt = FORMATS[col.fmt][1]
+            letter = get_column_letter(j)
+            if fmt:
+                for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j):
+                    cell.number_format = fmt
+            width = max(
+                [len(col.label) * (2 if lang == "zh" else 1)]
+                + [len(str(r)) for r in table.rows[col.key]]
+                + [8]
+            )
+            ws.column_dimensions[letter].width = min(width + 2, 60)
+        ws.freeze_panes = "A2"
+    with atomic_path(path, force=force) as tmp:
+        wb.save(tmp)
+    return Path(path)
+
+
+# --------------------------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    """What :func:`write_report` wrote."""
+
+    html: Path
+    xlsx: Path | None = None
+    tables: tuple[str, ...] = field(default=())
+
+
+def write_report(
+    result: StudyResult,
+    path_html: str | Path,
+    *,
+    lang: str = "zh",
+    xlsx_path: str | Path | None = None,
+    force: bool = False,
+) -> ReportFiles:
+    """Write the gap report (HTML, and the same tables as XLSX when ``xlsx_path`` is given).
+
+    Parameters
+    ----------
+    result
+        The analysis result; only its tables are read.
+    path_html
+        The HTML file (self-contained, printable on A4).
+    lang
+        ``"zh"`` (default) or ``"en"``.
+    xlsx_path
+        Optional workbook with one sheet per report table (Chinese sheet names for ``zh``).
+    force
+        Overwrite existing files.
+
+    Raises
+    ------
+    InputError
+        Unknown ``lang``, or an output exists without ``force`` (checked for both files before
+        either is written).
+    """
+    i18n.check_lang(lang)
+    check_target(path_html, force=force)
+    if xlsx_path is not None:
+        check_target(xlsx_path, force=force)
+    tables = report_tables(result, lang=lang)
+    page = render_report_html(result, lang=lang, tables=tables)
+    with atomic_path(path_html, force=force) as tmp:
+        tmp.write_text(page, encoding="utf-8")
+    log.info("report written: %s (%.0f kB)", path_html, len(page.encode("utf-8")) / 1e3)
+    xlsx = None
+    if xlsx_path is not None:
+        xlsx = write_xlsx(tables, xlsx_path, lang=lang, force=force)
+        log.info("report tables written: %s", xlsx)
+    return ReportFiles(html=Path(path_html), xlsx=xlsx, tables=tuple(t.key for t in tables))

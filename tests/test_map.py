@@ -1,0 +1,352 @@
+"""The interactive map: self-contained (no CDN), complete, escaped, shifted for GCJ-02 tiles."""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+from html.parser import HTMLParser
+
+import folium
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from layers.crs import wgs84_to_gcj02
+from layers.errors import InputError
+from maps import coverage_map as cm
+from maps.coverage_map import build_map, page_text, render_map
+from tests.fixtures_result import HOSTILE, make_result
+
+CDN_HOSTS = ("jsdelivr", "cdnjs", "unpkg", "code.jquery", "bootstrapcdn", "netdna", "googleapis")
+
+
+@pytest.fixture(scope="module")
+def result():
+    return make_result()
+
+
+@pytest.fixture(scope="module")
+def hostile():
+    return make_result(hostile=True)
+
+
+def _geojson_layers(m: folium.Map) -> list[folium.GeoJson]:
+    out = []
+
+    def walk(el):
+        for child in el._children.values():
+            if isinstance(child, folium.GeoJson):
+                out.append(child)
+            walk(child)
+
+    walk(m)
+    return out
+
+
+def _style(g: folium.GeoJson, feature: dict) -> dict:
+    """The style the browser gives ``feature`` (class lookup hook or folium style_function)."""
+    if g.on_each_feature is not None:
+        table = re.search(r"const styles = (\[.*?\]);", g.on_each_feature.js_code).group(1)
+        return json.loads(table)[feature["properties"].get("s", 0)]
+    return g.style_function(feature)
+
+
+def _groups(m: folium.Map) -> dict[str, folium.FeatureGroup]:
+    return {c.layer_name: c for c in m._children.values() if isinstance(c, folium.FeatureGroup)}
+
+
+class _Tags(HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.tags: list[tuple[str, dict[str, str | None]]] = []
+
+    def handle_starttag(self, tag, attrs):
+        self.tags.append((tag, dict(attrs)))
+
+
+def _tags(page: str) -> list[tuple[str, dict[str, str | None]]]:
+    p = _Tags()
+    p.feed(page)
+    return p.tags
+
+
+def test_map_file_is_self_contained(result, tmp_path):
+    path = render_map(result, tmp_path / "map.html", basemap="none")
+    page = path.read_text(encoding="utf-8")
+    tags = _tags(page)
+    assert not [a for t, a in tags if t == "script" and a.get("src")], "no external script"
+    assert not [a for t, a in tags if t == "link"], "no external stylesheet"
+    assert not re.search(r"url\(\s*['\"]?(https?:)?//", page), "no CSS url() to the network"
+    assert not any(h in page for h in CDN_HOSTS)
+    assert "$(" not in page and "AwesomeMarkers" not in page  # nothing needs jQuery or plugins
+    assert 't.version="1.9.4"' in page  # Leaflet itself is inline
+    assert "url(data:image/png;base64," in page  # layer-control icon inlined
+    assert "sourceMappingURL" not in page
+    assert "tile.openstreetmap.org" not in page and "autonavi" not in page
+    assert path.stat().st_size < 1_000_000
+
+
+def test_osm_and_gcj02_basemaps_only_add_tile_urls(result):
+    osm = page_text(build_map(result, basemap="osm"))
+    assert "https://tile.openstreetmap.org/{z}/{x}/{y}.png" in osm
+    amap = page_text(build_map(result, basemap="gcj02"))
+    assert cm.AMAP_TILES.replace("&", "\\u0026") in amap  # JSON-escaped in the script
+    assert "tile.openstreetmap.org" not in amap
+    for page in (osm, amap):
+        assert not any(h in page for h in CDN_HOSTS)
+        assert not [a for t, a in _tags(page) if t == "script" and a.get("src")]
+
+
+def test_layers_per_kind_with_control(result):
+    m = build_map(result)
+    groups = _groups(m)
+    for spec in result.specs.values():
+        names = [n for n in groups if n.startswith(html.escape(spec.label_zh))]
+        assert any("设施" in n for n in names)
+        assert any("服务范围" in n for n in names)
+        assert any("居民点" in n for n in names)
+        assert any("覆盖率" in n for n in names)
+    assert any(isinstance(c, folium.LayerControl) for c in m._children.values())
+    page = page_text(m)
+    assert "L.control.scale()" in page
+    assert "sc-legend" in page and "sc-title" in page
+    # only the first kind's rings, residents and gaps are on at start; facilities always
+    first = next(iter(result.specs.values()))
+    for name, group in groups.items():
+        if "设施" in name or "建议" in name:
+            assert group.show
+        elif "覆盖率" in name:
+            assert not group.show
+        else:
+            assert group.show == name.startswith(html.escape(first.label_zh))
+
+
+def test_facility_popups_show_name_and_capacity(result):
+    m = build_map(result)
+    fac_layers = [g for g in _geojson_layers(m) if "cap" in g.data["features"][0]["properties"]]
+    props = [f["properties"] for g in fac_layers for f in g.data["features"]]
+    assert len(props) == len(result.facilities)
+    by_id = {p["fid"]: p for p in props}
+    for row in result.facilities.itertuples():
+        p = by_id[row.facility_id]
+        assert p["name"] == row.name
+        assert p["cap"] == ("未知" if math.isnan(row.capacity) else f"{row.capacity:,.0f}")
+    colours = {_style(g, g.data["features"][0])["fillColor"] for g in fac_layers}
+    assert colours == {s.colour for s in result.specs.values()}  # distinct colour per kind
+
+
+def test_service_area_rings_are_the_dissolved_rows(result):
+    m = build_map(result)
+    ring_layers = [g for g in _geojson_layers(m) if "label" in g.data["features"][0]["properties"]]
+    assert len(ring_layers) == len(result.specs)
+    dissolved = result.service_areas[result.service_areas["facility_id"] == ""]
+    assert sum(len(g.data["features"]) for g in ring_layers) == len(dissolved)
+    for g in ring_layers:
+        labels = [f["properties"]["label"] for f in g.data["features"]]
+        minutes = [float(re.search(r"([\d.]+) 分钟", s).group(1)) for s in labels]
+        assert minutes == sorted(minutes, reverse=True)  # largest drawn first, smaller on top
+
+
+def test_resident_classes_follow_the_result(result):
+    m = build_map(result)
+    for spec in result.specs.values():
+        layer = next(
+            g
+            for g in _geojson_layers(m)
+            if "rid" in g.data["features"][0]["properties"]
+            and g.data["features"][0]["properties"]["min"]
+            == cm.i18n.fmt_minutes(float(result.residents[f"minutes_{spec.kind}"].iloc[0]), "zh")
+        )
+        n_within = len([t for t in spec.thresholds_min if t <= spec.headline_min])
+        res = result.residents
+        for feat, row in zip(layer.data["features"], res.itertuples(), strict=True):
+            cls = feat["properties"]["s"]
+            minutes = getattr(row, f"minutes_{spec.kind}")
+            covered = getattr(row, f"covered_{spec.kind}")
+            if not row.snapped:
+                assert cls == n_within + 2
+            elif math.isinf(minutes):
+                assert cls == n_within + 1
+            elif not covered:
+                assert cls == n_within
+            else:
+                assert cls < n_within
+                assert minutes <= spec.thresholds_min[cls]
+            style = _style(layer, feat)
+            assert style["fill"] is True
+            assert style["radius"] == (6 if cls >= n_within else 5)  # uncovered stand out
+
+
+def test_coordinates_rounded_and_shifted_for_gcj02(result):
+    fac = result.facilities
+    lon, lat = fac.geometry.x.to_numpy(), fac.geometry.y.to_numpy()
+    glon, glat = wgs84_to_gcj02(lon, lat)
+    for basemap, (ex, ey) in {"osm": (lon, lat), "none": (lon, lat), "gcj02": (glon, glat)}.items():
+        m = build_map(result, basemap=basemap)
+        pts = {}
+        for g in _geojson_layers(m):
+            for f in g.data["features"]:
+                if "fid" in f["properties"]:
+                    pts[f["properties"]["fid"]] = f["geometry"]["coordinates"]
+        for fid, x, y in zip(fac["facility_id"], ex, ey, strict=True):
+            assert pts[fid] == [round(x, 6), round(y, 6)]
+    # the shift is a few hundred metres in Hangzhou: overlays really move
+    assert np.abs(glon - lon).max() > 0.003
+
+
+def test_rounding_keeps_six_decimals(result):
+    page = page_text(build_map(result, basemap="none"))
+    coords = re.findall(r"\[(1[12]\d\.\d+), (30\.\d+)\]", page)
+    assert coords
+    assert all(len(x.split(".")[1]) <= 6 and len(y.split(".")[1]) <= 6 for x, y in coords)
+
+
+def test_languages_and_banner(result):
+    zh = page_text(build_map(result, lang="zh"))
+    en = page_text(build_map(result, lang="en"))
+    assert "步行服务范围" in zh and "walking service area" not in zh
+    assert "walking service area" in en and "步行服务范围" not in en
+    assert "Community canteen" in en
+    for page in (zh, en):
+        assert "合成数据 / SYNTHETIC DATA" in page
+        assert "© OpenStreetMap contributors, ODbL" in page
+    from dataclasses import replace
+
+    real = page_text(build_map(replace(result, synthetic=False)))
+    assert "SYNTHETIC DATA" not in real
+
+
+def test_title_is_the_study_name(result):
+    page = page_text(build_map(result))
+    assert f"<title>{result.title}</title>" in page
+    assert result.title in page
+
+
+def test_suggested_sites_carry_rank_and_gain(result):
+    m = build_map(result)
+    layers = [g for g in _geojson_layers(m) if "added" in g.data["features"][0]["properties"]]
+    props = [f["properties"] for g in layers for f in g.data["features"]]
+    assert len(props) == len(result.suggestions)
+    for p, row in zip(
+        props, result.suggestions.sort_values(["kind", "rank"]).itertuples(), strict=True
+    ):
+        assert p["rank"] == str(row.rank)
+        assert p["added"] == f"{row.added_population:,.0f}"
+        assert p["after"] == f"{row.coverage_rate_after * 100:.1f}%"
+    badges = [g.style_function(f)["html"] for g in layers for f in g.data["features"]]
+    assert all(
+        re.fullmatch(r'<div class="sc-site" style="background:#[0-9a-f]{6}">\d+</div>', b)
+        for b in badges
+    )
+
+
+def test_gaps_and_choropleth(result):
+    m = build_map(result)
+    gap_layers = [g for g in _geojson_layers(m) if "gid" in g.data["features"][0]["properties"]]
+    assert sum(len(g.data["features"]) for g in gap_layers) == len(result.gaps)
+    area_layers = [g for g in _geojson_layers(m) if "parent" in g.data["features"][0]["properties"]]
+    assert len(area_layers) == 2 * len(result.specs)  # street and community level per kind
+    for g in area_layers:
+        for f in g.data["features"]:
+            rate = f["properties"]["rate"]
+            cls = f["properties"]["s"]
+            if rate == "—":
+                assert cls == len(cm.CHOROPLETH)
+            else:
+                value = float(rate.rstrip("%")) / 100
+                assert value >= cm.CHOROPLETH[cls][0] - 0.0005
+
+
+@given(st.floats(min_value=0, max_value=1), st.floats(min_value=0, max_value=1))
+def test_choropleth_classes_are_monotone(a, b):
+    lo, hi = sorted((a, b))
+    assert cm.choropleth_class(hi) <= cm.choropleth_class(lo)
+    assert cm.choropleth_class(float("nan")) == len(cm.CHOROPLETH)
+
+
+def test_hostile_text_is_escaped_everywhere(hostile, tmp_path):
+    page = render_map(hostile, tmp_path / "h.html", basemap="none", lang="zh").read_text("utf-8")
+    assert "<script>alert" not in page
+    assert "<img src=x" not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # the title and legend, as text
+    # Leaflet inserts popup/tooltip values and layer names as HTML: none may hold markup
+    m = build_map(hostile, basemap="none")
+    for name in _groups(m):
+        assert "<" not in name and ">" not in name
+    for g in _geojson_layers(m):
+        for f in g.data["features"]:
+            for key, value in f["properties"].items():
+                if isinstance(value, str):
+                    assert "<" not in value and ">" not in value, key
+        popup = [c for c in g._children.values() if isinstance(c, folium.GeoJsonPopup)]
+        for p in popup:
+            assert all("<" not in a for a in p.aliases)
+    names = {
+        f["properties"]["name"]
+        for g in _geojson_layers(m)
+        for f in g.data["features"]
+        if "name" in f["properties"]
+    }
+    assert html.escape(hostile.facilities["name"].iloc[0]) in names
+    assert HOSTILE in hostile.facilities["name"].iloc[0]
+
+
+def test_hostile_colour_is_not_injected(result):
+    from dataclasses import replace
+
+    spec = next(iter(result.specs.values()))
+    bad = replace(
+        result, specs={**result.specs, spec.kind: replace(spec, colour='red"><script>x()</script>')}
+    )
+    page = page_text(build_map(bad))
+    assert "<script>x()" not in page
+
+
+def test_refuses_to_overwrite_and_bad_options(result, tmp_path):
+    path = tmp_path / "m.html"
+    render_map(result, path, basemap="none")
+    before = path.read_bytes()
+    with pytest.raises(InputError, match="exists"):
+        render_map(result, path, basemap="none")
+    assert path.read_bytes() == before
+    render_map(result, path, basemap="none", lang="en", force=True)
+    assert path.read_bytes() != before
+    assert not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    with pytest.raises(InputError, match="language"):
+        build_map(result, lang="fr")
+    with pytest.raises(InputError, match="basemap"):
+        build_map(result, basemap="google")
+
+
+def test_empty_layers_are_left_out(result):
+    from dataclasses import replace
+
+    r = replace(
+        result,
+        gaps=result.gaps.iloc[0:0],
+        suggestions=result.suggestions.iloc[0:0],
+        facilities=result.facilities[result.facilities["kind"] != "youth_hostel"],
+    )
+    m = build_map(r)
+    names = list(_groups(m))
+    assert not any("服务缺口" in n or "建议" in n for n in names)
+    assert not any(n.startswith("青荷驿站 · 设施") for n in names)
+    empty = replace(
+        result,
+        residents=result.residents.iloc[0:0],
+        facilities=result.facilities.iloc[0:0],
+        suggestions=result.suggestions.iloc[0:0],
+        areas=result.areas.iloc[0:0],
+    )
+    with pytest.raises(InputError, match="no residents"):
+        build_map(empty)
+
+
+def test_styles_are_looked_up_by_class_not_per_feature(result):
+    """folium's style_function writes a switch case per feature: quadratic in the browser."""
+    page = page_text(build_map(result, basemap="none"))
+    assert page.count("case ") <= len(result.suggestions)  # only the few DivIcon sites
+    assert page.count("const styles = [") >= len(result.specs) * 3
