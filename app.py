@@ -102,15 +102,22 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--layer-table", type=Path, help="TOML layer table (default data/layers.toml)")
     r.add_argument("--crs", help="metric CRS for the analysis, e.g. 4549 (default local UTM)")
     r.add_argument("--max-snap-m", type=float)
-    o = sub.add_parser("prepare-osm", help="write residents, OSM-tag facility layers, 街道 and a "
-                       "plan.toml for a study on real streets")
+    o = sub.add_parser(
+        "prepare-osm",
+        help="write residents, OSM-tag facility layers, 街道 and a "
+        "plan.toml for a study on real streets",
+    )
     o.add_argument("osm", type=Path, help=".osm.pbf / .osm with streets, buildings and POIs")
     o.add_argument("--areas", type=Path, required=True, help="街道 polygons")
     o.add_argument("--area-where", metavar="COLUMN=VALUE", help="keep only matching polygons")
     o.add_argument("--area-name-col", default="name")
     o.add_argument("--totals", type=Path, help="CSV: 街道 name, population (else density)")
-    o.add_argument("--density", type=float, default=11_500.0,
-                   help="people per km2 assumed when no totals are given")
+    o.add_argument(
+        "--density",
+        type=float,
+        default=11_500.0,
+        help="people per km2 assumed when no totals are given",
+    )
     o.add_argument("--unit", choices=["compound", "building"], default="compound")
     o.add_argument("--out", required=True, type=Path)
     o.add_argument("--force", action="store_true")
@@ -327,18 +334,29 @@ def _prepare(args: argparse.Namespace) -> int:
 
     try:
         where = parse_pair(args.area_where, flag="--area-where") if args.area_where else None
-        done = prepare_from_osm(args.osm, args.areas, args.out, area_where=where,
-                                area_name_col=args.area_name_col, totals_csv=args.totals,
-                                density_per_km2=args.density, unit=args.unit, force=args.force)
+        done = prepare_from_osm(
+            args.osm,
+            args.areas,
+            args.out,
+            area_where=where,
+            area_name_col=args.area_name_col,
+            totals_csv=args.totals,
+            density_per_km2=args.density,
+            unit=args.unit,
+            force=args.force,
+        )
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     if not args.quiet:
-        print(f"wrote {done.folder}: residents, {len(done.facilities)} facility layers, 街道; "
-              f"next: python app.py run {done.plan} --out OUT")
+        print(
+            f"wrote {done.folder}: residents, {len(done.facilities)} facility layers, 街道; "
+            f"next: python app.py run {done.plan} --out OUT"
+        )
         if done.totals_assumed:
-            print("note: population per 街道 assumed from --density; pass --totals for real "
-                  "figures")
+            print(
+                "note: population per 街道 assumed from --density; pass --totals for real figures"
+            )
     return 0
 
 

@@ -42,16 +42,22 @@ def main() -> None:
         sizes = {p.name: p.stat().st_size for p in files.folder.iterdir()}
     counts = district.metadata["counts"]
     total = gen_s + write_s
-    print(f"demo district seed 2026: {counts['compounds']} compounds, "
-          f"{counts['street_ways']} street ways, {counts['osm_nodes']} OSM nodes, "
-          f"population {counts['population']}")
+    print(
+        f"demo district seed 2026: {counts['compounds']} compounds, "
+        f"{counts['street_ways']} street ways, {counts['osm_nodes']} OSM nodes, "
+        f"population {counts['population']}"
+    )
     print(f"import data.demo (geopandas, pyogrio, pyproj): {import_s:6.3f} s (once per process)")
     print(f"generate_demo:                                 {gen_s:6.3f} s")
     print(f"write_demo (10 files):                         {write_s:6.3f} s")
-    print(f"generate + write:                              {total:6.3f} s  "
-          f"({total / BUDGET_S:.0%} of the {BUDGET_S:.0f} s budget)")
-    print(f"load_network(streets.osm), for scale:          {load_s:6.3f} s  "
-          f"({net.n_nodes} nodes, {net.n_edges} edges, {net.report.length_km:.1f} km)")
+    print(
+        f"generate + write:                              {total:6.3f} s  "
+        f"({total / BUDGET_S:.0%} of the {BUDGET_S:.0f} s budget)"
+    )
+    print(
+        f"load_network(streets.osm), for scale:          {load_s:6.3f} s  "
+        f"({net.n_nodes} nodes, {net.n_edges} edges, {net.report.length_km:.1f} km)"
+    )
     print("files: " + ", ".join(f"{k} {v / 1024:.0f} kB" for k, v in sorted(sizes.items())))
 
 

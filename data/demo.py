@@ -94,8 +94,18 @@ FILE_NAMES: Final = {
 }
 #: Column order of the street table (OSM tag keys used by the generator).
 STREET_TAGS: Final = (
-    "highway", "name", "foot", "access", "oneway", "bridge", "bridge:name", "tunnel", "layer",
-    "service", "footway", "crossing",
+    "highway",
+    "name",
+    "foot",
+    "access",
+    "oneway",
+    "bridge",
+    "bridge:name",
+    "tunnel",
+    "layer",
+    "service",
+    "footway",
+    "crossing",
 )
 #: GeoPackage "last change" stamp: fixed so that the same seed gives the same bytes.
 _GPKG_DATE: Final = "2026-01-01T00:00:00.000Z"
@@ -116,7 +126,9 @@ _FACILITY_PLAN: Final = {
     "youth_hostel": (1, 2, 1, 0),
 }
 _FACILITY_SPACING_M: Final = {
-    "canteen": 500.0, "neighborhood_center": 900.0, "elderly_station": 550.0,
+    "canteen": 500.0,
+    "neighborhood_center": 900.0,
+    "elderly_station": 550.0,
     "youth_hostel": 1000.0,
 }
 #: South-bank compounds closer than this to the canal host no facility (the canal gap).
@@ -126,16 +138,63 @@ _N_PLANNED: Final = 8
 #: (elderly share, youth share) per 街道: the old quarter is older, the new south-east younger.
 _SHARES: Final = ((0.29, 0.17), (0.22, 0.23), (0.21, 0.24), (0.17, 0.29))
 
-_STREET_NAMES: Final = ("示例一街道（合成）", "示例二街道（合成）", "示例三街道（合成）",
-                        "示例四街道（合成）")
+_STREET_NAMES: Final = (
+    "示例一街道（合成）",
+    "示例二街道（合成）",
+    "示例三街道（合成）",
+    "示例四街道（合成）",
+)
 _ROW_NAMES: Final = ("凤鸣路", "庆丰路", "景华路", "通江路", "新塘路", "明月路", "望潮路", "兴华路")
 _COL_NAMES: Final = ("云帆路", "松涛路", "晓园路", "乐安路", "长宁路", "承平路", "宝善路", "和风路")
-_WORD_A: Final = ("东", "西", "南", "北", "新", "青", "石", "桂", "梅", "竹", "柳", "荷", "枫",
-                  "松", "桃", "杏", "茶", "兰")
+_WORD_A: Final = (
+    "东",
+    "西",
+    "南",
+    "北",
+    "新",
+    "青",
+    "石",
+    "桂",
+    "梅",
+    "竹",
+    "柳",
+    "荷",
+    "枫",
+    "松",
+    "桃",
+    "杏",
+    "茶",
+    "兰",
+)
 _WORD_B: Final = ("园", "塘", "桥", "坊", "湾", "苑", "河", "井", "门", "庄", "亭")
-_COMMUNITY_WORDS: Final = ("和平", "友谊", "幸福", "光明", "团结", "建设", "繁荣", "春风", "晨光",
-                           "绿洲", "星河", "云栖", "桂苑", "兰亭", "柳岸", "梅园", "竹溪", "松风",
-                           "翠苑", "锦绣", "安康", "永宁", "金桥", "银杏", "长乐", "嘉禾")
+_COMMUNITY_WORDS: Final = (
+    "和平",
+    "友谊",
+    "幸福",
+    "光明",
+    "团结",
+    "建设",
+    "繁荣",
+    "春风",
+    "晨光",
+    "绿洲",
+    "星河",
+    "云栖",
+    "桂苑",
+    "兰亭",
+    "柳岸",
+    "梅园",
+    "竹溪",
+    "松风",
+    "翠苑",
+    "锦绣",
+    "安康",
+    "永宁",
+    "金桥",
+    "银杏",
+    "长乐",
+    "嘉禾",
+)
 
 XY: TypeAlias = tuple[float, float]
 
@@ -269,8 +328,9 @@ class _Plan:
         """Add a way; ``bridge__name`` stands for the tag ``bridge:name``, None drops a tag."""
         return self.way_tags(coords, tags, level=level)
 
-    def way_tags(self, coords: Sequence[XY], tags: Mapping[str, str | None], *, level: int = 0
-                 ) -> _Way:
+    def way_tags(
+        self, coords: Sequence[XY], tags: Mapping[str, str | None], *, level: int = 0
+    ) -> _Way:
         clean = {k.replace("__", ":"): v for k, v in tags.items() if v is not None}
         w = _Way([(float(x), float(y)) for x, y in coords], clean, level)
         self.ways.append(w)
@@ -440,10 +500,12 @@ def _arterials(plan: _Plan, g: _Grid) -> tuple[list[str], list[str]]:
     n, jr, rng = _N_CELLS, g.jr, plan.rng
     row_names = [f"示例{_ROW_NAMES[k]}" for k in rng.permutation(len(_ROW_NAMES))[: n + 1]]
     col_names = [f"示例{_COL_NAMES[k]}" for k in rng.permutation(len(_COL_NAMES))[: n + 1]]
-    row_class = ["primary" if j in (0, n) or rng.random() < 0.5 else "secondary"
-                 for j in range(n + 1)]
-    col_class = ["primary" if i in (0, n) or rng.random() < 0.5 else "secondary"
-                 for i in range(n + 1)]
+    row_class = [
+        "primary" if j in (0, n) or rng.random() < 0.5 else "secondary" for j in range(n + 1)
+    ]
+    col_class = [
+        "primary" if i in (0, n) or rng.random() < 0.5 else "secondary" for i in range(n + 1)
+    ]
     for j in range(n + 1):
         plan.way([g.a(i, j) for i in range(n + 1)], highway=row_class[j], name=row_names[j])
     bridges = {int(rng.integers(1, 3)), int(rng.integers(n - 2, n))}
@@ -452,9 +514,15 @@ def _arterials(plan: _Plan, g: _Grid) -> tuple[list[str], list[str]]:
         north = [g.col_bank[(i, "n")]] + [g.a(i, j) for j in range(jr + 1, n + 1)]
         plan.way(south, highway=col_class[i], name=col_names[i])
         if i in bridges:
-            plan.way([g.col_bank[(i, "s")], g.col_bank[(i, "n")]], level=1,
-                     highway=col_class[i], name=col_names[i], bridge="yes", layer="1",
-                     bridge__name=f"{col_names[i][:-1]}桥")
+            plan.way(
+                [g.col_bank[(i, "s")], g.col_bank[(i, "n")]],
+                level=1,
+                highway=col_class[i],
+                name=col_names[i],
+                bridge="yes",
+                layer="1",
+                bridge__name=f"{col_names[i][:-1]}桥",
+            )
         plan.way(north, highway=col_class[i], name=col_names[i])
     for i in range(1, n):
         for j in range(1, n):
@@ -471,14 +539,20 @@ def _arterials(plan: _Plan, g: _Grid) -> tuple[list[str], list[str]]:
     ps, bs = (x, yc - _BANK_M), (x, yc - _WATER_HALF_M - 3.0)
     pn, bn = (x, yc + _BANK_M), (x, yc + _WATER_HALF_M + 3.0)
     plan.way([ps, bs], highway="steps")
-    plan.way([bs, bn], level=1, highway="footway", foot="designated", bridge="yes", layer="1",
-             name="示例河人行桥（合成）")
+    plan.way(
+        [bs, bn],
+        level=1,
+        highway="footway",
+        foot="designated",
+        bridge="yes",
+        layer="1",
+        name="示例河人行桥（合成）",
+    )
     plan.way([bn, pn], highway="steps")
     return row_names, row_class
 
 
-def _motorway_and_tunnel(plan: _Plan, g: _Grid, row_names: list[str], row_class: list[str]
-                         ) -> None:
+def _motorway_and_tunnel(plan: _Plan, g: _Grid, row_names: list[str], row_class: list[str]) -> None:
     """The elevated expressway (never walkable) with one pair of ramps, and a road tunnel."""
     n, jr, rng = _N_CELLS, g.jr, plan.rng
     k = n - 1
@@ -494,23 +568,51 @@ def _motorway_and_tunnel(plan: _Plan, g: _Grid, row_names: list[str], row_class:
         pts.append((g.a(k, n)[0] + off, g.a(k, n)[1] + 300.0))
         if side == "sb":
             pts.reverse()
-        plan.way(pts, level=1, highway="motorway", oneway="yes", bridge="yes", layer="1",
-                 name="示例高架路（合成）")
+        plan.way(
+            pts,
+            level=1,
+            highway="motorway",
+            oneway="yes",
+            bridge="yes",
+            layer="1",
+            name="示例高架路（合成）",
+        )
     ax, ay = g.a(k, jm)
     off_ramp_end = _lerp(g.a(k, jm), g.a(k + 1, jm), 0.2)
     on_ramp_start = _lerp(g.a(k, jm), g.a(k - 1, jm), 0.2)
-    plan.way([(ax + 6.0, ay - 220.0), (ax + 35.0, ay - 90.0), off_ramp_end], level=1,
-             highway="motorway_link", oneway="yes", foot="no", bridge="yes", layer="1")
-    plan.way([on_ramp_start, (ax - 35.0, ay - 90.0), (ax - 6.0, ay - 220.0)], level=1,
-             highway="motorway_link", oneway="yes", foot="no", bridge="yes", layer="1")
+    plan.way(
+        [(ax + 6.0, ay - 220.0), (ax + 35.0, ay - 90.0), off_ramp_end],
+        level=1,
+        highway="motorway_link",
+        oneway="yes",
+        foot="no",
+        bridge="yes",
+        layer="1",
+    )
+    plan.way(
+        [on_ramp_start, (ax - 35.0, ay - 90.0), (ax - 6.0, ay - 220.0)],
+        level=1,
+        highway="motorway_link",
+        oneway="yes",
+        foot="no",
+        bridge="yes",
+        layer="1",
+    )
     # a road tunnel under a busy junction: cars only
     rows = [j for j in range(1, n) if j not in (jr, jr + 1)]
     jt = int(rng.choice(rows))
     it = int(rng.choice([i for i in range(1, n) if i != k]))
     t0 = _lerp(g.a(it - 1, jt), g.a(it, jt), 0.75)
     t1 = _lerp(g.a(it, jt), g.a(it + 1, jt), 0.25)
-    plan.way([t0, t1], level=-1, highway=row_class[jt], name=row_names[jt], tunnel="yes",
-             layer="-1", foot="no")
+    plan.way(
+        [t0, t1],
+        level=-1,
+        highway=row_class[jt],
+        name=row_names[jt],
+        tunnel="yes",
+        layer="-1",
+        foot="no",
+    )
 
 
 def _regular_cell(plan: _Plan, g: _Grid, i: int, j: int) -> list[_Block]:
@@ -541,8 +643,10 @@ def _regular_cell(plan: _Plan, g: _Grid, i: int, j: int) -> list[_Block]:
             u0, u1 = bounds[a], bounds[a + 1]
             ring = [g.p(i, j, u0, v0), g.p(i, j, u1, v0), g.p(i, j, u1, v1), g.p(i, j, u0, v1)]
             edges = [LineString([ring[e], ring[(e + 1) % 4]]) for e in range(4)]
-            kinds = ["arterial" if on_edge else "local"
-                     for on_edge in (v0 == 0.0, u1 == 1.0, v1 == 1.0, u0 == 0.0)]
+            kinds = [
+                "arterial" if on_edge else "local"
+                for on_edge in (v0 == 0.0, u1 == 1.0, v1 == 1.0, u0 == 0.0)
+            ]
             blocks.append(_Block(Polygon(ring), edges, kinds))
     return blocks
 
@@ -562,8 +666,12 @@ def _canal_cell(plan: _Plan, g: _Grid, i: int) -> list[_Block]:
             e2 = g.bank_between(side, top[a + 1], top[a])
             e3 = [top[a], bottom[a]]
             ring = e0 + e1[1:] + e2[1:] + e3[1:-1]
-            kinds = ["arterial", "arterial" if a + 1 == len(us) - 1 else "local", "riverside",
-                     "arterial" if a == 0 else "local"]
+            kinds = [
+                "arterial",
+                "arterial" if a + 1 == len(us) - 1 else "local",
+                "riverside",
+                "arterial" if a == 0 else "local",
+            ]
             edges = [LineString(e) for e in (e0, e1, e2, e3)]
             blocks.append(_Block(Polygon(ring), edges, kinds))
     return blocks
@@ -595,12 +703,21 @@ def _gated(plan: _Plan, b: _Block, name: str) -> _Compound | None:
         if gi == 0:
             front = _toward(wall, centre, 8.0)
     if loop is not None:
-        plan.way([_xy(loop.interpolate(0.1, normalized=True)),
-                  _xy(loop.interpolate(0.6, normalized=True))], highway="footway")
+        plan.way(
+            [
+                _xy(loop.interpolate(0.1, normalized=True)),
+                _xy(loop.interpolate(0.6, normalized=True)),
+            ],
+            highway="footway",
+        )
         if rng.random() < 0.35:  # the car park ramp: residents' cars only
             start = _xy(loop.interpolate(0.35, normalized=True))
-            plan.way([start, _toward(start, centre, 25.0)], highway="service",
-                     service="driveway", access="private")
+            plan.way(
+                [start, _toward(start, centre, 25.0)],
+                highway="service",
+                service="driveway",
+                access="private",
+            )
     plan.way(list(comp.exterior.coords), landuse="residential", name=name)
     return _Compound(comp, True, b.street, front)
 
@@ -648,8 +765,13 @@ def _park(plan: _Plan, b: _Block, n: int) -> None:
         if gi == 0 and b.edge_kind[e] == "arterial":
             # a marked crossing of the arterial leads into the park
             start = _toward(entry, centre, 8.0)
-            plan.way([entry, start], highway="footway", footway="crossing", crossing="marked",
-                     foot="designated")
+            plan.way(
+                [entry, start],
+                highway="footway",
+                footway="crossing",
+                crossing="marked",
+                foot="designated",
+            )
             plan.tag_node(entry, highway="crossing", crossing="marked")
         end = _xy(loop.interpolate(loop.project(Point(start))))
         plan.way([start, end], highway="footway")
@@ -682,8 +804,9 @@ def _commercial(plan: _Plan, b: _Block, n: int) -> None:
 def _node_ways(ways: list[_Way]) -> None:
     targets = [k for k, w in enumerate(ways) if "highway" in w.tags and w.level == 0]
     lines = [LineString(ways[k].coords) for k in targets]
-    ends = list(dict.fromkeys(c for w in ways if "highway" in w.tags
-                              for c in (w.coords[0], w.coords[-1])))
+    ends = list(
+        dict.fromkeys(c for w in ways if "highway" in w.tags for c in (w.coords[0], w.coords[-1]))
+    )
     pts = shapely.points(np.asarray(ends, dtype=np.float64))
     tree = shapely.STRtree(lines)
     pi, li = tree.query(pts, predicate="dwithin", distance=1e-6)
@@ -727,8 +850,7 @@ def _street_areas(g: _Grid) -> list[Polygon]:
     return [shapely.set_precision(p, 0.01) for p in sorted(polys, key=order)]
 
 
-def _communities(plan: _Plan, g: _Grid, streets: list[Polygon]
-                 ) -> list[tuple[str, int, Polygon]]:
+def _communities(plan: _Plan, g: _Grid, streets: list[Polygon]) -> list[tuple[str, int, Polygon]]:
     rng = plan.rng
     words = [_COMMUNITY_WORDS[k] for k in rng.permutation(len(_COMMUNITY_WORDS))]
     out: list[tuple[str, int, Polygon]] = []
@@ -742,7 +864,7 @@ def _communities(plan: _Plan, g: _Grid, streets: list[Polygon]
                     pieces[(i, j)] = shapely.union_all(polys, grid_size=0.01)
         rows = sorted({j for _, j in pieces}, reverse=True)  # north first
         cols = sorted({i for i, _ in pieces})
-        row_groups = [rows[k:k + 2] for k in range(0, len(rows), 2)]
+        row_groups = [rows[k : k + 2] for k in range(0, len(rows), 2)]
         for rg in row_groups:
             cut = int(rng.integers(1, len(cols))) if len(cols) > 1 else 1
             for cg in (cols[:cut], cols[cut:]):
@@ -773,8 +895,14 @@ def _population(plan: _Plan, comps: list[_Compound]) -> NDArray[np.int64]:
     return np.asarray(rows, dtype=np.int64)
 
 
-def _spaced_pick(rng: np.random.Generator, pool: list[int], points: NDArray[np.float64],
-                 taken: list[int], count: int, spacing_m: float) -> list[int]:
+def _spaced_pick(
+    rng: np.random.Generator,
+    pool: list[int],
+    points: NDArray[np.float64],
+    taken: list[int],
+    count: int,
+    spacing_m: float,
+) -> list[int]:
     """Up to ``count`` of ``pool`` at least ``spacing_m`` from ``taken`` and from each other."""
     chosen: list[int] = []
     for factor in (1.0, 0.6, 0.0):
@@ -790,8 +918,7 @@ def _spaced_pick(rng: np.random.Generator, pool: list[int], points: NDArray[np.f
     return chosen
 
 
-def _facilities(plan: _Plan, g: _Grid, comps: list[_Compound]
-                ) -> dict[str, list[tuple[XY, int]]]:
+def _facilities(plan: _Plan, g: _Grid, comps: list[_Compound]) -> dict[str, list[tuple[XY, int]]]:
     rng = plan.rng
     fronts = np.asarray([c.front for c in comps], dtype=np.float64)
     near_canal = shapely.distance(shapely.points(fronts), g.water) < _RIVER_GAP_M
@@ -800,8 +927,9 @@ def _facilities(plan: _Plan, g: _Grid, comps: list[_Compound]
         taken: list[int] = []
         for s, count in enumerate(_FACILITY_PLAN[kind]):
             south = s >= 2
-            pool = [k for k, c in enumerate(comps)
-                    if c.street == s and not (south and near_canal[k])]
+            pool = [
+                k for k, c in enumerate(comps) if c.street == s and not (south and near_canal[k])
+            ]
             taken += _spaced_pick(rng, pool, fronts, taken, count, _FACILITY_SPACING_M[kind])
         out[kind] = [(_xy(fronts[k]), _capacity(rng, kind)) for k in taken]
     return out
@@ -882,12 +1010,13 @@ def generate_demo(*, seed: int = DEFAULT_SEED) -> DemoDistrict:
     street_tree = shapely.STRtree(street_polys)
     for b in blocks:
         hit = street_tree.query(b.poly.representative_point(), predicate="within")
-        b.street = int(hit[0]) if len(hit) else int(street_tree.nearest(
-            b.poly.representative_point()))
+        b.street = (
+            int(hit[0]) if len(hit) else int(street_tree.nearest(b.poly.representative_point()))
+        )
     order = rng.permutation(len(blocks))
     k = 0
     for kind, count in _NON_RESIDENTIAL.items():
-        for idx in order[k:k + count]:
+        for idx in order[k : k + count]:
             blocks[int(idx)].kind = kind
         k += count
 
@@ -912,8 +1041,7 @@ def generate_demo(*, seed: int = DEFAULT_SEED) -> DemoDistrict:
     pops = _population(plan, comps)
     facilities = _facilities(plan, g, comps)
     candidates = _candidates(plan, g, blocks)
-    plan.way(list(g.water.exterior.coords), natural="water", water="river",
-             name="示例河（合成）")
+    plan.way(list(g.water.exterior.coords), natural="water", water="river", name="示例河（合成）")
     plan.way(list(g.centre.coords), waterway="river", name="示例河（合成）")
     _node_ways(plan.ways)
 
@@ -924,32 +1052,52 @@ def generate_demo(*, seed: int = DEFAULT_SEED) -> DemoDistrict:
         water=_frame({"name": ["示例河（合成）"]}, [g.water], to_wgs),
         areas_street=_frame({"name": list(_STREET_NAMES)}, street_polys, to_wgs),
         areas_community=_frame(
-            {"name": [c[0] for c in communities],
-             "parent": [_STREET_NAMES[c[1]] for c in communities]},
-            [c[2] for c in communities], to_wgs),
+            {
+                "name": [c[0] for c in communities],
+                "parent": [_STREET_NAMES[c[1]] for c in communities],
+            },
+            [c[2] for c in communities],
+            to_wgs,
+        ),
         residents=_frame(
             {
                 "resident_id": [f"R{k + 1:03d}" for k in range(len(comps))],
                 "name": [f"合成小区 {k + 1}" for k in range(len(comps))],
-                "population": pops[:, 0], "elderly": pops[:, 1], "youth": pops[:, 2],
+                "population": pops[:, 0],
+                "elderly": pops[:, 1],
+                "youth": pops[:, 2],
             },
-            [c.poly for c in comps], to_wgs),
-        facilities={kind: _facility_frame(kind, items, to_wgs)
-                    for kind, items in facilities.items()},
+            [c.poly for c in comps],
+            to_wgs,
+        ),
+        facilities={
+            kind: _facility_frame(kind, items, to_wgs) for kind, items in facilities.items()
+        },
         candidates=_frame(
             {
                 "site_id": [f"S{k + 1:03d}" for k in range(len(candidates))],
-                "name": [f"示例规划邻里中心{k + 1}号地块（合成）" if c[2] == "planned_center"
-                         else f"示例空置用房{k + 1}号（合成）" for k, c in enumerate(candidates)],
+                "name": [
+                    f"示例规划邻里中心{k + 1}号地块（合成）"
+                    if c[2] == "planned_center"
+                    else f"示例空置用房{k + 1}号（合成）"
+                    for k, c in enumerate(candidates)
+                ],
                 "capacity": np.asarray([c[1] for c in candidates], dtype=np.int64),
                 "site_type": [c[2] for c in candidates],
             },
-            [Point(c[0]) for c in candidates], to_wgs),
+            [Point(c[0]) for c in candidates],
+            to_wgs,
+        ),
         osm=osm,
     )
     district = replace(district, metadata=_metadata(int(seed), district, pops))
-    log.info("demo district (seed %d): %d compounds, %d street ways, %d nodes", seed,
-             len(comps), len(district.streets), len(osm.node_lonlat))
+    log.info(
+        "demo district (seed %d): %d compounds, %d street ways, %d nodes",
+        seed,
+        len(comps),
+        len(district.streets),
+        len(osm.node_lonlat),
+    )
     return district
 
 
@@ -966,17 +1114,26 @@ def _to_wgs84_func() -> Callable[[NDArray[np.float64]], NDArray[np.float64]]:
     return apply
 
 
-def _frame(columns: Mapping[str, Any], geoms: Sequence[shapely.Geometry],
-           to_wgs: Callable[[NDArray[np.float64]], NDArray[np.float64]]) -> gpd.GeoDataFrame:
+def _frame(
+    columns: Mapping[str, Any],
+    geoms: Sequence[shapely.Geometry],
+    to_wgs: Callable[[NDArray[np.float64]], NDArray[np.float64]],
+) -> gpd.GeoDataFrame:
     wgs = shapely.transform(np.asarray(geoms, dtype=object), to_wgs)
     return gpd.GeoDataFrame(dict(columns), geometry=list(wgs), crs="EPSG:4326")
 
 
-def _facility_frame(kind: str, items: list[tuple[XY, int]],
-                    to_wgs: Callable[[NDArray[np.float64]], NDArray[np.float64]]
-                    ) -> gpd.GeoDataFrame:
-    label = {"canteen": "示例幸福邻里食堂", "neighborhood_center": "示例邻里中心",
-             "elderly_station": "示例居家养老服务照料中心", "youth_hostel": "示例青荷驿站"}[kind]
+def _facility_frame(
+    kind: str,
+    items: list[tuple[XY, int]],
+    to_wgs: Callable[[NDArray[np.float64]], NDArray[np.float64]],
+) -> gpd.GeoDataFrame:
+    label = {
+        "canteen": "示例幸福邻里食堂",
+        "neighborhood_center": "示例邻里中心",
+        "elderly_station": "示例居家养老服务照料中心",
+        "youth_hostel": "示例青荷驿站",
+    }[kind]
     return _frame(
         {
             "facility_id": [f"{kind}-{k + 1:02d}" for k in range(len(items))],
@@ -984,11 +1141,12 @@ def _facility_frame(kind: str, items: list[tuple[XY, int]],
             "name": [f"{label}{k + 1}号（合成）" for k in range(len(items))],
             "capacity": np.asarray([c for _, c in items], dtype=np.int64),
         },
-        [Point(p) for p, _ in items], to_wgs)
+        [Point(p) for p, _ in items],
+        to_wgs,
+    )
 
 
-def _osm_data(plan: _Plan, to_wgs: Callable[[NDArray[np.float64]], NDArray[np.float64]]
-              ) -> OsmData:
+def _osm_data(plan: _Plan, to_wgs: Callable[[NDArray[np.float64]], NDArray[np.float64]]) -> OsmData:
     ids: dict[tuple[int, int], int] = {}
     coords: list[XY] = []
     ways: list[tuple[int, tuple[int, ...], dict[str, str]]] = []
@@ -1045,8 +1203,9 @@ def _metadata(seed: int, d: DemoDistrict, pops: NDArray[np.int64]) -> dict[str, 
             "youth": int(pops[:, 2].sum()),
             **{kind: len(gdf) for kind, gdf in d.facilities.items()},
             "candidates": len(d.candidates),
-            "bridges_walkable": int(((d.streets["bridge"] == "yes")
-                                     & ~highway.str.startswith("motorway")).sum()),
+            "bridges_walkable": int(
+                ((d.streets["bridge"] == "yes") & ~highway.str.startswith("motorway")).sum()
+            ),
         },
         "capacity_units": dict(CAPACITY_UNITS),
     }
@@ -1088,22 +1247,37 @@ def write_demo(district: DemoDistrict, out_dir: str | Path, *, force: bool = Fal
         (tmp / FILE_NAMES["streets"]).write_bytes(_osm_xml(district))
         meta = {"synthetic": "true", "note": SYNTHETIC_NOTE, "seed": str(district.seed)}
         with _fixed_gpkg_date():
-            _write_gpkg(tmp / FILE_NAMES["areas"], [
-                ("streets_areas", district.areas_street, "示例街道（合成数据）"),
-                ("communities", district.areas_community, "示例社区（合成数据）"),
-            ], meta)
-            _write_gpkg(tmp / FILE_NAMES["residents"], [
-                ("residents", district.residents, "示例居民小区（合成数据）"),
-            ], meta)
+            _write_gpkg(
+                tmp / FILE_NAMES["areas"],
+                [
+                    ("streets_areas", district.areas_street, "示例街道（合成数据）"),
+                    ("communities", district.areas_community, "示例社区（合成数据）"),
+                ],
+                meta,
+            )
+            _write_gpkg(
+                tmp / FILE_NAMES["residents"],
+                [
+                    ("residents", district.residents, "示例居民小区（合成数据）"),
+                ],
+                meta,
+            )
         (tmp / FILE_NAMES["canteen"]).write_bytes(_canteen_csv(district.facilities["canteen"]))
         for kind in FACILITY_KINDS[1:]:
-            (tmp / FILE_NAMES[kind]).write_bytes(_geojson(
-                district.facilities[kind], kind, ("facility_id", "kind", "name", "capacity")))
-        (tmp / FILE_NAMES["candidates"]).write_bytes(_geojson(
-            district.candidates, "candidates", ("site_id", "name", "capacity", "site_type")))
+            (tmp / FILE_NAMES[kind]).write_bytes(
+                _geojson(
+                    district.facilities[kind], kind, ("facility_id", "kind", "name", "capacity")
+                )
+            )
+        (tmp / FILE_NAMES["candidates"]).write_bytes(
+            _geojson(
+                district.candidates, "candidates", ("site_id", "name", "capacity", "site_type")
+            )
+        )
         (tmp / FILE_NAMES["readme"]).write_bytes(_readme(manifest).encode("utf-8"))
         (tmp / FILE_NAMES["manifest"]).write_bytes(
-            (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode("utf-8"))
+            (json.dumps(manifest, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
+        )
     log.info("demo district written to %s", folder)
     return DemoFiles(
         folder=folder,
@@ -1163,13 +1337,19 @@ def _fixed_gpkg_date() -> Iterator[None]:
         pyogrio.set_gdal_config_options({"OGR_CURRENT_DATE": previous})
 
 
-def _write_gpkg(path: Path, layers: Sequence[tuple[str, gpd.GeoDataFrame, str]],
-                meta: dict[str, str]) -> None:
+def _write_gpkg(
+    path: Path, layers: Sequence[tuple[str, gpd.GeoDataFrame, str]], meta: dict[str, str]
+) -> None:
     for name, gdf, identifier in layers:
         pyogrio.write_dataframe(
-            gdf, path, layer=name, driver="GPKG", promote_to_multi=False,
+            gdf,
+            path,
+            layer=name,
+            driver="GPKG",
+            promote_to_multi=False,
             layer_options={"IDENTIFIER": identifier, "DESCRIPTION": SYNTHETIC_NOTE},
-            layer_metadata=meta, dataset_metadata=meta,
+            layer_metadata=meta,
+            dataset_metadata=meta,
         )
 
 
@@ -1188,18 +1368,28 @@ def _geojson(gdf: gpd.GeoDataFrame, name: str, columns: Sequence[str]) -> bytes:
     """A point layer as RFC 7946 GeoJSON, one feature per line, the synthetic note on top."""
     features = []
     for row, geom in zip(gdf[list(columns)].itertuples(index=False), gdf.geometry, strict=True):
-        props = {c: (int(v) if isinstance(v, np.integer) else v)
-                 for c, v in zip(columns, row, strict=True)}
-        features.append({
-            "type": "Feature",
-            "properties": props,
-            "geometry": {"type": "Point", "coordinates": [round(geom.x, 7), round(geom.y, 7)]},
-        })
-    head = {"type": "FeatureCollection", "name": name, "synthetic": True,
-            "description": SYNTHETIC_NOTE}
+        props = {
+            c: (int(v) if isinstance(v, np.integer) else v)
+            for c, v in zip(columns, row, strict=True)
+        }
+        features.append(
+            {
+                "type": "Feature",
+                "properties": props,
+                "geometry": {"type": "Point", "coordinates": [round(geom.x, 7), round(geom.y, 7)]},
+            }
+        )
+    head = {
+        "type": "FeatureCollection",
+        "name": name,
+        "synthetic": True,
+        "description": SYNTHETIC_NOTE,
+    }
     lines = [json.dumps(head, ensure_ascii=False)[:-1] + ', "features": [']
-    lines += [json.dumps(f, ensure_ascii=False) + ("," if k < len(features) - 1 else "")
-              for k, f in enumerate(features)]
+    lines += [
+        json.dumps(f, ensure_ascii=False) + ("," if k < len(features) - 1 else "")
+        for k, f in enumerate(features)
+    ]
     lines.append("]}")
     return ("\n".join(lines) + "\n").encode("utf-8")
 
@@ -1207,28 +1397,65 @@ def _geojson(gdf: gpd.GeoDataFrame, name: str, columns: Sequence[str]) -> bytes:
 def _manifest(d: DemoDistrict) -> dict[str, Any]:
     wgs = "WGS84 (EPSG:4326), longitude-latitude"
     files = [
-        {"file": FILE_NAMES["streets"], "format": "OSM XML 0.6", "crs": wgs,
-         "role": "street network (highway=* ways; also compounds, parks, schools, the canal)",
-         "walk_filter": "drop highway=motorway/motorway_link, foot=no, access=private; "
-                        "walking ignores oneway"},
-        {"file": FILE_NAMES["areas"], "format": "GeoPackage", "crs": wgs,
-         "layers": {"streets_areas": "街道: name", "communities": "社区: name, parent (街道)"}},
-        {"file": FILE_NAMES["residents"], "format": "GeoPackage", "crs": wgs,
-         "layers": {"residents": "compound polygons: resident_id, name, population, "
-                                 "elderly (60+), youth (18-35)"}},
-        {"file": FILE_NAMES["canteen"], "format": "CSV, UTF-8 with BOM, Chinese headers",
-         "crs": "GCJ-02 (Amap/高德), longitude-latitude", "layer": "canteen",
-         "columns": {"名称": "name", "经度": "longitude", "纬度": "latitude",
-                     "座位数": "capacity (seats)"}},
+        {
+            "file": FILE_NAMES["streets"],
+            "format": "OSM XML 0.6",
+            "crs": wgs,
+            "role": "street network (highway=* ways; also compounds, parks, schools, the canal)",
+            "walk_filter": "drop highway=motorway/motorway_link, foot=no, access=private; "
+            "walking ignores oneway",
+        },
+        {
+            "file": FILE_NAMES["areas"],
+            "format": "GeoPackage",
+            "crs": wgs,
+            "layers": {"streets_areas": "街道: name", "communities": "社区: name, parent (街道)"},
+        },
+        {
+            "file": FILE_NAMES["residents"],
+            "format": "GeoPackage",
+            "crs": wgs,
+            "layers": {
+                "residents": "compound polygons: resident_id, name, population, "
+                "elderly (60+), youth (18-35)"
+            },
+        },
+        {
+            "file": FILE_NAMES["canteen"],
+            "format": "CSV, UTF-8 with BOM, Chinese headers",
+            "crs": "GCJ-02 (Amap/高德), longitude-latitude",
+            "layer": "canteen",
+            "columns": {
+                "名称": "name",
+                "经度": "longitude",
+                "纬度": "latitude",
+                "座位数": "capacity (seats)",
+            },
+        },
     ]
     for kind in FACILITY_KINDS[1:]:
-        files.append({"file": FILE_NAMES[kind], "format": "GeoJSON", "crs": wgs, "layer": kind,
-                      "columns": "facility_id, kind, name, capacity"})
-    files.append({"file": FILE_NAMES["candidates"], "format": "GeoJSON", "crs": wgs,
-                  "layer": "candidates", "columns": "site_id, name, capacity, site_type"})
+        files.append(
+            {
+                "file": FILE_NAMES[kind],
+                "format": "GeoJSON",
+                "crs": wgs,
+                "layer": kind,
+                "columns": "facility_id, kind, name, capacity",
+            }
+        )
+    files.append(
+        {
+            "file": FILE_NAMES["candidates"],
+            "format": "GeoJSON",
+            "crs": wgs,
+            "layer": "candidates",
+            "columns": "site_id, name, capacity, site_type",
+        }
+    )
     files.append({"file": FILE_NAMES["readme"], "format": "text", "role": "for people"})
-    files.append({"file": FILE_NAMES["manifest"], "format": "JSON",
-                  "role": "this manifest, for programs"})
+    files.append(
+        {"file": FILE_NAMES["manifest"], "format": "JSON", "role": "this manifest, for programs"}
+    )
     return {**d.metadata, "files": files}
 
 
@@ -1247,7 +1474,8 @@ def _readme(manifest: Mapping[str, Any]) -> str:
         f"{counts['compounds']} compounds, population {counts['population']} "
         f"(60+: {counts['elderly']}, 18-35: {counts['youth']}); "
         f"{counts['street_areas']} 街道, {counts['communities']} 社区",
-        "facilities: " + ", ".join(f"{k} {counts[k]}" for k in FACILITY_KINDS)
+        "facilities: "
+        + ", ".join(f"{k} {counts[k]}" for k in FACILITY_KINDS)
         + f"; candidates {counts['candidates']}",
         "",
         "Files:",

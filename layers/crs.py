@@ -128,8 +128,9 @@ def parse_coord_system(value: str | int | CRS) -> str | CRS:
     # only codes, WKT and PROJ strings go to pyproj: its name search would turn a typo such as
     # "mars" into the IAU Mars CRS
     text = value.strip()
-    explicit = (":" in text and text.split(":")[0].isalpha()) or text.startswith("+") or (
-        "[" in text)
+    explicit = (
+        (":" in text and text.split(":")[0].isalpha()) or text.startswith("+") or ("[" in text)
+    )
     try:
         if not explicit:
             raise CRSError(text)

@@ -58,7 +58,8 @@ def facilities_from_osm(
     table = tags if tags is not None else load_tag_table()
     p = Path(source)
     if not p.exists():
-        raise InputError("OSM file not found", file=p, fix="check the path")
+        msg = "OSM file not found"
+        raise InputError(msg, file=p, fix="check the path")
     rows: dict[str, list[dict[str, object]]] = {k: [] for k in table}
 
     def match(obj_tags: osmium.osm.TagList) -> list[str]:
@@ -89,24 +90,37 @@ def facilities_from_osm(
                     continue
                 arr = np.asarray(locs)
                 geom = shapely.Polygon(arr) if len(arr) >= 4 and obj.is_closed() else None
-                c = geom.centroid if geom is not None and geom.is_valid else shapely.Point(
-                    arr.mean(axis=0))
+                c = (
+                    geom.centroid
+                    if geom is not None and geom.is_valid
+                    else shapely.Point(arr.mean(axis=0))
+                )
                 lon, lat, oid = c.x, c.y, f"w{obj.id}"
             else:
                 continue
             name = obj.tags.get("name:zh") or obj.tags.get("name") or ""
             for kind in kinds:
-                rows[kind].append({"facility_id": oid, "kind": kind, "name": name,
-                                   "capacity": np.nan, "source": "OpenStreetMap (ODbL)",
-                                   "geometry": shapely.Point(lon, lat)})
+                rows[kind].append(
+                    {
+                        "facility_id": oid,
+                        "kind": kind,
+                        "name": name,
+                        "capacity": np.nan,
+                        "source": "OpenStreetMap (ODbL)",
+                        "geometry": shapely.Point(lon, lat),
+                    }
+                )
     except RuntimeError as exc:
         msg = f"not a readable OSM file ({str(exc).splitlines()[0]})"
         raise InputError(msg, file=p, fix="give a complete .osm.pbf or .osm file") from None
     out = {}
     for kind, items in rows.items():
-        gdf = gpd.GeoDataFrame(items or None, columns=["facility_id", "kind", "name", "capacity",
-                                                        "source", "geometry"],
-                               geometry="geometry", crs=4326)
+        gdf = gpd.GeoDataFrame(
+            items or None,
+            columns=["facility_id", "kind", "name", "capacity", "source", "geometry"],
+            geometry="geometry",
+            crs=4326,
+        )
         if aoi is not None and len(gdf):
             gdf = gdf[gdf.geometry.within(aoi)]
         out[kind] = gdf.reset_index(drop=True)

@@ -47,15 +47,17 @@ def _read_totals(path: Path) -> dict[str, int]:
     frame = pd.read_csv(path, encoding="utf-8-sig")
     cols = list(frame.columns)
     if len(cols) < 2:
-        raise InputError("totals need two columns: area name and population", file=path,
-                         fix="write a CSV with header 街道,人口")
+        msg = "totals need two columns: area name and population"
+        raise InputError(msg, file=path, fix="write a CSV with header 街道,人口")
     names = frame[cols[0]].astype(str).str.strip()
     values = pd.to_numeric(frame[cols[1]], errors="coerce")
     bad = values.isna() | (values < 0)
     if bad.any():
         row = int(bad.to_numpy().nonzero()[0][0]) + 1
-        raise InputError("population is missing or negative", file=path, row=row,
-                         column=str(cols[1]), fix="give a whole number of people")
+        msg = "population is missing or negative"
+        raise InputError(
+            msg, file=path, row=row, column=str(cols[1]), fix="give a whole number of people"
+        )
     return dict(zip(names, values.round().astype(int), strict=True))
 
 
@@ -95,18 +97,26 @@ def prepare_from_osm(
     if area_where is not None:
         col, value = area_where
         if col not in areas.columns:
-            raise InputError(f"no column '{col}' to filter on", file=areas_file, column=col,
-                             fix=f"use one of {', '.join(map(str, areas.columns))}")
+            msg = f"no column '{col}' to filter on"
+            raise InputError(
+                msg,
+                file=areas_file,
+                column=col,
+                fix=f"use one of {', '.join(map(str, areas.columns))}",
+            )
         keep = areas[col].astype(str).str.lower() == str(value).lower()
         areas = areas[keep.to_numpy()]
         if areas.empty:
-            raise InputError(f"no area has {col} = {value}", file=areas_file, column=col,
-                             fix="check the value")
+            msg = f"no area has {col} = {value}"
+            raise InputError(msg, file=areas_file, column=col, fix="check the value")
     if area_name_col not in areas.columns:
-        raise InputError(f"no area name column '{area_name_col}'", file=areas_file,
-                         fix="pass --area-name-col")
-    streets = gpd.GeoDataFrame({"name": areas[area_name_col].astype(str).to_numpy()},
-                               geometry=areas.geometry.to_numpy(), crs=4326)
+        msg = f"no area name column '{area_name_col}'"
+        raise InputError(msg, file=areas_file, fix="pass --area-name-col")
+    streets = gpd.GeoDataFrame(
+        {"name": areas[area_name_col].astype(str).to_numpy()},
+        geometry=areas.geometry.to_numpy(),
+        crs=4326,
+    )
     assumed = totals_csv is None
     if totals_csv is not None:
         totals = _read_totals(Path(totals_csv))
@@ -137,5 +147,6 @@ def prepare_from_osm(
             *[f'{k} = "{k}.geojson"' for k in fac_paths],
         ]
         (work / "plan.toml").write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return PreparedStudy(out, out / "plan.toml", out / "residents.gpkg", out / "streets.geojson",
-                         fac_paths, assumed)
+    return PreparedStudy(
+        out, out / "plan.toml", out / "residents.gpkg", out / "streets.geojson", fac_paths, assumed
+    )

@@ -19,8 +19,15 @@ GIS_LAYERS = ("facilities", "residents", "service_areas", "gaps", "areas", "sugg
 
 def cli(*args: str | Path, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "CI": "true"}
-    return subprocess.run([sys.executable, str(ROOT / "app.py"), *map(str, args)], cwd=cwd,
-                          capture_output=True, text=True, env=env, timeout=600, check=False)
+    return subprocess.run(
+        [sys.executable, str(ROOT / "app.py"), *map(str, args)],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+        check=False,
+    )
 
 
 @pytest.fixture(scope="module")
@@ -36,15 +43,24 @@ def check_summary(s: dict, kinds=KINDS, minutes=("5", "10", "15")) -> None:
     assert s["schema_version"] == 1
     for kind in kinds:
         layer = s["layers"][kind]
-        for key in ("facilities", "target_group", "population", "covered_population",
-                    "coverage_rate", "coverage_rate_by_minutes", "mean_minutes", "p90_minutes",
-                    "unsnapped_residents"):
+        for key in (
+            "facilities",
+            "target_group",
+            "population",
+            "covered_population",
+            "coverage_rate",
+            "coverage_rate_by_minutes",
+            "mean_minutes",
+            "p90_minutes",
+            "unsnapped_residents",
+        ):
             assert key in layer, (kind, key)
         assert set(layer["coverage_rate_by_minutes"]) == set(minutes)
         rates = [layer["coverage_rate_by_minutes"][m] for m in minutes]
         assert rates == sorted(rates) and all(0 <= r <= 1 for r in rates)
         assert layer["coverage_rate"] == pytest.approx(
-            layer["covered_population"] / layer["population"])
+            layer["covered_population"] / layer["population"]
+        )
     for area, per_kind in s["areas"].items():
         assert area
         for kind, v in per_kind.items():
@@ -69,8 +85,12 @@ def test_demo_writes_every_output(demo):
         assert isinstance(sug["optimal"], bool) and sug["gap"] is not None
     layers = {name for name, _ in pyogrio.list_layers(demo / "gis" / "study.gpkg")}
     assert set(GIS_LAYERS) <= layers
-    for sub, ext in (("geojson", "geojson"), ("shp", "shp"), ("parquet", "parquet"),
-                     ("csv", "csv")):
+    for sub, ext in (
+        ("geojson", "geojson"),
+        ("shp", "shp"),
+        ("parquet", "parquet"),
+        ("csv", "csv"),
+    ):
         for name in GIS_LAYERS:
             assert (demo / "gis" / sub / f"{name}.{ext}").exists(), (sub, name)
     # the demo's inputs travel with it, canteens as an Amap (GCJ-02) CSV
@@ -82,18 +102,40 @@ def test_demo_writes_every_output(demo):
 def test_run_with_flags_matches_demo(demo, tmp_path):
     inp = demo / "inputs"
     out = tmp_path / "flags"
-    r = cli("run", "--network", inp / "streets.osm", "--residents", inp / "residents.gpkg",
-            "--layer", f"canteen={inp / 'canteens_gcj02.csv'}", "--coords", "canteen=gcj02",
-            "--layer", f"youth_hostel={inp / 'youth_hostels.geojson'}",
-            "--suggest", "canteen=2", "--minutes", "5,10,15,20", "--lang", "en",
-            "--export-crs", "cgcs2000", "--formats", "gpkg,csv", "--out", out)
+    r = cli(
+        "run",
+        "--network",
+        inp / "streets.osm",
+        "--residents",
+        inp / "residents.gpkg",
+        "--layer",
+        f"canteen={inp / 'canteens_gcj02.csv'}",
+        "--coords",
+        "canteen=gcj02",
+        "--layer",
+        f"youth_hostel={inp / 'youth_hostels.geojson'}",
+        "--suggest",
+        "canteen=2",
+        "--minutes",
+        "5,10,15,20",
+        "--lang",
+        "en",
+        "--export-crs",
+        "cgcs2000",
+        "--formats",
+        "gpkg,csv",
+        "--out",
+        out,
+    )
     assert r.returncode == 0, r.stderr
     s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     check_summary(s, kinds=("canteen", "youth_hostel"), minutes=("5", "10", "15", "20"))
     d = json.loads((demo / "summary.json").read_text(encoding="utf-8"))
     # same inputs, same coverage as the demo's own run (hex areas instead of 街道 here)
     for kind in ("canteen", "youth_hostel"):
-        assert s["layers"][kind]["coverage_rate"] == pytest.approx(d["layers"][kind]["coverage_rate"])
+        assert s["layers"][kind]["coverage_rate"] == pytest.approx(
+            d["layers"][kind]["coverage_rate"]
+        )
     assert len(s["suggestions"]["canteen"]["sites"]) == 2
     assert pyogrio.read_info(out / "gis" / "study.gpkg", layer="facilities")["crs"] == "EPSG:4490"
 
@@ -101,18 +143,21 @@ def test_run_with_flags_matches_demo(demo, tmp_path):
 def test_plan_file_and_flag_override(demo, tmp_path):
     inp = demo / "inputs"
     plan = tmp_path / "plan.toml"
-    plan.write_text(f"""
+    plan.write_text(
+        f"""
 title = "计划文件"
-network = "{(inp / 'streets.osm').as_posix()}"
-residents = "{(inp / 'residents.gpkg').as_posix()}"
-streets = "{(inp / 'areas.gpkg').as_posix()}"
+network = "{(inp / "streets.osm").as_posix()}"
+residents = "{(inp / "residents.gpkg").as_posix()}"
+streets = "{(inp / "areas.gpkg").as_posix()}"
 streets_layer = "streets_areas"
 minutes = [5, 15]
 [layers]
-elderly_station = "{(inp / 'elderly_stations.geojson').as_posix()}"
+elderly_station = "{(inp / "elderly_stations.geojson").as_posix()}"
 [speed]
 elderly_station = 3.0
-""", encoding="utf-8")
+""",
+        encoding="utf-8",
+    )
     out = tmp_path / "plan-out"
     r = cli("run", plan, "--minutes", "10,15", "--out", out, "--formats", "geojson")
     assert r.returncode == 0, r.stderr
@@ -129,26 +174,78 @@ elderly_station = 3.0
 @pytest.mark.parametrize(
     ("make_args", "words"),
     [
-        (lambda inp, tmp: ["--network", tmp / "nope.osm.pbf", "--residents",
-                           inp / "residents.gpkg", "--layer", f"canteen={inp / 'canteens_gcj02.csv'}"],
-         "nope.osm.pbf"),
-        (lambda inp, tmp: ["--network", inp / "streets.osm", "--residents", inp / "residents.gpkg",
-                           "--layer", f"bakery={inp / 'youth_hostels.geojson'}"],
-         "unknown layer kind 'bakery'"),
-        (lambda inp, tmp: ["--network", inp / "streets.osm", "--residents", inp / "residents.gpkg",
-                           "--layer", f"canteen={inp / 'canteens_gcj02.csv'}", "--crs", "EPSG:99999"],
-         "CRS"),
-        (lambda inp, tmp: ["--network", inp / "streets.osm", "--residents", inp / "residents.gpkg",
-                           "--layer", f"canteen={inp / 'canteens_gcj02.csv'}", "--coords",
-                           "canteen=wsg84"],
-         "wsg84"),
-        (lambda inp, tmp: ["--network", inp / "streets.osm", "--residents", _no_population(inp, tmp),
-                           "--layer", f"canteen={inp / 'canteens_gcj02.csv'}"],
-         "population"),
-        (lambda inp, tmp: ["--network", inp / "streets.osm", "--residents", inp / "residents.gpkg",
-                           "--layer", f"canteen={inp / 'canteens_gcj02.csv'}", "--suggest",
-                           "youth_hostel=3"],
-         "youth_hostel"),
+        (
+            lambda inp, tmp: [
+                "--network",
+                tmp / "nope.osm.pbf",
+                "--residents",
+                inp / "residents.gpkg",
+                "--layer",
+                f"canteen={inp / 'canteens_gcj02.csv'}",
+            ],
+            "nope.osm.pbf",
+        ),
+        (
+            lambda inp, tmp: [
+                "--network",
+                inp / "streets.osm",
+                "--residents",
+                inp / "residents.gpkg",
+                "--layer",
+                f"bakery={inp / 'youth_hostels.geojson'}",
+            ],
+            "unknown layer kind 'bakery'",
+        ),
+        (
+            lambda inp, tmp: [
+                "--network",
+                inp / "streets.osm",
+                "--residents",
+                inp / "residents.gpkg",
+                "--layer",
+                f"canteen={inp / 'canteens_gcj02.csv'}",
+                "--crs",
+                "EPSG:99999",
+            ],
+            "CRS",
+        ),
+        (
+            lambda inp, tmp: [
+                "--network",
+                inp / "streets.osm",
+                "--residents",
+                inp / "residents.gpkg",
+                "--layer",
+                f"canteen={inp / 'canteens_gcj02.csv'}",
+                "--coords",
+                "canteen=wsg84",
+            ],
+            "wsg84",
+        ),
+        (
+            lambda inp, tmp: [
+                "--network",
+                inp / "streets.osm",
+                "--residents",
+                _no_population(inp, tmp),
+                "--layer",
+                f"canteen={inp / 'canteens_gcj02.csv'}",
+            ],
+            "population",
+        ),
+        (
+            lambda inp, tmp: [
+                "--network",
+                inp / "streets.osm",
+                "--residents",
+                inp / "residents.gpkg",
+                "--layer",
+                f"canteen={inp / 'canteens_gcj02.csv'}",
+                "--suggest",
+                "youth_hostel=3",
+            ],
+            "youth_hostel",
+        ),
     ],
 )
 def test_user_mistakes_exit_2_with_one_line_and_no_output(demo, tmp_path, make_args, words):
@@ -186,12 +283,30 @@ def test_real_hangzhou_prepare_and_run(tmp_path):
     pbf = shared_file("westlake_10km.osm.pbf")
     admin = shared_file("hangzhou_admin_osm.geojson")
     inputs = tmp_path / "inputs"
-    r = cli("prepare-osm", pbf, "--areas", admin, "--area-where", "in_new_shangcheng_2021=true",
-            "--out", inputs)
+    r = cli(
+        "prepare-osm",
+        pbf,
+        "--areas",
+        admin,
+        "--area-where",
+        "in_new_shangcheng_2021=true",
+        "--out",
+        inputs,
+    )
     assert r.returncode == 0, r.stderr
     out = tmp_path / "out"
-    r = cli("run", inputs / "plan.toml", "--suggest", "canteen=3", "--formats", "gpkg",
-            "--cache-dir", tmp_path / "cache", "--out", out)
+    r = cli(
+        "run",
+        inputs / "plan.toml",
+        "--suggest",
+        "canteen=3",
+        "--formats",
+        "gpkg",
+        "--cache-dir",
+        tmp_path / "cache",
+        "--out",
+        out,
+    )
     assert r.returncode == 0, r.stderr
     s = json.loads((out / "summary.json").read_text(encoding="utf-8"))
     check_summary(s)

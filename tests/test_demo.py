@@ -114,9 +114,14 @@ def test_same_seed_gives_same_bytes_in_every_file(written):
         assert a == b, f"{name} differs between two runs with the same seed"
 
 
-@pytest.mark.parametrize(("file_key", "layer"), [
-    ("areas", "streets_areas"), ("areas", "communities"), ("residents", "residents"),
-])
+@pytest.mark.parametrize(
+    ("file_key", "layer"),
+    [
+        ("areas", "streets_areas"),
+        ("areas", "communities"),
+        ("residents", "residents"),
+    ],
+)
 def test_same_seed_gives_same_geopackage_content(written, file_key, layer):
     first, second = written
     a = pyogrio.read_dataframe(first.folder / FILE_NAMES[file_key], layer=layer)
@@ -142,7 +147,12 @@ def test_different_seed_gives_a_different_district(tmp_path, written, district):
 def test_counts_and_schema(district):
     assert len(district.residents) >= 100
     assert list(district.residents.columns[:5]) == [
-        "resident_id", "name", "population", "elderly", "youth"]
+        "resident_id",
+        "name",
+        "population",
+        "elderly",
+        "youth",
+    ]
     assert district.residents["resident_id"].is_unique
     assert len(district.areas_street) == 4
     assert district.areas_street["name"].is_unique
@@ -151,8 +161,12 @@ def test_counts_and_schema(district):
     assert comm.groupby("parent").size().min() >= 2
     assert comm["name"].is_unique
     assert set(district.facilities) == set(FACILITY_KINDS)
-    expected = {"canteen": (10, 15), "neighborhood_center": (5, 8), "elderly_station": (8, 12),
-                "youth_hostel": (3, 4)}
+    expected = {
+        "canteen": (10, 15),
+        "neighborhood_center": (5, 8),
+        "elderly_station": (8, 12),
+        "youth_hostel": (3, 4),
+    }
     for kind, (lo, hi) in expected.items():
         gdf = district.facilities[kind]
         assert lo <= len(gdf) <= hi, kind
@@ -162,8 +176,13 @@ def test_counts_and_schema(district):
     assert 40 <= len(district.candidates) <= 80
     assert district.candidates["site_id"].is_unique
     assert (district.candidates["capacity"] > 0).all()
-    for gdf in [district.streets, district.residents, district.candidates,
-                district.areas_street, *district.facilities.values()]:
+    for gdf in [
+        district.streets,
+        district.residents,
+        district.candidates,
+        district.areas_street,
+        *district.facilities.values(),
+    ]:
         assert gdf.crs.to_epsg() == 4326
 
 
@@ -217,8 +236,9 @@ def test_facilities_leave_the_south_east_and_the_south_bank_short(district):
     areas = district.areas_street
     counts = {}
     for name, geom in zip(areas["name"], areas.geometry, strict=True):
-        counts[name] = sum(int(gdf.geometry.within(geom).sum())
-                           for gdf in district.facilities.values())
+        counts[name] = sum(
+            int(gdf.geometry.within(geom).sum()) for gdf in district.facilities.values()
+        )
     se = list(areas["name"])[3]
     assert counts[se] < min(v for k, v in counts.items() if k != se)
     assert sum(counts.values()) == sum(len(g) for g in district.facilities.values())
@@ -231,8 +251,13 @@ def test_facilities_leave_the_south_east_and_the_south_bank_short(district):
 
 def test_everything_is_labelled_synthetic(district, written):
     files = written[0]
-    for gdf in [district.areas_street, district.areas_community, district.candidates,
-                district.water, *district.facilities.values()]:
+    for gdf in [
+        district.areas_street,
+        district.areas_community,
+        district.candidates,
+        district.water,
+        *district.facilities.values(),
+    ]:
         assert gdf["name"].str.contains("合成").all()
     assert district.residents["name"].str.startswith("合成小区").all()
     assert district.metadata["synthetic"] is True
@@ -247,8 +272,11 @@ def test_everything_is_labelled_synthetic(district, written):
     for path in [*list(files.facilities.values())[1:], files.candidates]:
         doc = json.loads(path.read_text(encoding="utf-8"))
         assert doc["synthetic"] is True and "SYNTHETIC" in doc["description"]
-    for path, layer in [(files.areas_gpkg, "streets_areas"), (files.areas_gpkg, "communities"),
-                        (files.residents_gpkg, "residents")]:
+    for path, layer in [
+        (files.areas_gpkg, "streets_areas"),
+        (files.areas_gpkg, "communities"),
+        (files.residents_gpkg, "residents"),
+    ]:
         info = pyogrio.read_info(path, layer=layer)
         assert info["layer_metadata"]["synthetic"] == "true"
         assert "SYNTHETIC" in info["layer_metadata"]["DESCRIPTION"]
@@ -257,7 +285,9 @@ def test_everything_is_labelled_synthetic(district, written):
 def test_written_layers_read_back_as_generated(district, written):
     files = written[0]
     assert [row[0] for row in pyogrio.list_layers(files.areas_gpkg)] == [
-        "streets_areas", "communities"]
+        "streets_areas",
+        "communities",
+    ]
     res = gpd.read_file(files.residents_gpkg, layer="residents")
     assert res.crs.to_epsg() == 4326
     assert res.drop(columns="geometry").equals(district.residents.drop(columns="geometry"))
@@ -322,15 +352,27 @@ def test_walkable_network_is_one_connected_component(osm):
 def test_network_has_what_the_walk_filter_must_drop_and_keep(osm):
     tags = [w[2] for w in osm.highway_ways()]
     hw = [t["highway"] for t in tags]
-    for value in ("primary", "secondary", "tertiary", "residential", "service", "footway",
-                  "steps", "pedestrian", "motorway", "motorway_link"):
+    for value in (
+        "primary",
+        "secondary",
+        "tertiary",
+        "residential",
+        "service",
+        "footway",
+        "steps",
+        "pedestrian",
+        "motorway",
+        "motorway_link",
+    ):
         assert value in hw, value
     dropped = [t for t in tags if not is_walkable(t)]
     assert {t["highway"] for t in dropped} >= {"motorway", "motorway_link"}
     assert any(t.get("foot") == "no" and t.get("tunnel") == "yes" for t in dropped)
     assert any(t.get("access") == "private" for t in dropped)
-    assert all(t["highway"].startswith("motorway") or t.get("foot") == "no"
-               or t.get("access") == "private" for t in dropped)
+    assert all(
+        t["highway"].startswith("motorway") or t.get("foot") == "no" or t.get("access") == "private"
+        for t in dropped
+    )
     assert any(t.get("oneway") == "yes" and is_walkable(t) for t in tags)
     assert any(t.get("footway") == "crossing" and t.get("foot") == "designated" for t in tags)
     assert any(t.get("highway") == "crossing" for t in osm.node_tags.values())
@@ -338,8 +380,11 @@ def test_network_has_what_the_walk_filter_must_drop_and_keep(osm):
 
 def test_the_river_is_crossed_only_by_few_bridges(osm):
     water = osm.polygon(natural="water")
-    crossing = [(tags, osm.line(refs)) for _, refs, tags in osm.highway_ways()
-                if osm.line(refs).intersects(water)]
+    crossing = [
+        (tags, osm.line(refs))
+        for _, refs, tags in osm.highway_ways()
+        if osm.line(refs).intersects(water)
+    ]
     assert crossing, "the canal must cut through the street network"
     assert all(tags.get("bridge") == "yes" for tags, _ in crossing)
     walk_bridges = [tags for tags, _ in crossing if is_walkable(tags)]
@@ -349,8 +394,11 @@ def test_the_river_is_crossed_only_by_few_bridges(osm):
     G = osm.graph(keep=lambda t: is_walkable(t) and t.get("bridge") != "yes")
     parts = list(nx.connected_components(G))
     assert len(parts) == 2
-    centre = next(np.asarray(osm.line(refs).coords) for _, refs, tags in osm.ways
-                  if tags.get("waterway") == "river")
+    centre = next(
+        np.asarray(osm.line(refs).coords)
+        for _, refs, tags in osm.ways
+        if tags.get("waterway") == "river"
+    )
     for part in parts:
         xy = np.array([osm.xy[n] for n in part])
         north = xy[:, 1] > np.interp(xy[:, 0], centre[:, 0], centre[:, 1])
