@@ -228,3 +228,31 @@ def test_gzip_graphml_roundtrip(tmp_path):
     gz = tmp_path / "g.graphml.gz"
     gz.write_bytes(gzip.compress(plain.read_bytes()))
     assert load_network(gz, use_cache=False).n_edges == 2
+
+
+def test_place_download_goes_through_the_same_filter(monkeypatch):
+    """Online loading (no internet here): OSMnx is replaced by a graph it could have returned."""
+    import osmnx as ox
+
+    from geo.load import network_from_place
+
+    def fake_graph_from_place(query, network_type, retain_all):
+        assert query == "上城区, 杭州市, 中国" and network_type == "all"
+        G = nx.MultiDiGraph(crs="epsg:4326")
+        G.add_node(1, x=120.20, y=30.27)
+        G.add_node(2, x=120.21, y=30.27)
+        G.add_node(3, x=120.22, y=30.27)
+        G.add_edge(1, 2, highway="footway")
+        G.add_edge(2, 3, highway="motorway")
+        return G
+
+    monkeypatch.setattr(ox, "graph_from_place", fake_graph_from_place)
+    net = network_from_place("上城区, 杭州市, 中国")
+    assert net.n_edges == 1 and net.n_nodes == 2
+
+    def offline(*args, **kwargs):
+        raise ConnectionError("no route to host")
+
+    monkeypatch.setattr(ox, "graph_from_place", offline)
+    with pytest.raises(InputError, match="could not download"):
+        network_from_place("上城区")
