@@ -33,6 +33,7 @@ from layers.plan import (  # noqa: E402
     parse_pair,
     plan_from_mapping,
     read_plan,
+    read_targets_file,
 )
 
 log = logging.getLogger("app")
@@ -102,6 +103,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--layer-table", type=Path, help="TOML layer table (default data/layers.toml)")
     r.add_argument("--crs", help="metric CRS for the analysis, e.g. 4549 (default local UTM)")
     r.add_argument("--max-snap-m", type=float)
+    r.add_argument("--targets", type=Path, help="TOML file of [[targets]] (planning targets)")
     o = sub.add_parser(
         "prepare-osm",
         help="write residents, OSM-tag facility layers, 街道 and a "
@@ -167,6 +169,8 @@ def _plan_from_args(args: argparse.Namespace) -> tuple[Plan, dict[str, str]]:
         crs=args.crs,
         max_snap_m=args.max_snap_m,
     )
+    if args.targets is not None:
+        plan = merge(plan, targets=read_targets_file(args.targets), targets_file=str(args.targets))
     return merge(plan, **_common_overrides(args)), coords_by_layer
 
 
@@ -196,6 +200,7 @@ def _demo_plan(args: argparse.Namespace, inputs_dir: Path) -> Plan:
             "candidates": str(files.candidates),
             "layers": layers,
             "suggest": dict.fromkeys(layers, args.suggest) if args.suggest > 0 else {},
+            "targets": str(ROOT / "data" / "targets_demo.toml"),
         }
     )
     return merge(plan, **_common_overrides(args))
@@ -221,6 +226,7 @@ def execute(
 
     from coverage.analysis import AnalysisOptions, StudyInputs, analyse
     from coverage.summary import summary_dict
+    from coverage.targets import parse_targets
     from geo.load import load_network, network_from_place
     from layers.export import export_result
     from layers.model import read_areas, read_candidates, read_facilities, read_residents
@@ -240,6 +246,9 @@ def execute(
     if plan.minutes:
         specs = {k: s.with_thresholds(plan.minutes) for k, s in specs.items()}
 
+    targets = parse_targets(
+        plan.targets, layers=[li.kind for li in plan.layers], file=plan.targets_file
+    )
     progress("reading layers")
     cols = dict(plan.residents_columns)
     residents = read_residents(
@@ -305,6 +314,7 @@ def execute(
             suggest=dict(plan.suggest),
             model=plan.model,  # type: ignore[arg-type]  # checked by Plan.check
             time_limit_s=plan.time_limit_s,
+            targets=targets,
         ),
         synthetic=synthetic,
         sources=(

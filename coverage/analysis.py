@@ -26,6 +26,7 @@ from coverage.hexgrid import hex_areas
 from coverage.metrics import completeness_table, coverage_metrics, layers_covered
 from coverage.optimize import CoverageProblem, Method, Model, solve
 from coverage.result import StudyResult, SuggestionRun
+from coverage.targets import Target, TargetInputs, evaluate_targets, sites_needed
 from geo.network import WalkNetwork
 from geo.routing import nearest_distances, reachable_pairs
 from geo.service_area import service_areas
@@ -60,6 +61,7 @@ class AnalysisOptions:
 
     max_snap_m: float = MAX_SNAP_M
     suggest: Mapping[str, int] = field(default_factory=dict)
+    targets: tuple[Target, ...] = ()
     model: Model = "mclp"
     method: Method = "auto"
     time_limit_s: float = 30.0
@@ -415,6 +417,14 @@ def analyse(
         )
         timings[f"optimize_{kind}"] = time.perf_counter() - t
 
+    targets_table, target_units = pd.DataFrame(), pd.DataFrame()
+    if opts.targets:
+        t = time.perf_counter()
+        step(f"checking {len(opts.targets)} planning targets")
+        targets_table, target_units = _targets(
+            net, inputs, opts, res_snap, street, community, minutes, zones_by_kind, specs
+        )
+        timings["targets"] = time.perf_counter() - t
     areas = _areas_table(inputs, hex_gdf, metrics, kinds, specs)
     result = StudyResult(
         title=title,
@@ -446,6 +456,8 @@ def analyse(
             ["kind", "rank", "site_id", "name", "model", "added_population", "coverage_rate_after"],
         ),
         suggestion_runs=runs,
+        targets=targets_table,
+        target_units=target_units,
         synthetic=synthetic,
         sources=sources,
         extra={
@@ -480,6 +492,94 @@ def _candidates(
     xy = candidates_in_gaps(net, zones, spacing_m=opts.candidate_spacing_m)
     ids = np.array([f"{spec.kind}-cand-{i + 1:04d}" for i in range(len(xy))], dtype=object)
     return xy, ids, ids.copy(), np.full(len(xy), np.inf)
+
+
+def _targets(
+    net: WalkNetwork,
+    inputs: StudyInputs,
+    opts: AnalysisOptions,
+    res_snap: Snapped,
+    street: np.ndarray,
+    community: np.ndarray,
+    minutes: Mapping[str, np.ndarray],
+    zones_by_kind: Mapping[str, GapZones],
+    specs: Mapping[str, LayerSpec],
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Evaluate the planning targets and what meeting each layer's coverage targets takes."""
+    if inputs.streets is None:
+        msg = "planning targets need 街道 areas"
+        raise InputError(msg, fix="pass --areas (and --communities for 社区 targets)")
+    needs_comm = any(
+        t.scope == "community" or t.measure == "communities_all_within" for t in opts.targets
+    )
+    if needs_comm and inputs.communities is None:
+        msg = "a target is about 社区 but no communities were given"
+        raise InputError(msg, fix="pass --communities FILE (社区 polygons with their 街道)")
+    street_names = [str(a) for a in inputs.streets["area"]]
+    comm_names = [] if inputs.communities is None else [str(a) for a in inputs.communities["area"]]
+    parent = (
+        {}
+        if inputs.communities is None
+        else dict(
+            zip(
+                inputs.communities["area"].astype(str),
+                inputs.communities["parent"].astype(str),
+                strict=True,
+            )
+        )
+    )
+    per_layer: dict[str, TargetInputs] = {}
+    what: dict[str, Any] = {}
+    for kind in sorted({t.layer for t in opts.targets}):
+        spec = specs[kind]
+        fac = inputs.facilities[kind]
+        fac_ll = gpd.GeoSeries(fac.geometry.to_numpy(), crs=4326)
+        layer_targets = [t for t in opts.targets if t.layer == kind]
+        horizon_min = max([t.minutes or spec.headline_min for t in layer_targets])
+        cand_xy, _, _, _ = _candidates(net, inputs, zones_by_kind[kind], spec, opts)
+        pairs = pd.DataFrame({"source": [], "target": [], "distance_m": []})
+        if len(cand_xy):
+            csn = snap_points(net, cand_xy, max_snap_m=opts.max_snap_m)
+            pairs = reachable_pairs(
+                net, csn, res_snap, cutoff_m=horizon_min * spec.metres_per_minute
+            )
+        cand_ll = gpd.GeoSeries(_to_wgs84(net, shapely.points(cand_xy)), crs=4326)
+        d = TargetInputs(
+            minutes=np.where(res_snap.unsnapped, np.inf, minutes[kind]),
+            weight=_target_weight(inputs.residents, spec),
+            street=street,
+            community=community,
+            community_street=parent,
+            facility_street=_assign(fac_ll, inputs.streets),
+            facility_community=_assign(fac_ll, inputs.communities),
+            headline_min=spec.headline_min,
+            pair_resident=pairs["target"].to_numpy(dtype=np.int64),
+            pair_candidate=pairs["source"].to_numpy(dtype=np.int64),
+            pair_minutes=pairs["distance_m"].to_numpy(dtype=float) / spec.metres_per_minute,
+            n_candidates=len(cand_xy),
+            candidate_street=_assign(cand_ll, inputs.streets),
+            candidate_community=_assign(cand_ll, inputs.communities),
+        )
+        per_layer[kind] = d
+        what[kind] = sites_needed(
+            layer_targets,
+            d,
+            streets=street_names,
+            communities=comm_names,
+            time_limit_s=opts.time_limit_s,
+        )
+    table, units = evaluate_targets(
+        opts.targets, per_layer, streets=street_names, communities=comm_names
+    )
+    for i, t in enumerate(opts.targets):
+        if t.measure == "facility_count":
+            table.loc[i, "sites_needed"] = table.loc[i, "shortfall_sites"]
+            continue
+        w = what[t.layer]
+        reasons = [r for r in w.unreachable if f"「{t.label}」" in r]
+        table.loc[i, "reason"] = "; ".join(reasons)
+        table.loc[i, "sites_needed"] = np.nan if reasons else float(len(w.sites))
+    return table, units
 
 
 def _gdf(frames: list[gpd.GeoDataFrame], columns: list[str]) -> gpd.GeoDataFrame:

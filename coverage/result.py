@@ -39,6 +39,15 @@ suggestions (GeoDataFrame, Point)
     ``kind``, ``rank`` (1 = chosen first), ``site_id`` (str), ``name`` (str), ``model`` (str),
     ``added_population`` (newly covered target population, marginal in the order chosen),
     ``coverage_rate_after`` (district rate after adding sites 1..rank).
+targets (DataFrame, one row per planning target; empty without targets)
+    ``label``, ``layer``, ``scope``, ``measure``, ``minutes``, ``threshold``, ``status``
+    ("met"/"not met"), ``value`` (district value, or the worst unit's), ``units_met``,
+    ``units_total``, ``shortfall_population``, ``shortfall_sites``, ``sites_needed`` (fewest new
+    sites meeting every coverage target of the layer at once; NaN when it cannot be met),
+    ``reason`` (why not, when no candidate can meet it).
+target_units (DataFrame, one row per target and 街道/社区, worst first)
+    ``target`` (row of ``targets``), ``label``, ``layer``, ``scope``, ``unit``, ``value``,
+    ``met``, ``shortfall_population``, ``shortfall_sites``.
 """
 
 from __future__ import annotations
@@ -82,6 +91,8 @@ class StudyResult:
     equity: pd.DataFrame
     suggestions: gpd.GeoDataFrame
     suggestion_runs: dict[str, SuggestionRun] = field(default_factory=dict)
+    targets: pd.DataFrame = field(default_factory=pd.DataFrame)
+    target_units: pd.DataFrame = field(default_factory=pd.DataFrame)
     synthetic: bool = False  # True for the demo district: every output says so
     sources: tuple[str, ...] = ()  # data source lines for the method section (OSM attribution)
     extra: dict[str, Any] = field(default_factory=dict)

@@ -103,6 +103,24 @@ def summary_dict(result: StudyResult) -> dict[str, Any]:
         d = comp[comp["level"] == "district"]
         if len(d):
             all_layers = _num(d["all_layers_share"].iloc[0])
+    targets = [
+        {
+            "label": str(r["label"]),
+            "layer": str(r["layer"]),
+            "scope": str(r["scope"]),
+            "measure": str(r["measure"]),
+            "minutes": _num(r["minutes"]),
+            "status": str(r["status"]),
+            "value": _num(r["value"]),
+            "threshold": _num(r["threshold"]),
+            "units_met": int(r["units_met"]),
+            "units_total": int(r["units_total"]),
+            "shortfall_population": _num(r["shortfall_population"]),
+            "sites_needed": None if _num(r["sites_needed"]) is None else int(r["sites_needed"]),
+            "reason": str(r["reason"]),
+        }
+        for _, r in result.targets.iterrows()
+    ]
     return {
         "schema_version": SCHEMA_VERSION,
         "title": result.title,
@@ -114,5 +132,6 @@ def summary_dict(result: StudyResult) -> dict[str, Any]:
         "areas": areas,
         "equity": equity,
         "suggestions": suggestions,
+        "targets": targets,
         "sources": list(result.sources),
     }

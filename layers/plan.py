@@ -70,6 +70,7 @@ _KNOWN_KEYS = {
     "basemap",
     "buffer_m",
     "time_limit_s",
+    "targets",
 }
 
 
@@ -111,6 +112,8 @@ class Plan:
     max_snap_m: float = 300.0
     buffer_m: float = 1000.0
     time_limit_s: float = 30.0
+    targets: tuple[Mapping[str, Any], ...] = ()
+    targets_file: str = "plan"
 
     def check(self) -> Plan:
         """Raise :class:`InputError` for anything a run cannot start with."""
@@ -291,10 +294,39 @@ def plan_from_mapping(
                 msg = f"{key}.{kind} must be a number"
                 raise InputError(msg, file=file, fix=f"write {kind} = 5 under [{key}]") from None
         kw[key] = table
+    if "targets" in data:
+        raw = data["targets"]
+        if isinstance(raw, str):
+            tfile = _path(raw, base, "targets")
+            kw["targets"], kw["targets_file"] = read_targets_file(tfile), str(tfile)
+        elif isinstance(raw, list) and all(isinstance(e, dict) for e in raw):
+            kw["targets"], kw["targets_file"] = tuple(raw), file
+        else:
+            msg = "'targets' must be [[targets]] tables or a TOML file path"
+            raise InputError(msg, file=file, fix='write targets = "targets.toml"')
     kw["residents_columns"] = {
         str(k): str(v) for k, v in dict(data.get("residents_columns", {})).items()
     }
     return Plan(**kw)
+
+
+def read_targets_file(path: str | Path) -> tuple[Mapping[str, Any], ...]:
+    """The ``[[targets]]`` tables of a TOML file (see :mod:`coverage.targets`)."""
+    p = Path(path)
+    if not p.exists():
+        msg = "targets file not found"
+        raise InputError(msg, file=p, fix="check the path")
+    try:
+        with p.open("rb") as fh:
+            data = tomllib.load(fh)
+    except tomllib.TOMLDecodeError as exc:
+        msg = f"not valid TOML ({exc})"
+        raise InputError(msg, file=p, fix="correct the TOML syntax") from None
+    entries = data.get("targets")
+    if not isinstance(entries, list) or not entries:
+        msg = "no [[targets]] tables"
+        raise InputError(msg, file=p, fix="write one [[targets]] per target")
+    return tuple(entries)
 
 
 def merge(plan: Plan, **overrides: Any) -> Plan:
