@@ -34,13 +34,13 @@ Plan file keys (all optional except what a run needs)::
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from layers.errors import InputError
+from layers.tomlfile import read_toml
 
 MODELS = ("mclp", "lscp", "pmedian", "capacitated")
 LANGS = ("zh", "en")
@@ -216,15 +216,7 @@ def parse_pair(text: str, *, flag: str, number: type = str) -> tuple[str, Any]:
 def read_plan(path: str | Path) -> Plan:
     """Read a TOML plan file (paths in it are relative to the file)."""
     p = Path(path)
-    if not p.exists():
-        msg = "plan file not found"
-        raise InputError(msg, file=p, fix="check the path")
-    try:
-        with p.open("rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        msg = f"not valid TOML ({exc})"
-        raise InputError(msg, file=p, fix="correct the TOML syntax") from None
+    data = read_toml(p, what="plan file")
     return plan_from_mapping(data, base=p.parent, file=str(p))
 
 
@@ -313,15 +305,7 @@ def plan_from_mapping(
 def read_targets_file(path: str | Path) -> tuple[Mapping[str, Any], ...]:
     """The ``[[targets]]`` tables of a TOML file (see :mod:`coverage.targets`)."""
     p = Path(path)
-    if not p.exists():
-        msg = "targets file not found"
-        raise InputError(msg, file=p, fix="check the path")
-    try:
-        with p.open("rb") as fh:
-            data = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        msg = f"not valid TOML ({exc})"
-        raise InputError(msg, file=p, fix="correct the TOML syntax") from None
+    data = read_toml(p, what="targets file")
     entries = data.get("targets")
     if not isinstance(entries, list) or not entries:
         msg = "no [[targets]] tables"

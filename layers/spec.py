@@ -6,13 +6,13 @@ editing a table, not code.
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from layers.errors import InputError
+from layers.tomlfile import read_toml
 
 DEFAULT_TABLE = Path(__file__).resolve().parents[1] / "data" / "layers.toml"
 
@@ -143,15 +143,7 @@ def spec_from_mapping(
 def load_layer_table(path: str | Path | None = None) -> dict[str, LayerSpec]:
     """Read a layer table (TOML); ``None`` reads the defaults shipped in ``data/layers.toml``."""
     p = Path(path) if path is not None else DEFAULT_TABLE
-    if not p.exists():
-        msg = "layer table not found"
-        raise InputError(msg, file=p, fix="check the path")
-    try:
-        with p.open("rb") as fh:
-            table = tomllib.load(fh)
-    except tomllib.TOMLDecodeError as exc:
-        msg = f"not valid TOML ({exc})"
-        raise InputError(msg, file=p, fix="correct the TOML syntax") from None
+    table = read_toml(p, what="layer table")
     if not table:
         msg = "layer table is empty"
         raise InputError(msg, file=p, fix="define at least one [kind] section")
