@@ -83,6 +83,21 @@ def test_demo_writes_every_output(demo):
             assert 120.1 < site["lon"] < 120.3 and 30.2 < site["lat"] < 30.35
         assert sug["coverage_rate_after"] >= sug["coverage_rate_before"]
         assert isinstance(sug["optimal"], bool) and sug["gap"] is not None
+    # the demo checks Shangcheng-style planning targets (data/targets_demo.toml)
+    assert len(s["targets"]) == 5
+    for t in s["targets"]:
+        assert {
+            "label",
+            "layer",
+            "scope",
+            "status",
+            "value",
+            "threshold",
+            "shortfall_population",
+            "sites_needed",
+        } <= set(t)
+        assert t["status"] in ("met", "not met")
+        assert t["status"] == "met" or t["sites_needed"] is not None or t["reason"]
     layers = {name for name, _ in pyogrio.list_layers(demo / "gis" / "study.gpkg")}
     assert set(GIS_LAYERS) <= layers
     for sub, ext in (
@@ -267,6 +282,35 @@ def _no_population(inp: Path, tmp: Path) -> Path:
     p = tmp / "res.geojson"
     res.to_file(p)
     return p
+
+
+def test_unknown_target_word_exits_2(demo, tmp_path):
+    inp = demo / "inputs"
+    targets = tmp_path / "targets.toml"
+    targets.write_text(
+        '[[targets]]\nlabel = "助餐全覆盖"\nlayer = "canteen"\nscope = "街道"\n'
+        'measure = "coverage_rate"\nthreshold = 1.0\n',
+        encoding="utf-8",
+    )
+    out = tmp_path / "t"
+    r = cli(
+        "run",
+        "--network",
+        inp / "streets.osm",
+        "--residents",
+        inp / "residents.gpkg",
+        "--areas",
+        inp / "areas.gpkg",
+        "--layer",
+        f"canteen={inp / 'canteens_gcj02.csv'}",
+        "--targets",
+        targets,
+        "--out",
+        out,
+    )
+    assert r.returncode == 2
+    assert "target 1 ('助餐全覆盖'): unknown scope '街道'" in r.stderr
+    assert "district, street, community" in r.stderr and not out.exists()
 
 
 def test_existing_output_needs_force(demo, tmp_path):
