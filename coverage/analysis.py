@@ -234,35 +234,9 @@ def analyse(
 
         t = time.perf_counter()
         weight = _target_weight(residents, spec)
-        common: dict[str, Any] = {
-            "thresholds_min": spec.thresholds_min,
-            "unsnapped": res_snap.unsnapped,
-            "kind": kind,
-            "target_group": spec.target_group,
-        }
-        if inputs.streets is not None:
-            names = list(inputs.streets["area"])
-            metrics_parts.append(
-                coverage_metrics(
-                    mins, weight, area=street, area_names=names, level="street", **common
-                )
-            )
-            if inputs.communities is not None:
-                metrics_parts.append(
-                    coverage_metrics(
-                        mins,
-                        weight,
-                        area=community,
-                        area_names=list(inputs.communities["area"]),
-                        level="community",
-                        include_district=False,
-                        **common,
-                    )
-                )
-        else:
-            metrics_parts.append(
-                coverage_metrics(mins, weight, area=hex_cells, level="hex", **common)
-            )
+        metrics_parts += _layer_metrics(
+            inputs, spec, mins, weight, res_snap.unsnapped, street, community, hex_cells
+        )
         timings[f"metrics_{kind}"] = time.perf_counter() - t
 
         t = time.perf_counter()
@@ -349,6 +323,7 @@ def analyse(
 
     # suggestions
     sugg_rows: list[dict[str, Any]] = []
+    scenario_parts: list[pd.DataFrame] = []
     runs: dict[str, SuggestionRun] = {}
     for kind, p in opts.suggest.items():
         if p <= 0 and opts.model != "lscp":
@@ -404,6 +379,11 @@ def analyse(
                     "geometry": cand_ll[j],
                 }
             )
+        after = np.minimum(minutes[kind], sol.minutes_after)
+        out[f"minutes_after_{kind}"] = after
+        scenario_parts += _layer_metrics(
+            inputs, spec, after, weight, res_snap.unsnapped, street, community, hex_cells
+        )
         runs[kind] = SuggestionRun(
             kind=kind,
             model=opts.model,
@@ -456,6 +436,9 @@ def analyse(
             ["kind", "rank", "site_id", "name", "model", "added_population", "coverage_rate_after"],
         ),
         suggestion_runs=runs,
+        metrics_after=pd.concat(scenario_parts, ignore_index=True)
+        if scenario_parts
+        else pd.DataFrame(columns=metrics.columns),
         targets=targets_table,
         target_units=target_units,
         synthetic=synthetic,
@@ -470,6 +453,50 @@ def analyse(
     timings["total"] = time.perf_counter() - t0
     step(f"analysis done in {timings['total']:.1f} s")
     return result
+
+
+def _layer_metrics(
+    inputs: StudyInputs,
+    spec: LayerSpec,
+    mins: np.ndarray,
+    weight: np.ndarray,
+    unsnapped: np.ndarray,
+    street: np.ndarray,
+    community: np.ndarray,
+    hex_cells: np.ndarray | None,
+) -> list[pd.DataFrame]:
+    """Metrics of one layer at the district, 街道 and 社区 levels (or H3 cells without areas)."""
+    common: dict[str, Any] = {
+        "thresholds_min": spec.thresholds_min,
+        "unsnapped": unsnapped,
+        "kind": spec.kind,
+        "target_group": spec.target_group,
+    }
+    if inputs.streets is None:
+        return [coverage_metrics(mins, weight, area=hex_cells, level="hex", **common)]
+    parts = [
+        coverage_metrics(
+            mins,
+            weight,
+            area=street,
+            area_names=list(inputs.streets["area"]),
+            level="street",
+            **common,
+        )
+    ]
+    if inputs.communities is not None:
+        parts.append(
+            coverage_metrics(
+                mins,
+                weight,
+                area=community,
+                area_names=list(inputs.communities["area"]),
+                level="community",
+                include_district=False,
+                **common,
+            )
+        )
+    return parts
 
 
 def _candidates(

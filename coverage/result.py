@@ -15,7 +15,8 @@ residents (GeoDataFrame, Point: the resident unit's point, e.g. a compound centr
     ``community`` (str, 社区 name or ""), ``snapped`` (bool);
     per kind K: ``minutes_K`` (float, inf when unreachable), ``facility_K`` (str, nearest
     facility id, "" when none), ``covered_K`` (bool, within K's headline minutes);
-    ``layers_covered`` (int, how many layers are within their headline minutes).
+    ``layers_covered`` (int, how many layers are within their headline minutes);
+    ``minutes_after_K`` for layers with suggestions (minutes once the suggested sites open).
 service_areas (GeoDataFrame, Polygon/MultiPolygon)
     ``kind``, ``minutes`` (float), ``facility_id`` ("" for the dissolved union of the layer).
 gaps (GeoDataFrame, Polygon: zone outline)
@@ -39,6 +40,9 @@ suggestions (GeoDataFrame, Point)
     ``kind``, ``rank`` (1 = chosen first), ``site_id`` (str), ``name`` (str), ``model`` (str),
     ``added_population`` (newly covered target population, marginal in the order chosen),
     ``coverage_rate_after`` (district rate after adding sites 1..rank).
+metrics_after (DataFrame)
+    The ``metrics`` table of each layer with suggestions, recomputed after adding the suggested
+    sites (scenario comparison: same schema, same rows as that layer's ``metrics``).
 targets (DataFrame, one row per planning target; empty without targets)
     ``label``, ``layer``, ``scope``, ``measure``, ``minutes``, ``threshold``, ``status``
     ("met"/"not met"), ``value`` (district value, or the worst unit's), ``units_met``,
@@ -91,6 +95,7 @@ class StudyResult:
     equity: pd.DataFrame
     suggestions: gpd.GeoDataFrame
     suggestion_runs: dict[str, SuggestionRun] = field(default_factory=dict)
+    metrics_after: pd.DataFrame = field(default_factory=pd.DataFrame)
     targets: pd.DataFrame = field(default_factory=pd.DataFrame)
     target_units: pd.DataFrame = field(default_factory=pd.DataFrame)
     synthetic: bool = False  # True for the demo district: every output says so

@@ -28,6 +28,24 @@ def _minutes_key(m: float) -> str:
     return str(int(m)) if float(m).is_integer() else str(m)
 
 
+def _areas_before_after(result: StudyResult, kind: str) -> dict[str, Any]:
+    """Headline coverage per 街道 (or hex) before and after the suggested sites."""
+    spec = result.specs[kind]
+    out: dict[str, Any] = {}
+    if result.metrics_after.empty:
+        return out
+    key = ["level", "area"]
+
+    def rows(m: Any) -> Any:
+        sel = (m["kind"] == kind) & (m["minutes"] == spec.headline_min)
+        return m[sel & m["level"].isin(["street", "hex"])].set_index(key)["coverage_rate"]
+
+    before, after = rows(result.metrics), rows(result.metrics_after)
+    for (level, area), rate in before.items():
+        out[str(area)] = {"before": _num(rate), "after": _num(after.get((level, area)))}
+    return out
+
+
 def summary_dict(result: StudyResult) -> dict[str, Any]:
     """The summary as plain JSON-ready data."""
     m = result.metrics
@@ -88,6 +106,7 @@ def summary_dict(result: StudyResult) -> dict[str, Any]:
             "gap": _num(run.gap),
             "status": run.status,
             "curve": [{"sites": k, "coverage_rate": _num(v)} for k, v in run.curve],
+            "areas": _areas_before_after(result, kind),
         }
     equity = {
         str(r["kind"]): {

@@ -173,6 +173,12 @@ def test_suggestions_close_the_gap_and_report():
     assert run.coverage_rate_before == pytest.approx(10 / 60)
     assert run.coverage_rate_after == pytest.approx(1.0)
     assert run.optimal
+    # scenario comparison: the same metrics after the new site, minutes measured by hand
+    after = r.residents["minutes_after_canteen"].to_numpy()
+    np.testing.assert_allclose(after, [100 / 60, 50 / 60, (50 + 5) / 60], atol=1e-6)
+    d = r.metrics_after[r.metrics_after.level == "district"].set_index("minutes")
+    assert d.loc[15.0, "coverage_rate"] == pytest.approx(1.0)
+    assert d.loc[5.0, "covered_population"] == 60
 
 
 def grid(seed: int, n: int = 8, spacing: float = 120.0) -> WalkNetwork:
