@@ -138,7 +138,7 @@ def nearest_distances(
         better = cand["d"].to_numpy() < best[t_idx]
         best[t_idx[better]] = cand["d"].to_numpy()[better]
         best_src[t_idx[better]] = cand["s"].to_numpy()[better]
-    ok = best <= cutoff_m
+    ok = np.isfinite(best) & (best <= cutoff_m)  # with no cutoff, inf <= inf must not pass
     dist[tgt_ids[ok]] = best[ok]
     src_of[tgt_ids[ok]] = src_ids[best_src[ok]]
     return Nearest(dist, src_of, np.asarray(node_d[:n]))

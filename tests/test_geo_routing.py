@@ -182,6 +182,17 @@ def test_same_edge_and_partial_edges_by_hand():
     assert np.isinf(nearest_distances(net, src, tgt, cutoff_m=429.0).distance_m[0])
 
 
+def test_unreached_part_without_cutoff_is_inf():
+    # found by hypothesis in CI: a target on a separate part, searched with no cutoff
+    G = random_network(0, connected=False)
+    net = network_from_graph(G, crs=UTM, largest_component=False)
+    src = snap_points(net, _points(0, 1), max_snap_m=120)
+    tgt = snap_points(net, _points(7, 1), max_snap_m=120)
+    near = nearest_distances(net, src, tgt)
+    assert np.isinf(near.distance_m[0]) and near.source[0] == -1
+    np.testing.assert_array_equal(near.distance_m, oracle(net, src, tgt, math.inf))
+
+
 def test_unsnapped_sources_and_empty_inputs():
     G = random_network(3)
     net = network_from_graph(G, crs=UTM)
