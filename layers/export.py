@@ -12,6 +12,13 @@ their metrics, ``suggestions``) in every requested format::
                                       other shapes as WKT
     <out_dir>/export.json             what was written: CRS, row counts, sources, synthetic flag
 
+Planning targets, when the study has them, are two tables without geometry: ``targets`` (one row
+per target: status, value, shortfall, sites needed, reason) and ``target_units`` (one row per
+target and 街道/社区, worst first; join ``unit`` to ``areas.area`` to map them).  They go into the
+GeoPackage as attribute tables (``gpkg_contents.data_type = 'attributes'``, listed by QGIS as
+tables), to ``csv/`` and to ``parquet/`` (plain Parquet); GeoJSON and Shapefile hold features with
+geometry only, so these formats skip them.
+
 The format writers are :func:`layers.io.write_table` (atomic writes, inf -> NULL, Shapefile field
 names cut to 10 bytes with a mapping table, ``.cpg`` = UTF-8, GCJ-02 offsets); this module only
 decides what goes where.  Every target is checked before anything is written, so a refused
@@ -33,6 +40,7 @@ from typing import Final
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyogrio
 import shapely
 
@@ -55,6 +63,10 @@ _EMPTY_GEOMETRY: Final = {
     "areas": "MultiPolygon",
     "suggestions": "Point",
 }
+#: Tables without geometry (planning targets), written when not empty.
+TABLES: Final = ("targets", "target_units")
+#: Formats that can hold a table without geometry.
+_TABLE_FORMATS: Final = ("gpkg", "parquet", "csv")
 FORMATS: Final = ("gpkg", "geojson", "shp", "parquet", "csv")
 GPKG_NAME: Final = "study.gpkg"
 _SUFFIX: Final = {"geojson": ".geojson", "shp": ".shp", "parquet": ".parquet", "csv": ".csv"}
@@ -88,7 +100,36 @@ def result_layers(result: StudyResult) -> dict[str, gpd.GeoDataFrame]:
     return {name: getattr(result, name) for name in LAYERS}
 
 
-def _targets(out: Path, formats: Sequence[str], layers: dict[str, gpd.GeoDataFrame]) -> list[Path]:
+def result_tables(result: StudyResult) -> dict[str, pd.DataFrame]:
+    """The non-empty tables without geometry of ``result`` (planning targets)."""
+    tables = {name: getattr(result, name) for name in TABLES}
+    return {name: t for name, t in tables.items() if t is not None and not t.empty}
+
+
+def _plain_table(table: pd.DataFrame) -> pd.DataFrame:
+    """A copy writers can take: inf -> NaN (NULL), a fresh index."""
+    out = table.reset_index(drop=True).copy()
+    for col in out.columns:
+        if pd.api.types.is_float_dtype(out[col].dtype):
+            out[col] = out[col].where(np.isfinite(out[col].to_numpy(dtype=np.float64)))
+    return out
+
+
+def _write_table(table: pd.DataFrame, path: Path, fmt: str, *, force: bool) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path, force=force) as tmp:
+        if fmt == "csv":
+            table.to_csv(tmp, index=False, encoding="utf-8-sig")
+        else:
+            table.to_parquet(tmp, index=False)
+
+
+def _targets(
+    out: Path,
+    formats: Sequence[str],
+    layers: dict[str, gpd.GeoDataFrame],
+    tables: Sequence[str] = (),
+) -> list[Path]:
     targets = [out / "export.json"]
     for fmt in formats:
         if fmt == "gpkg":
@@ -102,6 +143,8 @@ def _targets(out: Path, formats: Sequence[str], layers: dict[str, gpd.GeoDataFra
             if fmt == "shp":
                 targets += [path.with_suffix(s) for s in (".dbf", ".shx", ".prj", ".cpg")]
                 targets.append(path.with_name(f"{name}_fields.csv"))
+        if fmt in ("parquet", "csv"):
+            targets += [out / fmt / f"{name}{_SUFFIX[fmt]}" for name in tables]
     return targets
 
 
@@ -157,9 +200,10 @@ def export_result(
         msg = "the export folder is a file"
         raise InputError(msg, file=out, fix="give a folder path")
     layers = result_layers(result)
+    tables = {name: _plain_table(t) for name, t in result_tables(result).items()}
     _check_crs(layers)
     if not force:
-        for target in _targets(out, fmts, layers):
+        for target in _targets(out, fmts, layers, list(tables)):
             check_target(target, force=False)
     out.mkdir(parents=True, exist_ok=True)
     label = system_name(system)
@@ -178,6 +222,8 @@ def export_result(
                         )
                     else:
                         write_table(gdf, tmp, crs=system, layer=name)
+                for name, table in tables.items():  # attribute tables, no geometry
+                    pyogrio.write_dataframe(table, tmp, layer=name, driver="GPKG")
             files.append(target)
         else:
             for name, gdf in layers.items():
@@ -187,6 +233,13 @@ def export_result(
                     continue
                 res = write_table(gdf, path, crs=system, force=force, layer=name)
                 files += list(res.files)
+            for name, table in tables.items():
+                if fmt not in _TABLE_FORMATS:
+                    log.info("table '%s' has no geometry: no %s file written", name, fmt)
+                    continue
+                path = out / fmt / f"{name}{_SUFFIX[fmt]}"
+                _write_table(table, path, fmt, force=force)
+                files.append(path)
         written[fmt] = files
 
     info = {
@@ -196,6 +249,7 @@ def export_result(
         "crs_label": system_crs(system).to_string(),
         "offset_coordinates": label in ("gcj02", "bd09"),
         "layers": {name: len(gdf) for name, gdf in layers.items()},
+        "tables": {name: len(t) for name, t in tables.items()},
         "geometry_bounds_wgs84": _bounds(layers),
         "sources": list(result.sources),
         "files": {fmt: [str(p.relative_to(out)) for p in paths] for fmt, paths in written.items()},

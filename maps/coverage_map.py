@@ -17,6 +17,10 @@ Every text that comes from users (names, ids, layer labels, the study title, are
 sources) is escaped with :func:`html.escape` before it reaches the page, because Leaflet inserts
 popup, tooltip and layer-control labels as HTML.
 
+Planning targets about every 街道 or 社区 get one layer each (off at start, at the top of the
+layer control): the target's units from ``result.areas`` coloured met / not met, with the unit's
+value and shortfall from ``result.target_units`` in the popup.
+
 With ``basemap="gcj02"`` the tiles are Amap's, which are drawn in GCJ-02 coordinates; every
 overlay is then shifted from WGS84 to GCJ-02 (``layers.crs``) so that it lands on the right street.
 """
@@ -90,6 +94,9 @@ UNCOVERED_COLOUR: Final = "#d7191c"
 UNREACHABLE_COLOUR: Final = "#7b3294"
 UNSNAPPED_COLOUR: Final = "#252525"
 GAP_COLOUR: Final = "#b2182b"
+#: Units of a planning target: met / not met.
+TARGET_MET_COLOUR: Final = "#1a9641"
+TARGET_NOT_MET_COLOUR: Final = "#d7191c"
 
 _COLOUR_RE: Final = re.compile(r"^(#[0-9a-fA-F]{3,8}|[a-zA-Z]{3,20})$")
 _CSS_URL_RE: Final = re.compile(r"url\((images/[A-Za-z0-9_.-]+\.png)\)")
@@ -641,6 +648,89 @@ def _area_layers(
     return groups
 
 
+def _target_layers(result: StudyResult, lang: str, *, gcj02: bool) -> list[folium.FeatureGroup]:
+    """One layer per 街道 / 社区 target: its units coloured met / not met."""
+    targets, units, areas = result.targets, result.target_units, result.areas
+    if targets is None or targets.empty or units is None or units.empty or areas.empty:
+        return []
+    groups = []
+    for i, t in enumerate(targets.to_dict("records")):
+        scope, measure = str(t["scope"]), str(t["measure"])
+        if scope not in ("street", "community"):
+            continue
+        rows = units[units["target"] == i]
+        polys = areas[areas["level"] == scope][["area", "geometry"]]
+        part = polys.merge(rows, left_on="area", right_on="unit", how="inner")
+        missing = sorted(set(rows["unit"]) - set(part["unit"]))
+        if missing:
+            log.warning(
+                "target %d: %d unit(s) have no %s polygon and are not drawn: %s",
+                i + 1,
+                len(missing),
+                scope,
+                ", ".join(missing[:5]),
+            )
+        if part.empty:
+            continue
+        part = gpd.GeoDataFrame(part, geometry="geometry", crs=areas.crs)
+        label = str(t["label"])
+        met = part["met"].to_numpy(dtype=bool)
+        status = [i18n.status_label("met" if m else "not met", lang) for m in met]
+        values = [i18n.fmt_target_value(float(v), measure) for v in part["value"]]
+        if measure == "facility_count":
+            short = [i18n.fmt_count(float(v)) for v in part["shortfall_sites"]]
+            short_label = text("shortfall_sites", lang)
+        else:
+            short = [i18n.fmt_people(float(v)) for v in part["shortfall_population"]]
+            short_label = text("shortfall_population", lang)
+        props: dict[str, list[Any]] = {
+            "tip": [
+                _esc(f"{u} · {s_} · {v}")
+                for u, s_, v in zip(part["unit"], status, values, strict=True)
+            ],
+            "target": [_esc(label)] * len(part),
+            "unit": [_esc(v) for v in part["unit"]],
+            "status": status,
+            "value": values,
+            "threshold": [i18n.fmt_target_value(float(t["threshold"]), measure)] * len(part),
+            "short": short,
+            "s": [0 if m else 1 for m in met],
+        }
+        frame = _frame(part, props, gcj02=gcj02, layer=f"target {i + 1}")
+        name = f"{text('target', lang)}{'：' if lang == 'zh' else ': '}{label}"
+        group = _group(name, show=False)
+        _add_geojson(
+            group,
+            frame,
+            styles=[
+                {
+                    "color": TARGET_MET_COLOUR,
+                    "weight": 2,
+                    "fillColor": TARGET_MET_COLOUR,
+                    "fillOpacity": 0.35,
+                },
+                {
+                    "color": TARGET_NOT_MET_COLOUR,
+                    "weight": 2,
+                    "fillColor": TARGET_NOT_MET_COLOUR,
+                    "fillOpacity": 0.45,
+                },
+            ],
+            popup=[
+                ("target", text("target", lang)),
+                ("unit", i18n.level_label(scope, lang)),
+                ("status", text("target_status", lang)),
+                ("value", text("target_value", lang)),
+                ("threshold", text("target_threshold", lang)),
+                ("short", short_label),
+            ],
+            tooltip="tip",
+            pane="sc-areas",
+        )
+        groups.append(group)
+    return groups
+
+
 def _badge(colour: str, rank: int) -> str:
     return f'<div class="sc-site" style="background:{colour}">{rank}</div>'
 
@@ -723,6 +813,11 @@ def _heading(label: str) -> str:
     return label[:1].upper() + label[1:]
 
 
+def _has_unit_targets(result: StudyResult) -> bool:
+    t = result.targets
+    return t is not None and not t.empty and bool(t["scope"].isin(["street", "community"]).any())
+
+
 def _legend_markup(result: StudyResult, lang: str) -> str:
     minutes = text("minutes_short", lang)
     rows = [f"<h4>{_esc(_heading(text('facilities', lang)))}</h4>"]
@@ -763,6 +858,11 @@ def _legend_markup(result: StudyResult, lang: str) -> str:
         label = f"≥ {lower:.0%}" if i == 0 else f"{lower:.0%} – {upper:.0%}"
         rows.append(f"<div>{_swatch(colour, opacity=0.8)}{_esc(label)}</div>")
     rows.append(f"<div>{_swatch(NO_DATA_COLOUR)}{_esc(text('no_target', lang))}</div>")
+    if _has_unit_targets(result):
+        rows.append(f"<h4>{_esc(_heading(text('targets', lang)))}</h4>")
+        for colour, status in ((TARGET_MET_COLOUR, "met"), (TARGET_NOT_MET_COLOUR, "not met")):
+            swatch = _swatch(colour, opacity=0.6, border=colour)
+            rows.append(f"<div>{swatch}{_esc(i18n.status_label(status, lang))}</div>")
     if not result.suggestions.empty:
         rows.append(f"<h4>{_esc(_heading(text('suggestions', lang)))}</h4>")
         rows.append(
@@ -831,6 +931,8 @@ def build_map(result: StudyResult, *, lang: str = "zh", basemap: str = "osm") ->
     for pane, z in PANES.items():
         folium.map.CustomPane(pane, z_index=z, pointer_events=False).add_to(m)
 
+    for group in _target_layers(result, lang, gcj02=gcj02):
+        group.add_to(m)
     first = next(iter(result.specs), None)
     for kind, spec in result.specs.items():
         show = kind == first

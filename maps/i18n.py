@@ -72,6 +72,21 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "within": ("≤{m:g} 分钟", "≤ {m:g} min"),
     "beyond": ("> {m:g} 分钟（未覆盖）", "> {m:g} min (not covered)"),
     "ring": ("{m:g} 分钟步行范围", "{m:g}-minute walk"),
+    # planning targets
+    "targets": ("规划目标", "planning targets"),
+    "target": ("规划目标", "target"),
+    "scope": ("范围", "scope"),
+    "measure": ("指标", "measure"),
+    "target_status": ("状态", "status"),
+    "target_value": ("现状值", "value"),
+    "target_threshold": ("目标值", "target"),
+    "units_met_col": ("达标单元", "units met"),
+    "units_met": ("{met}/{total} 达标", "{met}/{total} met"),
+    "shortfall_population": ("缺口人口", "people short"),
+    "shortfall_sites": ("缺少设施", "sites short"),
+    "sites_needed": ("需新增站点（最少）", "new sites needed"),
+    "reason": ("无法达标原因", "why it cannot be met"),
+    "unit": ("街道/社区", "sub-district / community"),
     "synthetic_note": (
         "本图表使用合成（演示）数据，不代表真实设施或人口。",
         "This output uses synthetic (demo) data; it shows no real facilities or residents.",
@@ -84,6 +99,22 @@ LEVEL_LABELS: Final[dict[str, tuple[str, str]]] = {
     "street": ("街道", "sub-district (jiedao)"),
     "community": ("社区", "community (shequ)"),
     "hex": ("网格", "hexagon"),
+}
+
+#: Planning-target vocabulary (``coverage.targets``): scopes, measures and statuses.
+SCOPE_LABELS: Final[dict[str, tuple[str, str]]] = {
+    "district": ("全区", "district"),
+    "street": ("各街道", "each sub-district"),
+    "community": ("各社区", "each community"),
+}
+MEASURE_LABELS: Final[dict[str, tuple[str, str]]] = {
+    "facility_count": ("设施数量", "facilities"),
+    "coverage_rate": ("覆盖率", "coverage rate"),
+    "communities_all_within": ("全覆盖社区占比", "communities fully covered"),
+}
+STATUS_LABELS: Final[dict[str, tuple[str, str]]] = {
+    "met": ("达标", "met"),
+    "not met": ("未达标", "not met"),
 }
 
 DASH: Final = "—"
@@ -127,6 +158,45 @@ def target_group_label(group: str, lang: str) -> str:
     """Name of a target group column (``elderly`` -> 60岁及以上老人); unknown columns as given."""
     zh, en = TARGET_GROUP_LABELS.get(group, (group, group))
     return zh if lang == "zh" else en
+
+
+def _pick(table: dict[str, tuple[str, str]], key: str, lang: str) -> str:
+    zh, en = table.get(key, (key, key))
+    return zh if lang == "zh" else en
+
+
+def scope_label(scope: str, lang: str) -> str:
+    """全区 / 各街道 / 各社区 for a target scope; unknown scopes as given."""
+    return _pick(SCOPE_LABELS, scope, lang)
+
+
+def measure_label(measure: str, lang: str) -> str:
+    """Name of a target measure; unknown measures as given."""
+    return _pick(MEASURE_LABELS, measure, lang)
+
+
+def status_label(status: object, lang: str) -> str:
+    """达标 / 未达标 for a target status (``met`` / ``not met``); others as given."""
+    return _pick(STATUS_LABELS, str(status), lang)
+
+
+def target_value_format(measure: str) -> str:
+    """How a target's values read: a count of facilities, otherwise a share (percent)."""
+    return "count" if measure == "facility_count" else "percent"
+
+
+def fmt_target_value(value: float | None, measure: str) -> str:
+    """A target's value or threshold: ``3`` facilities, or ``85.3%``."""
+    return fmt_count(value) if measure == "facility_count" else fmt_percent(value)
+
+
+def fmt_units_met(units: object, lang: str) -> str:
+    """``"3/16"`` (units met / units) as "3/16 达标"; empty (district targets) as a dash."""
+    text_ = "" if units is None or (isinstance(units, float) and math.isnan(units)) else str(units)
+    if "/" not in text_:
+        return DASH
+    met, total = text_.split("/", 1)
+    return text("units_met", lang, met=met, total=total)
 
 
 def layer_label(spec: LayerSpec, lang: str) -> str:

@@ -1,7 +1,9 @@
 """The gap report for district leaders: one printable self-contained HTML file, plus XLSX.
 
 Leaders read it on paper (A4) or on an intranet PC, in Chinese by default.  It answers, in this
-order: how far each layer is from the 15-minute goal; which 街道 (and 社区) lag; where the worst
+order: whether the district's written planning targets are met (when the plan has targets: the
+report opens with them, since leaders are measured against them); how far each layer is from the
+15-minute goal; which 街道 (and 社区) lag; where the worst
 gaps are and how many people they hold; what the suggested sites would change; how evenly
 service is spread; and how the figures were made (speeds, thresholds, data sources).
 
@@ -11,6 +13,12 @@ written from those same :class:`Table` objects, so they cannot disagree.  Every 
 the exact value it shows in ``data-value`` (Python ``repr`` of floats, ``nan``/``inf`` spelled
 out), so a reader program (and the tests) can check the report against the analysis digit for
 digit.  Numbers are formatted by :mod:`maps.i18n` (percent with one decimal, whole people).
+
+Planning targets (``result.targets`` / ``result.target_units``) open the report: one row per
+target, its value read as a share or a count by the target's measure (a per-row format), fields
+the measure does not define shown as a dash (and left empty in the workbook), the reason a
+target cannot be met in a full-width row under it; then the worst 街道/社区 of each target not
+met, grouped under the target's label.
 """
 
 from __future__ import annotations
@@ -41,18 +49,42 @@ LOW_RATE: Final = 0.5
 
 _T: Final[dict[str, tuple[str, str]]] = {
     "report": ("15分钟公共服务圈缺口报告", "15-minute service circle gap report"),
-    "sec_headline": ("一、总体覆盖与15分钟目标", "1. Coverage against the 15-minute goal"),
-    "sec_streets": ("二、各街道覆盖情况", "2. Coverage by sub-district (jiedao)"),
+    "sec_targets": ("规划目标完成情况", "Planning targets"),
+    "sec_headline": ("总体覆盖与15分钟目标", "Coverage against the 15-minute goal"),
+    "sec_streets": ("各街道覆盖情况", "Coverage by sub-district (jiedao)"),
     "sec_communities": ("各社区覆盖情况", "Coverage by community (shequ)"),
-    "sec_gaps": ("三、服务缺口（按未覆盖人口排序）", "3. Worst service gaps"),
-    "sec_suggestions": ("四、建议新增选址及效果", "4. Suggested new sites: before and after"),
-    "sec_equity": ("五、公平性", "5. Equity across sub-districts"),
-    "sec_method": ("六、方法与数据", "6. Method and data"),
+    "sec_gaps": ("服务缺口（按未覆盖人口排序）", "Worst service gaps"),
+    "sec_suggestions": ("建议新增选址及效果", "Suggested new sites: before and after"),
+    "sec_equity": ("公平性", "Equity across sub-districts"),
+    "sec_method": ("方法与数据", "Method and data"),
     "headline_card": (
         "{covered} / {population} 名{group}在{m}分钟步行范围内",
         "{covered} of {population} ({group}) within a {m}-minute walk",
     ),
     "goal": ("目标：100%（{m}分钟）", "goal: 100% within {m} min"),
+    "tbl_targets": ("逐项核对（{n}项）", "Each target checked ({n})"),
+    "tbl_target_units": (
+        "未达标目标中最差的街道/社区（每个目标最多{n}个）",
+        "Worst sub-districts / communities of the targets not met (at most {n} per target)",
+    ),
+    "note_targets": (
+        "现状值：全区目标为全区数值，各街道/各社区目标为最差单元的数值。缺口人口：达到目标尚缺的服务对象"
+        "人口（覆盖率目标），或未全覆盖社区中不可达的人口（全覆盖社区占比目标），各单元合计。需新增站点："
+        "从候选点中同时满足该图层全部覆盖类目标所需的最少新增站点数，同一图层的覆盖类目标共用此数，"
+        "不可相加；设施数量目标为尚缺的设施数；“—”表示候选点无法满足，原因列于该目标下方。",
+        "Value: the district's value, or for targets of each sub-district / community the worst "
+        "unit's value.  People short: target-group people still missing to reach the target "
+        "(coverage targets) or out of reach in communities not fully covered (community share "
+        "targets), summed over units.  New sites needed: the fewest candidate sites that meet "
+        "every coverage target of the layer at once; coverage targets of one layer share this "
+        "number (do not add them up); for facility counts, the facilities missing.  A dash means "
+        "no set of candidates can meet the target; the reason is given under it.",
+    ),
+    "note_target_units": (
+        "按缺口从大到小排列；完整的单元列表见GIS导出（target_units）。",
+        "Largest shortfall first; every unit is in the GIS export (target_units).",
+    ),
+    "unit_rank": ("排序", "rank"),
     "tbl_headline": ("各图层全区覆盖（目标分钟）", "District coverage per layer (goal minutes)"),
     "tbl_thresholds": ("各步行时间阈值的全区覆盖", "District coverage at each threshold"),
     "tbl_streets": ("各街道覆盖率（目标分钟）", "Coverage rate by sub-district (goal minutes)"),
@@ -121,6 +153,8 @@ _T: Final[dict[str, tuple[str, str]]] = {
 }
 
 _SHEETS: Final[dict[str, tuple[str, str]]] = {
+    "targets": ("规划目标", "Targets"),
+    "target_units": ("目标未达标单元", "Targets - worst units"),
     "headline": ("总体覆盖", "Headline"),
     "thresholds": ("分阈值覆盖", "By threshold"),
     "streets": ("街道覆盖率", "Sub-districts"),
@@ -161,7 +195,16 @@ FORMATS: Final[dict[str, tuple[Callable[[Any, str], str], str | None]]] = {
     "number2": (lambda v, _l: i18n.fmt_number(_num(v), 2), "0.00"),
     "number3": (lambda v, _l: i18n.fmt_number(_num(v), 3), "0.000"),
     "bool": (lambda v, lang: i18n.fmt_bool(v, lang), None),
+    "status": (lambda v, lang: i18n.status_label(v, lang), None),
+    "units": (lambda v, lang: i18n.fmt_units_met(v, lang), None),
+    "na": (lambda _v, _l: i18n.DASH, None),  # a field the row's measure does not define
 }
+#: Formats whose cells hold words: the workbook stores the shown text, not the code behind it.
+_XLSX_SHOWN: Final = frozenset({"status", "units"})
+#: Formats shown as text cells (left-aligned) rather than numbers.
+_TEXT_FORMATS: Final = frozenset({"text", "bool", "status", "units"})
+#: Gaps in a target's units listed in the report (all of them are in target_units exports).
+WORST_UNITS: Final = 5
 
 
 def _num(value: Any) -> float | None:
@@ -172,11 +215,23 @@ def _num(value: Any) -> float | None:
 
 @dataclass(frozen=True)
 class Column:
-    """A shown column: ``key`` in :attr:`Table.rows`, its header and its format name."""
+    """A shown column: ``key`` in :attr:`Table.rows`, its header and its format name.
+
+    ``fmt_key`` names a column of the rows holding the format of each row's cell, for columns
+    whose rows differ in kind (a target's value is a count of facilities or a share).
+    """
 
     key: str
     label: str
     fmt: str = "text"
+    fmt_key: str | None = None
+
+    def fmt_of(self, rec: Mapping[str, Any]) -> str:
+        """The format of this column's cell in row ``rec``."""
+        if self.fmt_key is None:
+            return self.fmt
+        fmt = rec.get(self.fmt_key)
+        return fmt if isinstance(fmt, str) and fmt in FORMATS else self.fmt
 
 
 @dataclass(frozen=True)
@@ -196,13 +251,25 @@ class Table:
     ids: tuple[str, ...] = ()
     note: str = ""
     flag_low: bool = False  # mark rates below 50% (tables at the goal minutes)
+    #: HTML only: a heading row starts each run of rows with the same value of this column,
+    #: which is then not repeated in the rows (the workbook keeps it as an ordinary column).
+    group_key: str | None = None
+    #: The column whose change starts a new group (default: ``group_key``), so that two groups
+    #: with the same heading stay apart.
+    group_by: str | None = None
+    #: HTML only: this text column goes into a full-width row under its row when not empty.
+    detail_key: str | None = None
 
     def display(self, lang: str) -> list[list[str]]:
         """The shown text of every cell, row by row."""
         out = []
         for rec in self.rows.to_dict("records"):
-            out.append([FORMATS[c.fmt][0](_clean(rec[c.key]), lang) for c in self.columns])
+            out.append([FORMATS[c.fmt_of(rec)][0](_clean(rec[c.key]), lang) for c in self.columns])
         return out
+
+    def html_columns(self) -> tuple[Column, ...]:
+        """The columns shown as cells of the HTML rows."""
+        return tuple(c for c in self.columns if c.key not in (self.group_key, self.detail_key))
 
 
 def _clean(value: Any) -> Any:
@@ -214,6 +281,128 @@ def _clean(value: Any) -> Any:
 
 def _frame(records: Sequence[Mapping[str, Any]], columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(list(records), columns=list(columns))
+
+
+def _target_tables(result: StudyResult, lang: str) -> list[Table]:
+    """The planning-target table and the worst units of each target not met."""
+    targets = result.targets
+    if targets is None or targets.empty:
+        return []
+    rows = []
+    for i, r in enumerate(targets.to_dict("records")):
+        spec = result.specs.get(str(r["layer"]))
+        count = r["measure"] == "facility_count"
+        rows.append(
+            {
+                **r,
+                "target": i,
+                "layer_label": spec.label(lang) if spec else str(r["layer"]),
+                "scope_label": i18n.scope_label(str(r["scope"]), lang),
+                "measure_label": i18n.measure_label(str(r["measure"]), lang),
+                "units": ""
+                if r["scope"] == "district"
+                else f"{int(r['units_met'])}/{int(r['units_total'])}",
+                "value_fmt": i18n.target_value_format(str(r["measure"])),
+                "pop_fmt": "na" if count else "people",
+                "sites_fmt": "count" if count else "na",
+            }
+        )
+    table = Table(
+        key="targets",
+        title=_t("tbl_targets", lang, n=len(rows)),
+        sheet=_sheet("targets", lang),
+        columns=(
+            Column("label", text("target", lang)),
+            Column("layer_label", _t("layer", lang)),
+            Column("scope_label", text("scope", lang)),
+            Column("measure_label", text("measure", lang)),
+            Column("minutes", text("minutes_short", lang), "threshold"),
+            Column("threshold", text("target_threshold", lang), "percent", fmt_key="value_fmt"),
+            Column("status", text("target_status", lang), "status"),
+            Column("value", text("target_value", lang), "percent", fmt_key="value_fmt"),
+            Column("units", text("units_met_col", lang), "units"),
+            Column(
+                "shortfall_population",
+                text("shortfall_population", lang),
+                "people",
+                fmt_key="pop_fmt",
+            ),
+            Column("shortfall_sites", text("shortfall_sites", lang), "count", fmt_key="sites_fmt"),
+            Column("sites_needed", text("sites_needed", lang), "count"),
+            Column("reason", text("reason", lang)),  # under its row in the HTML
+        ),
+        rows=_frame(rows, [*targets.columns, *(k for k in rows[0] if k not in targets)]),
+        ids=("target", "layer", "scope", "measure"),
+        note=_t("note_targets", lang),
+        detail_key="reason",
+    )
+    by_target = {row["target"]: row for row in rows}
+    units = result.target_units
+    worst = []
+    if units is not None and not units.empty:
+        for i, row in by_target.items():
+            if row["status"] == "met" or row["scope"] not in ("street", "community"):
+                continue
+            part = units[(units["target"] == i) & ~units["met"].astype(bool)].head(WORST_UNITS)
+            for rank, u in enumerate(part.to_dict("records"), start=1):
+                worst.append(
+                    {
+                        **u,
+                        "rank": rank,
+                        "threshold": row["threshold"],
+                        "value_fmt": row["value_fmt"],
+                        "pop_fmt": row["pop_fmt"],
+                        "sites_fmt": row["sites_fmt"],
+                    }
+                )
+    shortfalls = []  # only the kinds of shortfall the listed targets define
+    if any(w["pop_fmt"] != "na" for w in worst):
+        shortfalls.append(
+            Column(
+                "shortfall_population",
+                text("shortfall_population", lang),
+                "people",
+                fmt_key="pop_fmt",
+            )
+        )
+    if any(w["sites_fmt"] != "na" for w in worst):
+        shortfalls.append(
+            Column("shortfall_sites", text("shortfall_sites", lang), "count", fmt_key="sites_fmt")
+        )
+    unit_table = Table(
+        key="target_units",
+        title=_t("tbl_target_units", lang, n=WORST_UNITS),
+        sheet=_sheet("target_units", lang),
+        columns=(
+            Column("label", text("target", lang)),
+            Column("rank", _t("unit_rank", lang), "count"),
+            Column("unit", text("unit", lang)),
+            Column("value", text("target_value", lang), "percent", fmt_key="value_fmt"),
+            Column("threshold", text("target_threshold", lang), "percent", fmt_key="value_fmt"),
+            *shortfalls,
+        ),
+        rows=_frame(
+            worst,
+            [
+                "target",
+                "label",
+                "rank",
+                "unit",
+                "value",
+                "threshold",
+                "shortfall_population",
+                "shortfall_sites",
+                "value_fmt",
+                "pop_fmt",
+                "sites_fmt",
+            ],
+        ),
+        ids=("target", "unit"),
+        note=_t("note_target_units", lang),
+        group_key="label",
+        group_by="target",
+    )
+    return [table, unit_table] if worst else [table]
 
 
 def _headline_tables(result: StudyResult, lang: str) -> list[Table]:
@@ -600,6 +789,7 @@ def report_tables(result: StudyResult, *, lang: str = "zh") -> list[Table]:
     """Every table of the report, in reading order (the workbook has one sheet per table)."""
     i18n.check_lang(lang)
     return [
+        *_target_tables(result, lang),
         *_headline_tables(result, lang),
         *_street_tables(result, lang),
         *_community_table(result, lang),
@@ -632,32 +822,58 @@ def raw_value(value: Any) -> str:
 
 
 def _table_html(table: Table, lang: str) -> str:
+    columns = table.html_columns()
+    span = len(columns)
     head = "".join(
-        f'<th data-key="{_esc(c.key)}" class="{"num" if c.fmt not in ("text", "bool") else "txt"}">'
+        f'<th data-key="{_esc(c.key)}" class="{"txt" if c.fmt in _TEXT_FORMATS else "num"}">'
         f"{_esc(c.label)}</th>"
-        for c in table.columns
+        for c in columns
     )
     body = []
     records = table.rows.to_dict("records")
-    for rec, shown in zip(records, table.display(lang), strict=True):
+    group: object = None
+    for n, rec in enumerate(records):
+        if table.group_key is not None:
+            by = rec[table.group_by or table.group_key]
+            if n == 0 or by != group:
+                group = by
+                heading = _esc(rec[table.group_key])
+                body.append(
+                    f'<tr class="group"><th colspan="{span}" scope="colgroup">{heading}</th></tr>'
+                )
         attrs = "".join(f' data-{k}="{_esc(raw_value(rec[k]))}"' for k in table.ids)
         cells = []
-        for col, txt in zip(table.columns, shown, strict=True):
+        for col in columns:
             value = _clean(rec[col.key])
-            cls = "num" if col.fmt not in ("text", "bool") else "txt"
+            fmt = col.fmt_of(rec)
+            txt = FORMATS[fmt][0](value, lang)
+            cls = "txt" if fmt in _TEXT_FORMATS else "num"
             low = isinstance(value, float) and math.isfinite(value) and value < LOW_RATE
-            if table.flag_low and col.fmt == "percent" and low:
+            if table.flag_low and fmt == "percent" and low:
                 cls += " low"
+            if fmt == "status":
+                cls += " met" if value == "met" else " unmet"
+            elif fmt == "units":
+                cls += " units"
             cells.append(
-                f'<td class="{cls}" data-value="{_esc(raw_value(value))}">{_esc(txt)}</td>'
+                f'<td class="{cls}" data-key="{_esc(col.key)}" '
+                f'data-value="{_esc(raw_value(value))}">{_esc(txt)}</td>'
             )
         body.append(f"<tr{attrs}>{''.join(cells)}</tr>")
+        detail = "" if table.detail_key is None else raw_value(rec[table.detail_key])
+        if detail and detail != "nan":
+            title = next(c.label for c in table.columns if c.key == table.detail_key)
+            body.append(
+                f'<tr class="detail"><td colspan="{span}" data-key="{_esc(table.detail_key)}" '
+                f'data-value="{_esc(detail)}"><b>{_esc(title)}{"：" if lang == "zh" else ": "}</b>'
+                f"{_esc(detail)}</td></tr>"
+            )
     if not body:
-        span = len(table.columns)
         body.append(f'<tr class="empty"><td colspan="{span}">{_esc(_t("no_rows", lang))}</td></tr>')
     note = f'<p class="note">{_esc(table.note)}</p>' if table.note else ""
+    cls = ' class="targets"' if table.key.startswith("target") else ""
     return (
-        f'<table id="t-{_esc(table.key)}" data-table="{_esc(table.key)}">'
+        f'<table id="t-{_esc(table.key)}" data-table="{_esc(table.key)}"{cls}>'
         f"<caption>{_esc(table.title)}</caption><thead><tr>{head}</tr></thead>"
         f"<tbody>{''.join(body)}</tbody></table>{note}"
     )
@@ -725,6 +941,20 @@ th.num, td.num { text-align: right; font-variant-numeric: tabular-nums; }
 td.num { white-space: nowrap; }
 td.txt { word-break: keep-all; overflow-wrap: break-word; }
 td.low { color: #b2182b; font-weight: 600; }
+td.met, td.unmet { font-weight: 700; white-space: nowrap; text-align: center; }
+td.met { color: #1a7f37; background: #e6f4ea; }
+td.unmet { color: #b2182b; background: #fbe9eb; }
+tr.group th { background: #fafafa; text-align: left; font-weight: 600; }
+tr.detail td { font-size: 8.5pt; color: #444; background: #fffbea; border-top: 0; }
+table.targets { font-size: 8.5pt; }
+table.targets th, table.targets td { padding: 1mm 1mm; }
+table.targets th { font-size: 8pt; word-break: keep-all; }
+table.targets td[data-key="layer_label"], table.targets td[data-key="measure_label"] {
+  min-width: 5em; }
+table.targets td.txt { word-break: normal; overflow-wrap: break-word; }
+table.targets td[data-key="label"] { width: 24%; min-width: 7em; }
+table.targets td[data-key="scope_label"] { min-width: 4.4em; }
+td.units { white-space: nowrap; }
 tr.empty td { color: #777; text-align: center; }
 thead { display: table-header-group; }
 tr, .card, figure { page-break-inside: avoid; break-inside: avoid; }
@@ -742,6 +972,9 @@ figcaption { font-size: 9pt; color: #555; }
 .method p, .note { font-size: 9pt; color: #333; }
 @media print { body { padding: 0; max-width: none; } a { color: inherit; text-decoration: none; } }
 """
+
+
+_ZH_NUMERALS: Final = "零一二三四五六七八九十"
 
 
 def _figure(chart: charts.Chart, lang: str) -> str:
@@ -773,13 +1006,22 @@ def render_report_html(
             f'<div class="synthetic" id="synthetic">{_esc(i18n.SYNTHETIC_BANNER)} · '
             f"{_esc(_t('synthetic_warning', lang))}</div>"
         )
+    numbers = iter(range(1, 20))
+
+    def h2(key: str) -> str:
+        n = next(numbers)
+        head = f"{_ZH_NUMERALS[n]}、" if lang == "zh" else f"{n}. "
+        return f'<h2 id="sec-{key[4:]}">{_esc(head + _t(key, lang))}</h2>'
+
+    if "targets" in by_key:
+        parts += [h2("sec_targets"), tbl("targets"), tbl("target_units")]
     parts += [
-        f"<h2>{_esc(_t('sec_headline', lang))}</h2>",
+        h2("sec_headline"),
         _cards_html(result, lang),
         tbl("headline"),
         tbl("thresholds"),
         fig("minutes_distribution"),
-        f"<h2>{_esc(_t('sec_streets', lang))}</h2>",
+        h2("sec_streets"),
         tbl("streets"),
         fig("coverage_by_area"),
         tbl("street_detail"),
@@ -787,15 +1029,15 @@ def render_report_html(
     if "communities" in by_key:
         parts += [f"<h3>{_esc(_t('sec_communities', lang))}</h3>", tbl("communities")]
     parts += [
-        f"<h2>{_esc(_t('sec_gaps', lang))}</h2>",
+        h2("sec_gaps"),
         tbl("gaps"),
-        f"<h2>{_esc(_t('sec_suggestions', lang))}</h2>",
+        h2("sec_suggestions"),
         tbl("runs"),
         tbl("suggestions"),
         fig("coverage_curve"),
-        f"<h2>{_esc(_t('sec_equity', lang))}</h2>",
+        h2("sec_equity"),
         tbl("equity"),
-        f'<h2>{_esc(_t("sec_method", lang))}</h2><div class="method">',
+        h2("sec_method") + '<div class="method">',
         f"<p>{_esc(_t('method_text', lang))}</p>",
         tbl("method"),
         tbl("sources"),
@@ -826,6 +1068,21 @@ def _xlsx_value(value: Any) -> Any:
     return value
 
 
+def xlsx_cell(rec: Mapping[str, Any], col: Column, lang: str) -> Any:
+    """What the workbook stores for a cell.
+
+    The raw value; words for coded fields (status, units met); empty for fields the row's
+    measure does not define (a dash in the HTML).
+    """
+    fmt = col.fmt_of(rec)
+    if fmt == "na":
+        return None
+    if fmt in _XLSX_SHOWN:
+        raw = _clean(rec[col.key])
+        return FORMATS[fmt][0](raw, lang) if raw not in ("", None) else None
+    return _xlsx_value(rec[col.key])
+
+
 def write_xlsx(
     tables: Sequence[Table], path: str | Path, *, lang: str = "zh", force: bool = False
 ) -> Path:
@@ -849,13 +1106,16 @@ def write_xlsx(
         ws.append([c.label for c in table.columns])
         for cell in ws[1]:
             cell.font = Font(bold=True)
-        for rec in table.rows.to_dict("records"):
-            ws.append([_xlsx_value(rec[c.key]) for c in table.columns])
+        records = table.rows.to_dict("records")
+        for rec in records:
+            ws.append([xlsx_cell(rec, c, lang) for c in table.columns])
         for j, col in enumerate(table.columns, start=1):
-            fmt = FORMATS[col.fmt][1]
             letter = get_column_letter(j)
-            if fmt:
-                for (cell,) in ws.iter_rows(min_row=2, min_col=j, max_col=j):
+            for rec, (cell,) in zip(
+                records, ws.iter_rows(min_row=2, min_col=j, max_col=j), strict=True
+            ):
+                fmt = FORMATS[col.fmt_of(rec)][1]
+                if fmt:
                     cell.number_format = fmt
             width = max(
                 [len(col.label) * (2 if lang == "zh" else 1)]

@@ -2,13 +2,20 @@
 
 About 30 resident units in two 街道 (four 社区) near West Lake (lon 120.2, lat 30.27, WGS84),
 three facility kinds, service areas at every threshold, gap zones, area metrics, equity figures and
-suggested sites.  Minutes are straight-line metres times a detour factor over the layer's walking
+suggested sites, and planning targets.  Minutes are straight-line metres times a detour factor over the layer's walking
 speed: the renderers never look at how minutes were made, only at the tables, so the fixture
 needs no street network.  Every table is internally consistent (metrics are recomputed from the
 residents table here) so that tests can compare rendered numbers with the result exactly.
 
+Planning targets are checked by the real :func:`coverage.targets.evaluate_targets` and
+:func:`coverage.targets.sites_needed` on the fixture's own minutes (candidates: the suggested
+sites and a grid of 9 candidate points, reached by the same detour rule), so their tables have exactly the analysis' schema: a met
+street target, a street target met in one 街道 only, a 社区 target, a district target no
+candidate can meet (the unsnapped unit: it names the reason) and a facility count one short.
+
 ``hostile=True`` puts markup in every free-text field (study title, layer labels, facility names
-and ids, resident names and ids, area and community names, site names and ids) for escaping tests.
+and ids, resident names and ids, area and community names, site names and ids, target labels)
+for escaping tests.
 """
 
 from __future__ import annotations
@@ -22,6 +29,7 @@ import shapely
 from shapely.geometry import Point, box
 
 from coverage.result import StudyResult, SuggestionRun
+from coverage.targets import Target, TargetInputs, evaluate_targets, sites_needed
 from layers.spec import LayerSpec, load_layer_table
 
 WGS84 = "EPSG:4326"
@@ -409,6 +417,111 @@ def _suggestions(
     return gpd.GeoDataFrame(rows, columns=cols, geometry="geometry", crs=WGS84), runs
 
 
+#: (label, layer, scope, measure, threshold, minutes) of the fixture's planning targets.
+TARGETS = (
+    ("每个街道至少1个邻里中心", "neighborhood_center", "street", "facility_count", 1.0, None),
+    ("每个街道老人15分钟助餐覆盖率不低于50%", "canteen", "street", "coverage_rate", 0.5, 15.0),
+    (
+        "每个社区居民15分钟可达邻里中心比例不低于90%",
+        "neighborhood_center",
+        "community",
+        "coverage_rate",
+        0.9,
+        15.0,
+    ),
+    ("青荷驿站15分钟覆盖全部青年", "youth_hostel", "district", "coverage_rate", 1.0, 15.0),
+    ("青荷驿站不少于2个", "youth_hostel", "district", "facility_count", 2.0, None),
+)
+
+
+def _inside(points: gpd.GeoSeries, polygons: gpd.GeoDataFrame) -> np.ndarray:
+    """Name of the polygon covering each point ("" outside all)."""
+    return np.array(
+        [
+            next(
+                (
+                    a
+                    for a, g in zip(polygons["area"], polygons.geometry, strict=True)
+                    if g.covers(p)
+                ),
+                "",
+            )
+            for p in points
+        ],
+        dtype=object,
+    )
+
+
+def _targets(
+    specs: dict[str, LayerSpec],
+    residents: gpd.GeoDataFrame,
+    facilities: gpd.GeoDataFrame,
+    areas: gpd.GeoDataFrame,
+    candidates: gpd.GeoDataFrame,
+    hostile: bool,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The targets and target_units tables, by the analysis' own functions."""
+    targets = tuple(
+        Target(_hostile(label, i) if hostile else label, layer, scope, measure, threshold, minutes)
+        for i, (label, layer, scope, measure, threshold, minutes) in enumerate(TARGETS)
+        if layer in specs
+    )
+    if not targets:
+        return pd.DataFrame(), pd.DataFrame()
+    streets = areas[areas["level"] == "street"]
+    comms = areas[areas["level"] == "community"]
+    res_m, cand_m = _to_metric(residents), _to_metric(candidates)
+    dist_m = (
+        np.hypot(
+            res_m.geometry.x.to_numpy()[:, None] - cand_m.geometry.x.to_numpy()[None, :],
+            res_m.geometry.y.to_numpy()[:, None] - cand_m.geometry.y.to_numpy()[None, :],
+        )
+        * DETOUR
+    )
+    dist_m[~residents["snapped"].to_numpy(dtype=bool)] = np.inf  # off the network: no pair
+    inputs, what = {}, {}
+    for kind in sorted({t.layer for t in targets}):
+        spec = specs[kind]
+        fac = facilities[facilities["kind"] == kind]
+        mins = dist_m / spec.metres_per_minute
+        horizon = max(t.minutes or spec.headline_min for t in targets if t.layer == kind)
+        pr, pc = np.nonzero(mins <= horizon)
+        d = TargetInputs(
+            minutes=residents[f"minutes_{kind}"].to_numpy(dtype=float),
+            weight=residents[spec.target_group].to_numpy(dtype=float),
+            street=residents["area"].to_numpy(dtype=object),
+            community=residents["community"].to_numpy(dtype=object),
+            community_street=dict(zip(comms["area"], comms["parent"], strict=True)),
+            facility_street=_inside(fac.geometry, streets),
+            facility_community=_inside(fac.geometry, comms),
+            headline_min=spec.headline_min,
+            pair_resident=pr.astype(np.int64),
+            pair_candidate=pc.astype(np.int64),
+            pair_minutes=mins[pr, pc],
+            n_candidates=len(candidates),
+            candidate_street=_inside(candidates.geometry, streets),
+            candidate_community=_inside(candidates.geometry, comms),
+        )
+        inputs[kind] = d
+        what[kind] = sites_needed(
+            [t for t in targets if t.layer == kind],
+            d,
+            streets=list(streets["area"]),
+            communities=list(comms["area"]),
+        )
+    table, units = evaluate_targets(
+        targets, inputs, streets=list(streets["area"]), communities=list(comms["area"])
+    )
+    for i, t in enumerate(targets):  # as coverage.analysis fills them
+        if t.measure == "facility_count":
+            table.loc[i, "sites_needed"] = table.loc[i, "shortfall_sites"]
+            continue
+        reasons = [r for r in what[t.layer].unreachable if f"「{t.label}」" in r]
+        table.loc[i, "reason"] = "; ".join(reasons)
+        table.loc[i, "sites_needed"] = np.nan if reasons else float(len(what[t.layer].sites))
+    return table, units
+
+
 def make_result(
     *, hostile: bool = False, synthetic: bool = True, kinds: tuple[str, ...] = KINDS, seed: int = 7
 ) -> StudyResult:
@@ -427,6 +540,11 @@ def make_result(
     metrics = _metrics(specs, residents, areas)
     areas = _area_columns(specs, areas, metrics)
     suggestions, runs = _suggestions(specs, metrics, hostile)
+    grid = [Point(lon, lat) for lon in (120.19, 120.2, 120.21) for lat in (30.263, 30.27, 30.277)]
+    candidates = gpd.GeoDataFrame(
+        geometry=[*_suggestions(specs, metrics, False)[0].geometry, *grid], crs=WGS84
+    )
+    targets, target_units = _targets(specs, residents, facilities, areas, candidates, hostile)
     title = "上城区15分钟公共服务圈（测试）"
     return StudyResult(
         title=_hostile(title) if hostile else title,
@@ -440,6 +558,8 @@ def make_result(
         equity=_equity(specs, metrics),
         suggestions=suggestions,
         suggestion_runs=runs,
+        targets=targets,
+        target_units=target_units,
         synthetic=synthetic,
         sources=(
             "步行路网 walk network: © OpenStreetMap contributors, ODbL",

@@ -100,6 +100,11 @@ def _open(drv, path: Path) -> None:
 
 
 PATHS = "return document.querySelectorAll('path.leaflet-interactive').length"
+#: The open popup once its content is filled in (Leaflet may add the element a tick earlier).
+POPUP = (
+    "const p = document.querySelector('.leaflet-popup-content');"
+    " return p && p.textContent.trim() ? p : null"
+)
 
 
 def test_map_offline_layers_toggle_and_popup(driver, tmp_path, artifacts_dir):
@@ -140,7 +145,7 @@ def test_map_offline_layers_toggle_and_popup(driver, tmp_path, artifacts_dir):
     from selenium.webdriver.common.action_chains import ActionChains
 
     ActionChains(driver).move_to_element(target).click().perform()
-    popup = _wait(driver, "return document.querySelector('.leaflet-popup-content')")
+    popup = _wait(driver, POPUP)
     names = set(hostile.facilities["name"])
     assert any(n in popup.text for n in names), popup.text
     assert "<script>alert(1)</script>" in popup.text
@@ -193,4 +198,86 @@ def test_report_opens_offline_without_alert(driver, tmp_path, artifacts_dir):
     driver.set_window_size(1000, min(int(height) + 100, 6000))
     driver.save_screenshot(str(artifacts_dir / "report_zh.png"))
     driver.set_window_size(1400, 900)
+    assert _errors(driver) == []
+
+
+def test_report_opens_with_the_target_table(driver, tmp_path, artifacts_dir):
+    """The first page a leader sees (A4-like viewport) is the planning-target table."""
+    result = make_result()
+    files = write_report(result, tmp_path / "report_targets.html")
+    # an A4-like viewport, exactly (a window size would include the browser's own frame)
+    driver.execute_cdp_cmd(
+        "Emulation.setDeviceMetricsOverride",
+        {"width": 1240, "height": 1754, "deviceScaleFactor": 1, "mobile": False},
+    )
+    try:
+        _open(driver, files.html)
+        _wait(driver, "return document.readyState === 'complete'")
+        first = driver.execute_script(
+            "const t = document.querySelector('table');"
+            "return [t.id, t.querySelector('caption').textContent,"
+            " t.querySelectorAll('tbody tr[data-target]').length,"
+            " t.getBoundingClientRect().top, t.getBoundingClientRect().right,"
+            " document.querySelector('h2').textContent,"
+            " document.body.getBoundingClientRect().right, window.innerHeight];"
+        )
+        table_id, caption, rows, top, right, heading, body_right, height = first
+        assert table_id == "t-targets"
+        assert caption == f"逐项核对（{len(result.targets)}项）"
+        assert rows == len(result.targets)  # one row per target
+        assert heading == "一、规划目标完成情况"
+        assert top < height / 3  # at the top of the first page
+        assert right <= body_right + 1  # the table fits the page width
+        colours = driver.execute_script(
+            "return [...document.querySelectorAll('#t-targets td.met, #t-targets td.unmet')]"
+            ".map(td => [td.textContent, getComputedStyle(td).color])"
+        )
+        assert {t for t, _ in colours} == {"达标", "未达标"}
+        assert {c for t, c in colours if t == "达标"} == {"rgb(26, 127, 55)"}
+        assert {c for t, c in colours if t == "未达标"} == {"rgb(178, 24, 43)"}
+        driver.save_screenshot(str(artifacts_dir / "report_targets.png"))
+        assert _errors(driver) == []
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_map_target_layer_toggles_coloured_units(driver, tmp_path, artifacts_dir):
+    result = make_result()
+    path = render_map(result, tmp_path / "map_targets.html", basemap="none")
+    _open(driver, path)
+    _wait(driver, PATHS)
+    areas = "return document.querySelectorAll('.leaflet-sc-areas-pane path.leaflet-interactive')"
+    assert driver.execute_script(areas + ".length") == 0  # area layers are off at start
+    i, target = next(
+        (i, r)
+        for i, r in enumerate(result.targets.to_dict("records"))
+        if r["scope"] == "street" and r["status"] == "not met"
+    )
+    units = result.target_units[result.target_units["target"] == i]
+    labels = driver.find_elements("css selector", ".leaflet-control-layers-overlays label")
+    name = f"规划目标：{target['label']}"
+    label = next(lb for lb in labels if lb.text.strip() == name)
+    label.find_element("css selector", "input").click()
+    assert _wait(driver, areas + ".length") == len(units)
+    fills = driver.execute_script(f"return [...{areas[7:]}].map(p => p.getAttribute('fill'))")
+    want = ["#1a9641" if met else "#d7191c" for met in units["met"]]
+    assert sorted(fills) == sorted(want)  # met green, not met red
+    driver.save_screenshot(str(artifacts_dir / "map_targets.png"))
+    # with the other layers off, a unit's popup names the target, status, value and shortfall
+    for lb in labels:
+        box = lb.find_element("css selector", "input")
+        if box.is_selected() and lb.text.strip() != name:
+            box.click()
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    red = driver.execute_script(
+        f"return [...{areas[7:]}].find(p => p.getAttribute('fill') === '#d7191c')"
+    )
+    ActionChains(driver).move_to_element(red).click().perform()
+    popup = _wait(driver, POPUP)
+    worst = units[~units["met"]].iloc[0]
+    assert target["label"] in popup.text and "未达标" in popup.text
+    assert f"{worst['shortfall_population']:,.0f}" in popup.text
+    assert f"{worst['value'] * 100:.1f}%" in popup.text
+    driver.save_screenshot(str(artifacts_dir / "map_targets_popup.png"))
     assert _errors(driver) == []

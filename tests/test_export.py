@@ -18,7 +18,7 @@ from pyproj import CRS
 
 from layers.crs import from_wgs84, system_crs
 from layers.errors import InputError
-from layers.export import LAYERS, export_result
+from layers.export import LAYERS, TABLES, export_result
 from tests.fixtures_result import make_result
 
 CRSES = ("wgs84", "cgcs2000", "gcj02", 4549)  # 4549: CGCS2000 / 3-degree Gauss-Kruger CM 120E
@@ -129,7 +129,7 @@ def test_geopackage_layers_and_field_types(result, tmp_path):
     gpkg = tmp_path / "study.gpkg"
     assert written["gpkg"] == [gpkg]
     layers = dict(pyogrio.list_layers(gpkg))
-    assert list(layers) == list(LAYERS)
+    assert list(layers) == [*LAYERS, *TABLES]  # planning targets: tables without geometry
     assert layers["facilities"] == "Point" and layers["residents"] == "Point"
     assert layers["service_areas"] == "MultiPolygon"
     info = pyogrio.read_info(gpkg, layer="residents")
@@ -246,3 +246,40 @@ def test_inputs_are_not_modified(result, tmp_path):
     export_result(result, tmp_path, formats=("gpkg", "csv"), crs="gcj02")
     for name, frame in before.items():
         pd.testing.assert_frame_equal(pd.DataFrame(getattr(result, name)), pd.DataFrame(frame))
+
+
+def test_target_tables_in_gpkg_csv_parquet(result, tmp_path, caplog):
+    with caplog.at_level("INFO"):
+        written = export_result(result, tmp_path)
+    gpkg = tmp_path / "study.gpkg"
+    with sqlite3.connect(gpkg) as con:
+        kinds = dict(con.execute("SELECT table_name, data_type FROM gpkg_contents").fetchall())
+    assert all(kinds[name] == "attributes" for name in TABLES)  # QGIS lists them as tables
+    for name in TABLES:
+        want = getattr(result, name)
+        for back in (
+            pyogrio.read_dataframe(gpkg, layer=name),
+            pd.read_csv(
+                tmp_path / "csv" / f"{name}.csv", encoding="utf-8-sig", keep_default_na=True
+            ),
+            pd.read_parquet(tmp_path / "parquet" / f"{name}.parquet"),
+        ):
+            assert list(back.columns) == list(want.columns) and len(back) == len(want)
+            for col in want.columns:
+                _same_values(back[col], want[col], "csv")
+        assert not (tmp_path / "geojson" / f"{name}.geojson").exists()
+        assert not (tmp_path / "shp" / f"{name}.shp").exists()
+    # sites needed is NULL where no candidate set can meet the target, never a sentinel
+    with sqlite3.connect(gpkg) as con:
+        nulls = con.execute("SELECT count(*) FROM targets WHERE sites_needed IS NULL").fetchone()[0]
+    assert nulls == int(result.targets["sites_needed"].isna().sum()) == 1
+    info = json.loads((tmp_path / "export.json").read_text(encoding="utf-8"))
+    assert info["tables"] == {name: len(getattr(result, name)) for name in TABLES}
+    assert "csv/targets.csv" in info["files"]["csv"]
+    assert "has no geometry" in caplog.text
+    assert all(p.exists() for paths in written.values() for p in paths)
+    # a study without targets writes no target table anywhere
+    bare = replace(result, targets=pd.DataFrame(), target_units=pd.DataFrame())
+    export_result(bare, tmp_path / "bare", formats=("gpkg", "csv"))
+    assert [n for n, _ in pyogrio.list_layers(tmp_path / "bare" / "study.gpkg")] == list(LAYERS)
+    assert not (tmp_path / "bare" / "csv" / "targets.csv").exists()

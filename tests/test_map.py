@@ -11,6 +11,8 @@ from html.parser import HTMLParser
 import folium
 import numpy as np
 import pytest
+import shapely
+import shapely.geometry
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -350,3 +352,95 @@ def test_styles_are_looked_up_by_class_not_per_feature(result):
     page = page_text(build_map(result, basemap="none"))
     assert page.count("case ") <= len(result.suggestions)  # only the few DivIcon sites
     assert page.count("const styles = [") >= len(result.specs) * 3
+
+
+# ------------------------------------------------------------------------------ planning targets
+
+
+def _target_layers(m: folium.Map) -> list[folium.GeoJson]:
+    return [g for g in _geojson_layers(m) if "short" in g.data["features"][0]["properties"]]
+
+
+def test_target_layers_colour_units_met_or_not(result):
+    m = build_map(result, basemap="none")
+    unit_targets = [
+        (i, r)
+        for i, r in enumerate(result.targets.to_dict("records"))
+        if r["scope"] in ("street", "community")
+    ]
+    assert len(unit_targets) == 3
+    groups = _groups(m)
+    names = [n for n in groups if n.startswith("规划目标：")]
+    assert names == [f"规划目标：{r['label']}" for _, r in unit_targets]  # first in the control
+    assert list(groups)[: len(names)] == names
+    assert not any(groups[n].show for n in names)  # toggled on by the reader
+    layers = _target_layers(m)
+    assert len(layers) == len(unit_targets)
+    seen = set()
+    for g, (i, r) in zip(layers, unit_targets, strict=True):
+        units = result.target_units[result.target_units["target"] == i]
+        areas = result.areas[result.areas["level"] == r["scope"]]
+        feats = {f["properties"]["unit"]: f for f in g.data["features"]}
+        assert set(feats) == set(units["unit"]) == set(areas["area"])
+        for u in units.to_dict("records"):
+            p = feats[u["unit"]]["properties"]
+            assert p["target"] == r["label"]
+            assert p["status"] == ("达标" if u["met"] else "未达标")
+            assert p["s"] == (0 if u["met"] else 1)
+            if r["measure"] == "facility_count":
+                assert p["value"] == f"{u['value']:,.0f}"
+                assert p["short"] == f"{u['shortfall_sites']:,}"
+            else:
+                assert p["value"] == f"{u['value'] * 100:.1f}%"
+                assert p["short"] == f"{u['shortfall_population']:,.0f}"
+            assert p["tip"] == f"{u['unit']} · {p['status']} · {p['value']}"
+            style = _style(g, feats[u["unit"]])
+            colour = cm.TARGET_MET_COLOUR if u["met"] else cm.TARGET_NOT_MET_COLOUR
+            assert style["fillColor"] == colour
+            seen.add(bool(u["met"]))
+            # the unit's own polygon, as drawn for the choropleth
+            poly = areas.loc[areas["area"] == u["unit"]].geometry.iloc[0]
+            drawn = shapely.geometry.shape(feats[u["unit"]]["geometry"])
+            assert drawn.symmetric_difference(poly).area < 1e-9
+    assert seen == {True, False}  # both colours are on the map
+    legend = page_text(m)
+    assert "<h4>规划目标</h4>" in legend
+    assert legend.index("<h4>规划目标</h4>") < legend.index("未达标</div>")
+
+
+def test_no_unit_targets_no_target_layer(result, caplog):
+    from dataclasses import replace
+
+    import pandas as pd
+
+    district = result.targets["scope"] == "district"
+    r = replace(
+        result,
+        targets=result.targets[district].reset_index(drop=True),
+        target_units=result.target_units.iloc[0:0],
+    )
+    m = build_map(r)
+    assert _target_layers(m) == []
+    assert "<h4>规划目标</h4>" not in page_text(m)
+    empty = replace(result, targets=pd.DataFrame(), target_units=pd.DataFrame())
+    assert _target_layers(build_map(empty)) == []
+    # a unit without a polygon is said, and the others are still drawn
+    units = result.target_units.copy()
+    units.loc[units.index[units["scope"] == "street"][0], "unit"] = "不存在街道"
+    with caplog.at_level("WARNING"):
+        m = build_map(replace(result, target_units=units))
+    assert "no street polygon" in caplog.text and "不存在街道" in caplog.text
+    assert len(_target_layers(m)) == 3
+
+
+def test_hostile_target_layer_is_escaped(hostile):
+    m = build_map(hostile, basemap="none")
+    names = [n for n in _groups(m) if n.startswith("规划目标：")]
+    assert len(names) == 3 and all("&lt;" in n or "&quot;" in n for n in names)
+    for g in _target_layers(m):
+        for f in g.data["features"]:
+            for key, value in f["properties"].items():
+                if isinstance(value, str):
+                    assert "<" not in value and ">" not in value, key
+    labels = {f["properties"]["target"] for g in _target_layers(m) for f in g.data["features"]}
+    assert html.escape(hostile.targets["label"].iloc[1]) in labels

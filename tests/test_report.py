@@ -38,17 +38,26 @@ def written(result, tmp_path_factory):
 
 
 class _ReportParser(HTMLParser):
-    """Collects every table (rows of (data-value, text) cells, row data-*) and the cards."""
+    """Collects every table (rows of (data-value, text) cells, row data-*) and the cards.
+
+    Headers come from ``thead`` only; a group heading row (``tr.group``, a ``th``) names the
+    group of the rows after it; a detail row (``tr.detail``) is attached to the row above it.
+    """
 
     def __init__(self) -> None:
         super().__init__()
         self.tables: dict[str, dict] = {}
+        self.order: list[str] = []  # table keys in page order
+        self.headings: list[str] = []  # h2 texts in page order
         self.cards: dict[str, str] = {}
+        self.bare_cells: list[tuple[str, dict]] = []  # td without data-value (not "no rows")
         self._table: dict | None = None
         self._row: dict | None = None
         self._cell: list | None = None
+        self._group: list | None = None
+        self._h2: list | None = None
+        self._in_head = False
         self._card_kind: str | None = None
-        self._in_rate = False
         self.external: list[tuple[str, dict]] = []
 
     def handle_starttag(self, tag, attrs):
@@ -56,32 +65,58 @@ class _ReportParser(HTMLParser):
         if tag in ("script", "link", "img", "iframe") or (tag != "a" and "src" in a):
             self.external.append((tag, a))
         if tag == "table":
-            self._table = {"headers": [], "rows": []}
+            self._table = {"headers": [], "rows": [], "groups": [], "cls": a.get("class")}
             self.tables[a["data-table"]] = self._table
-        elif tag == "th" and self._table is not None:
+            self.order.append(a["data-table"])
+        elif tag == "thead":
+            self._in_head = True
+        elif tag == "th" and self._table is not None and self._in_head:
             self._table["headers"].append(a.get("data-key"))
+        elif tag == "th" and self._row is not None and self._row["cls"] == "group":
+            self._group = [""]
         elif tag == "tr" and self._table is not None:
             self._row = {
                 "attrs": {k[5:]: v for k, v in a.items() if k.startswith("data-")},
                 "cells": [],
+                "keys": [],
+                "classes": [],
+                "cls": a.get("class"),
+                "group": self._table["groups"][-1] if self._table["groups"] else None,
             }
         elif tag == "td" and self._row is not None and "data-value" in a:
             self._cell = [a["data-value"], ""]
+            self._row["keys"].append(a.get("data-key"))
+            self._row["classes"].append(a.get("class", ""))
+        elif tag == "td" and self._row is not None and self._row["cls"] != "empty":
+            self.bare_cells.append((tag, a))
+        elif tag == "h2":
+            self._h2 = [""]
         elif tag == "div" and a.get("class") == "card":
             self._card_kind = a["data-kind"]
         elif tag == "div" and a.get("class") == "card-rate":
             self.cards[self._card_kind] = a["data-value"]
 
     def handle_data(self, data):
-        if self._cell is not None:
-            self._cell[1] += data
+        for buf in (self._cell, self._group, self._h2):
+            if buf is not None:
+                buf[-1] += data
 
     def handle_endtag(self, tag):
         if tag == "td" and self._cell is not None:
             self._row["cells"].append(tuple(self._cell))
             self._cell = None
+        elif tag == "th" and self._group is not None:
+            self._table["groups"].append(self._group[0])
+            self._group = None
+        elif tag == "thead":
+            self._in_head = False
+        elif tag == "h2" and self._h2 is not None:
+            self.headings.append(self._h2[0])
+            self._h2 = None
         elif tag == "tr" and self._row is not None:
-            if self._row["cells"]:
+            if self._row["cls"] == "detail":
+                self._table["rows"][-1]["detail"] = self._row["cells"][0]
+            elif self._row["cells"]:
                 self._table["rows"].append(self._row)
             self._row = None
         elif tag == "table":
@@ -116,6 +151,11 @@ def _same(shown, expected) -> bool:
 def _column(table: dict, key: str) -> list:
     j = table["headers"].index(key)
     return [_val(r["cells"][j][0]) for r in table["rows"]]
+
+
+def _cells(row: dict) -> dict:
+    """A parsed row's cells by column key: (data-value, shown text)."""
+    return dict(zip(row["keys"], row["cells"], strict=True))
 
 
 def test_headline_equals_metrics(result, written):
@@ -238,21 +278,34 @@ def test_shown_text_is_the_formatted_value(result, written):
     _, page = written
     tables = {t.key: t for t in report_tables(result)}
     seen_inf = False
+    seen = set()
     for key, parsed in page.tables.items():
-        cols = tables[key].columns
-        for row in parsed["rows"]:
+        table = tables[key]
+        cols = table.html_columns()
+        records = table.rows.to_dict("records")
+        assert len(parsed["rows"]) == len(records), key
+        for row, rec in zip(parsed["rows"], records, strict=True):
+            assert row["keys"] == [c.key for c in cols], key
             for col, (raw, shown) in zip(cols, row["cells"], strict=True):
                 value = _val(raw) if raw != "" else None
-                if col.fmt == "text":
+                fmt = col.fmt_of(rec)
+                seen.add(fmt)
+                if fmt == "text":
                     assert shown == raw
                     continue
-                assert shown == FORMATS[col.fmt][0](value, "zh"), (key, col.key)
-                if col.fmt == "percent" and isinstance(value, float) and math.isfinite(value):
+                if fmt in ("status", "units"):  # coded words: the code stays in data-value
+                    value = raw
+                assert shown == FORMATS[fmt][0](value, "zh"), (key, col.key)
+                if fmt == "percent" and isinstance(value, float) and math.isfinite(value):
                     assert re.fullmatch(r"-?\d+\.\d%", shown)
-                if col.fmt == "minutes" and value == math.inf:
+                if fmt == "minutes" and value == math.inf:
                     assert shown == "路网不可达"
                     seen_inf = True
+                if fmt == "na":
+                    assert shown == "—"
     assert seen_inf  # the fixture has unreachable gaps: inf is shown in words
+    assert {"status", "units", "na", "percent", "count"} <= seen
+    assert page.bare_cells == []  # every cell carries the exact value it shows
 
 
 def test_page_is_self_contained_and_complete(result, written):
@@ -267,7 +320,8 @@ def test_page_is_self_contained_and_complete(result, written):
     for spec in result.specs.values():  # method: speeds, thresholds, target groups
         assert f"{spec.speed_kmh:.1f}" in text
         assert i18n.target_group_label(spec.target_group, "zh") in text
-    assert text.index("一、总体覆盖") < text.index("二、各街道") < text.index("三、服务缺口")
+    assert text.index("一、规划目标") < text.index("二、总体覆盖") < text.index("三、各街道")
+    assert text.index("三、各街道") < text.index("四、服务缺口") < text.index("七、方法与数据")
     real = write_report(replace(result, synthetic=False), files.html.with_name("real.html"))
     assert "SYNTHETIC" not in real.html.read_text(encoding="utf-8")
 
@@ -284,15 +338,23 @@ def test_xlsx_equals_the_tables(result, written):
     tables = report_tables(result, lang="zh")
     assert wb.sheetnames == [t.sheet for t in tables]
     assert "总体覆盖" in wb.sheetnames and "街道覆盖率" in wb.sheetnames
+    assert wb.sheetnames[:2] == ["规划目标", "目标未达标单元"]
     for t in tables:
         ws = wb[t.sheet]
         rows = list(ws.iter_rows(values_only=True))
         assert list(rows[0]) == [c.label for c in t.columns]
         assert len(rows) - 1 == len(t.rows)
-        for got, rec in zip(rows[1:], t.rows.to_dict("records"), strict=True):
+        records = t.rows.to_dict("records")
+        for got, rec in zip(rows[1:], records, strict=True):
             for value, col in zip(got, t.columns, strict=True):
                 want = rec[col.key]
-                if isinstance(want, float) and not math.isfinite(want):
+                fmt = col.fmt_of(rec)
+                if fmt == "na":  # not defined for the row's measure: an empty cell
+                    assert value is None
+                elif fmt in ("status", "units"):  # words, as the page shows them
+                    shown = FORMATS[fmt][0](want, "zh") if want != "" else None
+                    assert value == shown, (t.key, col.key)
+                elif isinstance(want, float) and not math.isfinite(want):
                     assert value is None
                 elif isinstance(want, bool | np.bool_):
                     assert value is bool(want)
@@ -302,8 +364,10 @@ def test_xlsx_equals_the_tables(result, written):
                 else:  # an empty text is an empty cell in XLSX
                     assert value == (None if want == "" else want), (t.key, col.key)
         for j, col in enumerate(t.columns, start=1):
-            if col.fmt == "percent" and ws.max_row > 1:
-                assert ws.cell(row=2, column=j).number_format == "0.0%"
+            for i, rec in enumerate(records, start=2):
+                fmt = FORMATS[col.fmt_of(rec)][1]
+                if fmt is not None:  # per cell: a target's value is a share or a count
+                    assert ws.cell(row=i, column=j).number_format == fmt, (t.key, col.key)
 
 
 def test_english_report_and_sheets(result, tmp_path):
@@ -311,7 +375,22 @@ def test_english_report_and_sheets(result, tmp_path):
     text = files.html.read_text(encoding="utf-8")
     assert "Coverage against the 15-minute goal" in text and "总体覆盖" not in text
     assert "Community canteen" in text
-    assert openpyxl.load_workbook(files.xlsx).sheetnames[0] == "Headline"
+    assert openpyxl.load_workbook(files.xlsx).sheetnames[:3] == [
+        "Targets",
+        "Targets - worst units",
+        "Headline",
+    ]
+    assert '<html lang="en">' in text
+    page = _parse(text)
+    assert page.headings[0] == "1. Planning targets"
+    t = page.tables["targets"]
+    shown = {c: [_cells(r)[c][1] for r in t["rows"]] for c in ("scope_label", "status")}
+    scopes = {"district": "district", "street": "each sub-district", "community": "each community"}
+    assert shown["scope_label"] == [scopes[s] for s in result.targets["scope"]]
+    assert shown["status"] == list(result.targets["status"])  # "met" / "not met"
+    assert "未达标" not in text and "各街道" not in text
+    units = [_cells(r)["units"][1] for r in t["rows"]]
+    assert "1/2 met" in units
 
 
 def test_hostile_names_are_text(tmp_path):
@@ -447,3 +526,140 @@ def test_charts_fall_back_to_english_without_cjk_font(result, monkeypatch, caplo
         assert fig.axes[0].get_xlabel() == "share of target population covered"
     finally:
         charts._font_paths.cache_clear()
+
+
+# ------------------------------------------------------------------------------ planning targets
+
+
+def test_report_opens_with_the_targets(result, written):
+    files, page = written
+    assert page.order[0] == "targets" and page.order[1] == "target_units"
+    assert page.headings[:2] == ["一、规划目标完成情况", "二、总体覆盖与15分钟目标"]
+    text = files.html.read_text(encoding="utf-8")
+    assert text.index('id="t-targets"') < text.index('class="cards"')
+    # without targets the report opens with the headline, numbered from one
+    bare = replace(result, targets=pd.DataFrame(), target_units=pd.DataFrame())
+    other = _parse(write_report(bare, files.html.with_name("bare.html")).html.read_text("utf-8"))
+    assert "targets" not in other.tables and "target_units" not in other.tables
+    assert other.headings[0] == "一、总体覆盖与15分钟目标"
+    assert other.order[0] == "headline"
+
+
+def test_target_table_equals_result(result, written):
+    _, page = written
+    t = page.tables["targets"]
+    ref = result.targets
+    assert len(t["rows"]) == len(ref) == 5  # one row per target
+    assert t["cls"] == "targets"
+    scopes = {"district": "全区", "street": "各街道", "community": "各社区"}
+    for i, (row, r) in enumerate(zip(t["rows"], ref.to_dict("records"), strict=True)):
+        assert row["attrs"]["target"] == str(i)
+        assert row["attrs"]["layer"] == r["layer"] and row["attrs"]["scope"] == r["scope"]
+        cells = _cells(row)
+        for key in (
+            "label",
+            "minutes",
+            "threshold",
+            "status",
+            "value",
+            "shortfall_population",
+            "shortfall_sites",
+            "sites_needed",
+        ):
+            assert _same(_val(cells[key][0]), r[key]), (i, key)
+        assert cells["layer_label"][1] == result.specs[r["layer"]].label_zh
+        assert cells["scope_label"][1] == scopes[r["scope"]]
+        assert cells["status"][1] == ("达标" if r["status"] == "met" else "未达标")
+        status_cls = row["classes"][row["keys"].index("status")]
+        assert status_cls.split()[-1] == ("met" if r["status"] == "met" else "unmet")
+        count = r["measure"] == "facility_count"
+        threshold, value = cells["threshold"][1], cells["value"][1]
+        if count:  # facility counts read as counts, shares as percent
+            assert threshold == f"{r['threshold']:,.0f}" and value == f"{r['value']:,.0f}"
+            assert cells["shortfall_population"][1] == "—"
+            assert cells["shortfall_sites"][1] == f"{r['shortfall_sites']:,}"
+        else:
+            assert threshold == f"{r['threshold'] * 100:.1f}%"
+            assert value == f"{r['value'] * 100:.1f}%"
+            assert cells["shortfall_population"][1] == f"{r['shortfall_population']:,.0f}"
+            assert cells["shortfall_sites"][1] == "—"
+        if r["scope"] == "district":
+            assert cells["units"] == ("", "—")
+        else:  # the worst unit's value plus how many units meet it
+            assert cells["units"][0] == f"{r['units_met']}/{r['units_total']}"
+            assert cells["units"][1] == f"{r['units_met']}/{r['units_total']} 达标"
+        if math.isnan(r["sites_needed"]):
+            assert cells["sites_needed"][1] == "—"
+        if r["reason"]:  # said under the target, in full
+            assert row["detail"][0] == r["reason"]
+            assert row["detail"][1] == f"无法达标原因：{r['reason']}"
+        else:
+            assert "detail" not in row
+    # the fixture covers every case the table distinguishes
+    assert set(ref["status"]) == {"met", "not met"}
+    assert (ref["reason"] != "").sum() == 1 and ref["sites_needed"].isna().sum() == 1
+    assert {"district", "street", "community"} == set(ref["scope"])
+
+
+def test_worst_units_equal_target_units(result, written):
+    _, page = written
+    t = page.tables["target_units"]
+    units = result.target_units
+    expected = []
+    for i, r in enumerate(result.targets.to_dict("records")):
+        if r["status"] == "met" or r["scope"] == "district":
+            continue
+        part = units[(units["target"] == i) & ~units["met"]].head(5)
+        expected += [(i, r, u) for u in part.to_dict("records")]
+    assert len(t["rows"]) == len(expected) > 0
+    assert t["groups"] == list(dict.fromkeys(r["label"] for _, r, _ in expected))
+    for row, (i, r, u) in zip(t["rows"], expected, strict=True):
+        assert row["attrs"]["target"] == str(i) and row["attrs"]["unit"] == u["unit"]
+        assert row["group"] == r["label"]  # under its target's heading
+        cells = _cells(row)
+        assert "label" not in cells  # said once, in the heading
+        for key in ("unit", "value", "shortfall_population"):
+            assert _same(_val(cells[key][0]), u[key]), key
+        assert _same(_val(cells["threshold"][0]), r["threshold"])
+    # worst first, as target_units orders them; every target lists at most 5
+    ranks = [int(_val(_cells(row)["rank"][0])) for row in t["rows"]]
+    assert max(ranks) <= 5 and ranks[0] == 1
+    # columns no listed target defines are left out (no facility-count target is listed)
+    assert "shortfall_sites" not in t["headers"]
+
+
+def test_all_targets_met_lists_no_units(result, tmp_path):
+    met = result.targets[result.targets["status"] == "met"].reset_index(drop=True)
+    units = result.target_units[result.target_units["label"].isin(met["label"])].assign(target=0)
+    r = replace(result, targets=met, target_units=units)
+    files = write_report(r, tmp_path / "m.html", xlsx_path=tmp_path / "m.xlsx")
+    page = _parse(files.html.read_text(encoding="utf-8"))
+    assert page.order[0] == "targets" and "target_units" not in page.tables
+    assert len(page.tables["targets"]["rows"]) == 1
+    assert "目标未达标单元" not in openpyxl.load_workbook(files.xlsx).sheetnames
+
+
+def test_hostile_target_labels_are_text(tmp_path):
+    r = make_result(hostile=True)
+    files = write_report(r, tmp_path / "h.html", xlsx_path=tmp_path / "h.xlsx")
+    text = files.html.read_text(encoding="utf-8")
+    assert "<script>alert" not in text and "<img src=x" not in text
+    page = _parse(text)
+    labels = [_cells(row)["label"][1] for row in page.tables["targets"]["rows"]]
+    assert labels == list(r.targets["label"]) and all(HOSTILE in s or "<img" in s for s in labels)
+    assert page.tables["target_units"]["groups"][0] in set(r.targets["label"])
+    units = [_cells(row)["unit"][1] for row in page.tables["target_units"]["rows"]]
+    assert set(units) <= set(r.target_units["unit"])
+    reason = next(row["detail"] for row in page.tables["targets"]["rows"] if "detail" in row)
+    assert HOSTILE in reason[0] or "<img" in reason[0]  # the label inside the reason, as text
+    wb = openpyxl.load_workbook(files.xlsx)
+    assert [c.value for c in wb["规划目标"]["A"]][1:] == labels
+
+
+def test_targets_with_the_same_label_stay_apart(result, tmp_path):
+    same = result.targets.assign(label="同一目标")
+    units = result.target_units.assign(label="同一目标")
+    files = write_report(replace(result, targets=same, target_units=units), tmp_path / "s.html")
+    page = _parse(files.html.read_text(encoding="utf-8"))
+    listed = {row["attrs"]["target"] for row in page.tables["target_units"]["rows"]}
+    assert len(listed) == 2 and page.tables["target_units"]["groups"] == ["同一目标"] * 2
