@@ -258,7 +258,7 @@ class WhatItTakes:
     feasible: bool
     optimal: bool
     status: str
-    unreachable: tuple[str, ...]  # one sentence per target that no candidate set can meet
+    unreachable: tuple[str, ...]  # one sentence (Chinese) per target no candidate set can meet
 
 
 def sites_needed(
@@ -330,9 +330,8 @@ def sites_needed(
                 best = float((d.weight * max_y)[mem].sum())
                 if total > 0 and best < need_pop:
                     unreachable.append(
-                        f"「{t.label}」{where}: at most {best / total:.1%} of the target group "
-                        f"can be within {m:g} min even with every candidate "
-                        f"({total - best:,.0f} people out of reach of all candidates)"
+                        f"「{t.label}」{where}：即使启用全部候选点，{m:g}分钟内最多覆盖目标人群的"
+                        f"{best / total:.1%}（{total - best:,.0f}人不在任何候选点的可达范围内）"
                     )
                     continue
                 row = np.zeros(nvar)
@@ -365,9 +364,9 @@ def sites_needed(
                 if len(possible) < k_need:
                     blocked = [c for c in comms if c not in possible]
                     unreachable.append(
-                        f"「{t.label}」{where}: only {len(possible)} of {len(comms)} 社区 can be "
-                        f"fully within {m:g} min; no candidate reaches every resident of "
-                        f"{', '.join(blocked[:5])}"
+                        f"「{t.label}」{where}：仅{len(possible)}/{len(comms)}个社区可全部在"
+                        f"{m:g}分钟内覆盖；没有候选点能到达以下社区的全部居民："
+                        f"{'、'.join(blocked[:5])}"
                     )
                     continue
                 row = np.zeros(nvar)

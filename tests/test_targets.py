@@ -107,7 +107,7 @@ def test_unreachable_target_is_explained():
     assert not w.feasible
     text = " ".join(w.unreachable)
     assert "B1" in text and "所有社区15分钟" in text
-    assert "B街道全覆盖" in text and "40 people" in text
+    assert "B街道全覆盖" in text and "40人" in text
 
 
 @settings(max_examples=40, deadline=None)
