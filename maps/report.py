@@ -35,6 +35,7 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
+from coverage.metrics import METRIC_COLUMNS
 from coverage.result import StudyResult
 from layers.atomic import atomic_path, check_target
 from maps import charts, i18n
@@ -454,20 +455,7 @@ def _headline_tables(result: StudyResult, lang: str) -> list[Table]:
     return [headline, thresholds]
 
 
-_METRIC_COLS: Final = (
-    "kind",
-    "target_group",
-    "minutes",
-    "level",
-    "area",
-    "population",
-    "covered_population",
-    "coverage_rate",
-    "mean_minutes",
-    "p90_minutes",
-    "unsnapped",
-    "unreachable",
-)
+_METRIC_COLS: Final = METRIC_COLUMNS  # the metrics schema, defined once
 
 
 def _area_order(result: StudyResult, level: str) -> list[str]:
