@@ -100,10 +100,13 @@ def _open(drv, path: Path) -> None:
 
 
 PATHS = "return document.querySelectorAll('path.leaflet-interactive').length"
-#: The open popup once its content is filled in (Leaflet may add the element a tick earlier).
+#: The open popup once its content is filled in (Leaflet may add the element a tick earlier)
+#: and its fade-in has finished: WebDriver reports no text for an element at opacity 0.
 POPUP = (
     "const p = document.querySelector('.leaflet-popup-content');"
-    " return p && p.textContent.trim() ? p : null"
+    " if (!p || !p.textContent.trim()) return null;"
+    " const box = p.closest('.leaflet-popup');"
+    " return box && getComputedStyle(box).opacity === '1' ? p : null"
 )
 
 
