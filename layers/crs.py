@@ -262,17 +262,40 @@ def _wgs_to_gcj_raw(
     return lon + dlon, lat + dlat
 
 
+def _in_china_only(
+    fn: Callable[
+        [NDArray[np.float64], NDArray[np.float64]], tuple[NDArray[np.float64], NDArray[np.float64]]
+    ],
+    lon: ArrayLike,
+    lat: ArrayLike,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Apply ``fn`` to the points inside China; the others are returned unchanged (copies)."""
+    x, y = _as_arrays(lon, lat)
+    inside = in_china(x, y)
+    if inside.any():
+        x[inside], y[inside] = fn(x[inside], y[inside])
+    return x, y
+
+
+def _gcj_to_wgs_raw(
+    gx: NDArray[np.float64], gy: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    dx, dy = _gcj_offset(gx, gy)
+    return _solve_inverse(_wgs_to_gcj_raw, gx, gy, gx - dx, gy - dy)
+
+
+def _bd_to_gcj_raw(
+    bx: NDArray[np.float64], by: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    ax, ay = _bd_to_gcj_approx(bx, by)
+    return _solve_inverse(_gcj_to_bd_raw, bx, by, ax, ay)
+
+
 def wgs84_to_gcj02(
     lon: ArrayLike, lat: ArrayLike
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """WGS84 -> GCJ-02 (the published forward formula; identity outside China)."""
-    x, y = _as_arrays(lon, lat)
-    inside = in_china(x, y)
-    if inside.any():
-        gx, gy = _wgs_to_gcj_raw(x[inside], y[inside])
-        x[inside] = gx
-        y[inside] = gy
-    return x, y
+    return _in_china_only(_wgs_to_gcj_raw, lon, lat)
 
 
 def gcj02_to_wgs84(
@@ -283,15 +306,7 @@ def gcj02_to_wgs84(
     The one-step approximation ``wgs = gcj - offset(gcj)`` used by many libraries leaves errors
     of up to a few metres; iterating removes them.
     """
-    x, y = _as_arrays(lon, lat)
-    inside = in_china(x, y)
-    if inside.any():
-        gx, gy = x[inside], y[inside]
-        dx, dy = _gcj_offset(gx, gy)
-        wx, wy = _solve_inverse(_wgs_to_gcj_raw, gx, gy, gx - dx, gy - dy)
-        x[inside] = wx
-        y[inside] = wy
-    return x, y
+    return _in_china_only(_gcj_to_wgs_raw, lon, lat)
 
 
 def _gcj_to_bd_raw(
@@ -316,13 +331,7 @@ def gcj02_to_bd09(
     lon: ArrayLike, lat: ArrayLike
 ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
     """GCJ-02 -> BD-09 (Baidu's published forward formula; identity outside China)."""
-    x, y = _as_arrays(lon, lat)
-    inside = in_china(x, y)
-    if inside.any():
-        bx, by = _gcj_to_bd_raw(x[inside], y[inside])
-        x[inside] = bx
-        y[inside] = by
-    return x, y
+    return _in_china_only(_gcj_to_bd_raw, lon, lat)
 
 
 def bd09_to_gcj02(
@@ -333,15 +342,7 @@ def bd09_to_gcj02(
     The usual closed-form inverse is itself approximate (up to about 1 m off); it is used as the
     starting guess and refined.
     """
-    x, y = _as_arrays(lon, lat)
-    inside = in_china(x, y)
-    if inside.any():
-        bx, by = x[inside], y[inside]
-        ax, ay = _bd_to_gcj_approx(bx, by)
-        gx, gy = _solve_inverse(_gcj_to_bd_raw, bx, by, ax, ay)
-        x[inside] = gx
-        y[inside] = gy
-    return x, y
+    return _in_china_only(_bd_to_gcj_raw, lon, lat)
 
 
 def wgs84_to_bd09(
