@@ -76,6 +76,45 @@ def _rows_text(positions: NDArray[np.intp]) -> str:
     return f" ({len(positions)} rows in all: {_listing([int(p) + 1 for p in positions])})"
 
 
+def _reject_rows(
+    rows: NDArray[np.intp], problem: str, *, file: FileRef, column: str, fix: str
+) -> None:
+    """Raise for the first of ``rows`` (0-based positions), saying how many share the problem."""
+    if rows.size:
+        msg = f"{problem}{_rows_text(rows)}"
+        raise InputError(msg, file=file, row=int(rows[0]) + 1, column=column, fix=fix)
+
+
+def _numbers(
+    frame: pd.DataFrame, column: str, *, label: str, file: FileRef, fix: str
+) -> NDArray[np.float64]:
+    """A column as floats (empty cells NaN); text that is not a number is rejected by row."""
+    raw = frame[column]
+    num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
+    text = np.flatnonzero(np.isnan(num) & raw.notna().to_numpy())
+    if text.size:
+        _reject_rows(
+            text,
+            f"{label} {raw.iloc[int(text[0])]!r} is not a number",
+            file=file,
+            column=column,
+            fix=fix,
+        )
+    return num
+
+
+def _reject_negative(num: NDArray[np.float64], label: str, *, file: FileRef, column: str) -> None:
+    neg = np.flatnonzero(num < 0)
+    if neg.size:
+        _reject_rows(
+            neg,
+            f"{label} is negative ({num[int(neg[0])]:g})",
+            file=file,
+            column=column,
+            fix="correct the value",
+        )
+
+
 # ----------------------------------------------------------------------------------- files
 
 
@@ -368,26 +407,20 @@ def check_lonlat_columns(
     """
     out = []
     for col in (lon_col, lat_col):
-        raw = frame[col]
-        num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
-        text_bad = np.flatnonzero(np.isnan(num) & raw.notna().to_numpy())
-        if text_bad.size:
-            first = int(text_bad[0])
-            msg = f"coordinate {raw.iloc[first]!r} is not a number{_rows_text(text_bad)}"
-            raise InputError(
-                msg,
-                file=file,
-                row=first + 1,
-                column=col,
-                fix="write decimal degrees such as 120.1551 (no degree signs or letters)",
-            )
-        empty = np.flatnonzero(~np.isfinite(num))
-        if empty.size:
-            first = int(empty[0])
-            msg = f"coordinate is empty{_rows_text(empty)}"
-            raise InputError(
-                msg, file=file, row=first + 1, column=col, fix="fill it or delete the row"
-            )
+        num = _numbers(
+            frame,
+            col,
+            label="coordinate",
+            file=file,
+            fix="write decimal degrees such as 120.1551 (no degree signs or letters)",
+        )
+        _reject_rows(
+            np.flatnonzero(~np.isfinite(num)),
+            "coordinate is empty",
+            file=file,
+            column=col,
+            fix="fill it or delete the row",
+        )
         out.append(num)
     lon, lat = out
     if _is_geographic(None, system):
@@ -506,37 +539,25 @@ def check_counts(
     Returns the values as float64 (NaN only where ``allow_missing``).
     """
     label = label or column
-    raw = frame[column]
-    num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
-    text = np.flatnonzero(np.isnan(num) & raw.notna().to_numpy())
-    if text.size:
-        first = int(text[0])
-        msg = f"{label} {raw.iloc[first]!r} is not a number{_rows_text(text)}"
-        raise InputError(msg, file=file, row=first + 1, column=column, fix="write a whole number")
+    num = _numbers(frame, column, label=label, file=file, fix="write a whole number")
     if not allow_missing:
-        nan = np.flatnonzero(~np.isfinite(num))
-        if nan.size:
-            first = int(nan[0])
-            msg = f"{label} is empty{_rows_text(nan)}"
-            raise InputError(
-                msg,
-                file=file,
-                row=first + 1,
-                column=column,
-                fix="fill it (0 if nobody) or delete the row",
-            )
-    neg = np.flatnonzero(num < 0)
-    if neg.size:
-        first = int(neg[0])
-        msg = f"{label} is negative ({num[first]:g}){_rows_text(neg)}"
-        raise InputError(msg, file=file, row=first + 1, column=column, fix="correct the value")
+        _reject_rows(
+            np.flatnonzero(~np.isfinite(num)),
+            f"{label} is empty",
+            file=file,
+            column=column,
+            fix="fill it (0 if nobody) or delete the row",
+        )
+    _reject_negative(num, label, file=file, column=column)
     with np.errstate(invalid="ignore"):
         frac = np.flatnonzero(np.isfinite(num) & (np.abs(num - np.round(num)) > 1e-9))
     if frac.size:
-        first = int(frac[0])
-        msg = f"{label} is not a whole number ({num[first]:g}){_rows_text(frac)}"
-        raise InputError(
-            msg, file=file, row=first + 1, column=column, fix="round it to whole people"
+        _reject_rows(
+            frac,
+            f"{label} is not a whole number ({num[int(frac[0])]:g})",
+            file=file,
+            column=column,
+            fix="round it to whole people",
         )
     return num
 
@@ -571,24 +592,14 @@ def check_capacity(
     frame: pd.DataFrame, column: str, *, file: FileRef = None
 ) -> NDArray[np.float64]:
     """Capacity (seats, beds, rooms): a non-negative number, or empty for unknown."""
-    raw = frame[column]
-    num = pd.to_numeric(raw, errors="coerce").to_numpy(dtype=np.float64)
-    text = np.flatnonzero(np.isnan(num) & raw.notna().to_numpy())
-    if text.size:
-        first = int(text[0])
-        msg = f"capacity {raw.iloc[first]!r} is not a number{_rows_text(text)}"
-        raise InputError(
-            msg,
-            file=file,
-            row=first + 1,
-            column=column,
-            fix="write a number, or leave it empty if unknown",
-        )
-    neg = np.flatnonzero(num < 0)
-    if neg.size:
-        first = int(neg[0])
-        msg = f"capacity is negative ({num[first]:g}){_rows_text(neg)}"
-        raise InputError(msg, file=file, row=first + 1, column=column, fix="correct the value")
+    num = _numbers(
+        frame,
+        column,
+        label="capacity",
+        file=file,
+        fix="write a number, or leave it empty if unknown",
+    )
+    _reject_negative(num, "capacity", file=file, column=column)
     return num
 
 
