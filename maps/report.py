@@ -1071,6 +1071,16 @@ def xlsx_cell(rec: Mapping[str, Any], col: Column, lang: str) -> Any:
     return _xlsx_value(rec[col.key])
 
 
+def _as_text_cell(cell: Any) -> None:
+    """Store text as text: a 街道 named ``=HYPERLINK(...)`` must never become a live formula.
+
+    openpyxl turns any string starting with ``=`` into a formula that Excel or WPS would run when
+    a leader opens the workbook; every text in the report comes from data, never a formula.
+    """
+    if isinstance(cell.value, str):
+        cell.data_type = "s"
+
+
 def write_xlsx(
     tables: Sequence[Table], path: str | Path, *, lang: str = "zh", force: bool = False
 ) -> Path:
@@ -1097,6 +1107,8 @@ def write_xlsx(
         records = table.rows.to_dict("records")
         for rec in records:
             ws.append([xlsx_cell(rec, c, lang) for c in table.columns])
+            for cell in ws[ws.max_row]:
+                _as_text_cell(cell)
         for j, col in enumerate(table.columns, start=1):
             letter = get_column_letter(j)
             for rec, (cell,) in zip(

@@ -663,3 +663,37 @@ def test_targets_with_the_same_label_stay_apart(result, tmp_path):
     page = _parse(files.html.read_text(encoding="utf-8"))
     listed = {row["attrs"]["target"] for row in page.tables["target_units"]["rows"]}
     assert len(listed) == 2 and page.tables["target_units"]["groups"] == ["同一目标"] * 2
+
+
+FORMULA_NAMES = ('=HYPERLINK("http://x","点我")', "+1+cmd|' /C calc'!A0", "-2+3", "@SUM(A1:A9)")
+
+
+def test_formula_like_names_stay_text_in_the_workbook(tmp_path):
+    """A 街道 or site named like a formula is stored as a string cell, never as a formula."""
+    r = make_result()
+    streets = list(r.areas.loc[r.areas["level"] == "street", "area"])
+    rename = {old: FORMULA_NAMES[-1 - i % len(FORMULA_NAMES)] for i, old in enumerate(streets)}
+    areas = r.areas.assign(
+        area=r.areas["area"].replace(rename), parent=r.areas["parent"].replace(rename)
+    )
+    metrics = r.metrics.assign(area=r.metrics["area"].replace(rename))
+    sugg = r.suggestions.assign(
+        name=[FORMULA_NAMES[i % len(FORMULA_NAMES)] for i in range(len(r.suggestions))]
+    )
+    r = replace(r, areas=areas, metrics=metrics, suggestions=sugg)
+    files = write_report(r, tmp_path / "f.html", xlsx_path=tmp_path / "f.xlsx")
+    wb = openpyxl.load_workbook(files.xlsx)
+    seen: set[str] = set()
+    for ws in wb.worksheets:
+        for row in ws.iter_rows():
+            for cell in row:
+                assert cell.data_type != "f", (ws.title, cell.coordinate, cell.value)
+                if isinstance(cell.value, str) and cell.value[:1] in "=+-@":
+                    seen.add(cell.value)
+    assert set(rename.values()) <= seen  # the 街道 names are there, verbatim
+    assert set(sugg["name"]) <= seen  # and the site names
+    import zipfile
+
+    with zipfile.ZipFile(files.xlsx) as z:
+        sheets = [n for n in z.namelist() if n.startswith("xl/worksheets/")]
+        assert sheets and not any(b"<f>" in z.read(n) for n in sheets)
