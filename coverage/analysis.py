@@ -25,7 +25,7 @@ from coverage.gaps import GapZones, candidates_in_gaps, find_gaps
 from coverage.hexgrid import hex_areas
 from coverage.metrics import completeness_table, coverage_metrics, layers_covered
 from coverage.optimize import CoverageProblem, Method, Model, solve
-from coverage.result import StudyResult, SuggestionRun
+from coverage.result import DataChecks, StudyResult, SuggestionRun
 from coverage.targets import Target, TargetInputs, evaluate_targets, sites_needed
 from geo.network import WalkNetwork
 from geo.routing import nearest_distances, reachable_pairs
@@ -177,6 +177,7 @@ def analyse(
         )
     street = _assign(res_ll, inputs.streets)
     community = _assign(res_ll, inputs.communities)
+    checks = _area_checks(inputs, street, max_snap_m=opts.max_snap_m)
     hex_cells = None
     hex_gdf = None
     if inputs.streets is None:
@@ -443,6 +444,7 @@ def analyse(
         target_units=target_units,
         synthetic=synthetic,
         sources=sources,
+        checks=checks,
         extra={
             "timings_s": timings,
             "completeness": completeness,
@@ -453,6 +455,26 @@ def analyse(
     timings["total"] = time.perf_counter() - t0
     step(f"analysis done in {timings['total']:.1f} s")
     return result
+
+
+def _area_checks(inputs: StudyInputs, street: np.ndarray, *, max_snap_m: float) -> DataChecks:
+    """Residents inside no 街道 polygon count in the district only: say how many, loudly."""
+    if inputs.streets is None:
+        return DataChecks(max_snap_m=max_snap_m)
+    outside = street == ""
+    pop = float(inputs.residents["population"].to_numpy(dtype=float)[outside].sum())
+    if outside.any():
+        log.warning(
+            "%d resident units (population %.0f) lie inside no 街道 polygon: they count in the "
+            "district figures but in no 街道 row",
+            int(outside.sum()),
+            pop,
+        )
+    return DataChecks(
+        max_snap_m=max_snap_m,
+        residents_outside_areas=int(outside.sum()),
+        population_outside_areas=pop,
+    )
 
 
 def _layer_metrics(

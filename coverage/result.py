@@ -81,6 +81,21 @@ class SuggestionRun:
 
 
 @dataclass(frozen=True)
+class DataChecks:
+    """What the inputs did to the numbers, shown to the reader instead of passing silently.
+
+    Facilities beyond the snapping limit are in ``StudyResult.facilities`` (``snapped`` False);
+    this holds what has no other place in the tables.
+    """
+
+    max_snap_m: float = 300.0  # points farther than this from any street are left out
+    residents_outside_areas: int = 0  # resident units inside no 街道 polygon (district row only)
+    population_outside_areas: float = 0.0
+    area_overlaps: tuple[tuple[str, str, float], ...] = ()  # (area, area, share of the smaller)
+    network_warnings: tuple[str, ...] = ()  # e.g. a drive network with almost no footways
+
+
+@dataclass(frozen=True)
 class StudyResult:
     """Everything a map, report or export needs, computed once."""
 
@@ -101,6 +116,12 @@ class StudyResult:
     synthetic: bool = False  # True for the demo district: every output says so
     sources: tuple[str, ...] = ()  # data source lines for the method section (OSM attribution)
     extra: dict[str, Any] = field(default_factory=dict)
+    checks: DataChecks = field(default_factory=DataChecks)
+
+    def unsnapped_facilities(self, kind: str) -> gpd.GeoDataFrame:
+        """Facilities of ``kind`` too far from any street to serve anyone (never routed)."""
+        f = self.facilities
+        return f[(f["kind"] == kind) & ~f["snapped"].astype(bool)]
 
     def headline(self, kind: str) -> pd.Series:
         """The district row of ``metrics`` at the layer's headline minutes."""

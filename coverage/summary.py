@@ -55,9 +55,16 @@ def summary_dict(result: StudyResult) -> dict[str, Any]:
         rows = district[district["kind"] == kind].set_index("minutes")
         head = rows.loc[spec.headline_min]
         unsnapped = int((~result.residents["snapped"]).sum())
+        off = result.unsnapped_facilities(kind)
         layers[kind] = {
             "label": spec.label_zh,
-            "facilities": int((result.facilities["kind"] == kind).sum()),
+            # facilities that serve someone; those beyond the snapping limit are counted apart
+            "facilities": int((result.facilities["kind"] == kind).sum()) - len(off),
+            "facilities_unsnapped": len(off),
+            "unsnapped_facilities": [
+                {"facility_id": str(i), "name": str(n)}
+                for i, n in zip(off["facility_id"], off["name"], strict=True)
+            ],
             "target_group": spec.target_group,
             "speed_kmh": spec.speed_kmh,
             "headline_minutes": spec.headline_min,
@@ -147,6 +154,13 @@ def summary_dict(result: StudyResult) -> dict[str, Any]:
         "residents": len(result.residents),
         "population": _num(result.residents["population"].sum()),
         "share_with_all_layers": all_layers,
+        "residents_outside_areas": result.checks.residents_outside_areas,
+        "population_outside_areas": _num(result.checks.population_outside_areas),
+        "area_overlaps": [
+            {"area": a, "other": b, "share": _num(share)}
+            for a, b, share in result.checks.area_overlaps
+        ],
+        "network_warnings": list(result.checks.network_warnings),
         "layers": layers,
         "areas": areas,
         "equity": equity,

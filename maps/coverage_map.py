@@ -357,7 +357,11 @@ def _facility_layer(
         "fid": [_esc(v) for v in fac["facility_id"]],
         "kind": [_esc(label)] * len(fac),
         "cap": [unknown if pd.isna(v) else i18n.fmt_number(float(v), 0) for v in fac["capacity"]],
-        "snap": [i18n.fmt_bool(v, lang) for v in fac["snapped"]],
+        "snap": [
+            i18n.fmt_bool(True, lang) if v else text("facility_unsnapped", lang)
+            for v in fac["snapped"]
+        ],
+        "s": [0 if v else 1 for v in fac["snapped"]],  # off-network sites drawn hollow, grey
         "acc": [i18n.fmt_number(float(v), 0) for v in fac["access_m"]],
     }
     frame = _frame(fac, props, gcj02=gcj02, layer=f"facilities {spec.kind}")
@@ -367,7 +371,14 @@ def _facility_layer(
         group,
         frame,
         styles=[
-            {"color": "#ffffff", "weight": 3, "fill": True, "fillColor": colour, "fillOpacity": 1.0}
+            {
+                "color": "#ffffff",
+                "weight": 3,
+                "fill": True,
+                "fillColor": colour,
+                "fillOpacity": 1.0,
+            },
+            {"color": "#666666", "weight": 2, "dashArray": "3", "fill": True, "fillOpacity": 0.0},
         ],
         popup=[
             ("name", text("name", lang)),

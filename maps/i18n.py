@@ -57,6 +57,10 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "uncovered": ("超出目标步行时间", "beyond the goal"),
     "unreachable": ("路网不可达", "unreachable on the network"),
     "unsnapped": ("离路网过远", "too far from any street"),
+    "facility_unsnapped": (
+        "否：离路网过远，不参与计算",
+        "no: too far from any street, serves no one in the figures",
+    ),
     "no_target": ("无服务对象人口", "no target population"),
     "rank": ("排序", "rank"),
     "suggestion_badge": ("数字为建议顺序", "number = order of choice"),

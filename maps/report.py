@@ -97,6 +97,26 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "tbl_equity": ("各街道之间的覆盖差异", "Spread of coverage across sub-districts"),
     "tbl_method": ("分析参数", "Parameters"),
     "tbl_sources": ("数据来源", "Data sources"),
+    "tbl_checks": (
+        "数据核查：未计入或需留意的数据",
+        "Data checks: what was left out or needs a look",
+    ),
+    "check": ("核查项", "check"),
+    "check_count": ("数量", "count"),
+    "check_detail": ("说明", "detail"),
+    "chk_facilities": (
+        "{layer}：离路网超过{m:.0f}米、未参与计算的设施",
+        "{layer}: facilities farther than {m:.0f} m from any street, not counted",
+    ),
+    "chk_outside": ("不在任何街道范围内的居民点", "resident units inside no sub-district"),
+    "chk_outside_detail": (
+        "人口{pop}，计入全区数字，不计入任何街道",
+        "population {pop}; counted in the district figures, in no sub-district",
+    ),
+    "chk_overlap": ("相互重叠的街道", "overlapping sub-districts"),
+    "chk_overlap_pair": ("{a}与{b}（重叠{share}）", "{a} and {b} ({share} overlap)"),
+    "chk_network": ("路网提示", "street network"),
+    "chk_none": ("未发现问题", "nothing found"),
     "layer": ("图层", "layer"),
     "target_group": ("服务对象", "target group"),
     "speed": ("步行速度（公里/小时）", "walking speed (km/h)"),
@@ -167,6 +187,7 @@ _SHEETS: Final[dict[str, tuple[str, str]]] = {
     "equity": ("公平性", "Equity"),
     "method": ("分析参数", "Parameters"),
     "sources": ("数据来源", "Sources"),
+    "checks": ("数据核查", "Data checks"),
 }
 
 
@@ -765,6 +786,65 @@ def _method_tables(result: StudyResult, lang: str) -> list[Table]:
     return [method, src]
 
 
+def _checks_table(result: StudyResult, lang: str) -> Table:
+    """Everything the inputs left out of the numbers, so that nothing is dropped unseen."""
+    rows: list[dict[str, Any]] = []
+    sep = "、" if lang == "zh" else ", "
+    for kind, spec in result.specs.items():
+        off = result.unsnapped_facilities(kind)
+        if len(off):
+            names = [
+                f"{n}（{i}）" if lang == "zh" else f"{n} ({i})"
+                for i, n in zip(off["facility_id"], off["name"], strict=True)
+            ]
+            rows.append(
+                {
+                    "check": _t(
+                        "chk_facilities", lang, layer=spec.label(lang), m=result.checks.max_snap_m
+                    ),
+                    "count": len(off),
+                    "detail": sep.join(names),
+                }
+            )
+    c = result.checks
+    if c.residents_outside_areas:
+        rows.append(
+            {
+                "check": _t("chk_outside", lang),
+                "count": c.residents_outside_areas,
+                "detail": _t(
+                    "chk_outside_detail", lang, pop=i18n.fmt_people(c.population_outside_areas)
+                ),
+            }
+        )
+    if c.area_overlaps:
+        rows.append(
+            {
+                "check": _t("chk_overlap", lang),
+                "count": len(c.area_overlaps),
+                "detail": sep.join(
+                    _t("chk_overlap_pair", lang, a=a, b=b, share=i18n.fmt_percent(share))
+                    for a, b, share in c.area_overlaps
+                ),
+            }
+        )
+    for warning in c.network_warnings:
+        rows.append({"check": _t("chk_network", lang), "count": None, "detail": warning})
+    if not rows:
+        rows.append({"check": _t("chk_none", lang), "count": None, "detail": ""})
+    return Table(
+        key="checks",
+        title=_t("tbl_checks", lang),
+        sheet=_sheet("checks", lang),
+        columns=(
+            Column("check", _t("check", lang)),
+            Column("count", _t("check_count", lang), "count"),
+            Column("detail", _t("check_detail", lang)),
+        ),
+        rows=_frame(rows, ["check", "count", "detail"]),
+    )
+
+
 _SHEET_BAD: Final = re.compile(r"[\[\]:*?/\\]")
 
 
@@ -785,6 +865,7 @@ def report_tables(result: StudyResult, *, lang: str = "zh") -> list[Table]:
         *_suggestion_tables(result, lang),
         _equity_table(result, lang),
         *_method_tables(result, lang),
+        _checks_table(result, lang),
     ]
 
 
@@ -1029,6 +1110,7 @@ def render_report_html(
         f"<p>{_esc(_t('method_text', lang))}</p>",
         tbl("method"),
         tbl("sources"),
+        tbl("checks"),
         "</div>",
     ]
     title = f"{result.title} · {_t('report', lang)}"

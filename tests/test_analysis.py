@@ -354,3 +354,30 @@ def test_real_hangzhou_community_centres_against_networkx(tmp_path):
         if w[sel].sum() > 0:
             want = w[sel & (want_min <= 15)].sum() / w[sel].sum()
             assert abs(per.loc[name, "coverage_rate"] - want) < 0.001
+
+
+def test_unsnapped_facilities_and_residents_outside_areas_are_counted_apart(tmp_path):
+    """A facility 900 m off the street serves no one; residents outside every 街道 are named."""
+    net = line_network()
+    res = residents_frame(
+        net, [(100, 0), (900, 0), (1900, 0)], pop=[100, 200, 400], elderly=[10, 20, 40]
+    )
+    fac = {"canteen": facility_frame(net, "canteen", [(0, 0), (1500, 900)])}
+    west = shapely.Polygon(list(points(net, [(-50, -50), (1000, -50), (1000, 50), (-50, 50)])))
+    streets = gpd.GeoDataFrame({"area": ["西街道"]}, geometry=[west], crs=4326)
+    r = analyse(net, StudyInputs(res, fac, {"canteen": CANTEEN}, streets=streets), title="t")
+    s = summary_dict(r)
+    layer = s["layers"]["canteen"]
+    assert layer["facilities"] == 1 and layer["facilities_unsnapped"] == 1
+    assert layer["unsnapped_facilities"] == [{"facility_id": "canteen-1", "name": "canteen 1"}]
+    assert s["residents_outside_areas"] == 1 and s["population_outside_areas"] == 400
+    # the district still counts everyone; the 街道 row only its own residents
+    d = r.metrics[(r.metrics.level == "district") & (r.metrics.minutes == 15.0)]
+    st_row = r.metrics[(r.metrics.level == "street") & (r.metrics.minutes == 15.0)]
+    assert float(d["population"].iloc[0]) == 70 and float(st_row["population"].iloc[0]) == 30
+    from maps.report import report_tables
+
+    checks = next(t for t in report_tables(r, lang="zh") if t.key == "checks")
+    details = " ".join(checks.rows["detail"].astype(str))
+    assert "canteen 1（canteen-1）" in details and "400" in details
+    assert list(checks.rows["count"]) == [1, 1]

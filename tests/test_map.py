@@ -444,3 +444,21 @@ def test_hostile_target_layer_is_escaped(hostile):
                     assert "<" not in value and ">" not in value, key
     labels = {f["properties"]["target"] for g in _target_layers(m) for f in g.data["features"]}
     assert html.escape(hostile.targets["label"].iloc[1]) in labels
+
+
+def test_unsnapped_facilities_are_named_and_drawn_apart(result):
+    """A facility beyond the snapping limit is drawn hollow and its popup says it serves no one."""
+    fac = result.facilities.copy()
+    fac.loc[0, "snapped"] = False
+    fac.loc[0, "access_m"] = math.inf
+    from dataclasses import replace
+
+    m = build_map(replace(result, facilities=fac))
+    fac_layers = [g for g in _geojson_layers(m) if "cap" in g.data["features"][0]["properties"]]
+    feats = {f["properties"]["fid"]: (g, f) for g in fac_layers for f in g.data["features"]}
+    g_off, f_off = feats[fac.loc[0, "facility_id"]]
+    g_on, f_on = feats[fac.loc[1, "facility_id"]]
+    assert "不参与计算" in f_off["properties"]["snap"]
+    assert "不参与计算" not in f_on["properties"]["snap"]
+    assert _style(g_off, f_off)["fillOpacity"] == 0.0
+    assert _style(g_on, f_on)["fillOpacity"] == 1.0
