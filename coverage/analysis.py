@@ -193,6 +193,7 @@ def analyse(
     out["community"] = community
     out["snapped"] = ~res_snap.unsnapped
 
+    street_minutes: dict[str, np.ndarray] = {}
     fac_frames = []
     fac_snaps: dict[str, Snapped] = {}
     zones_by_kind: dict[str, GapZones] = {}
@@ -221,6 +222,7 @@ def analyse(
         # beyond the goal (not inf) are what mean/P90, gap zones and the map need
         near = nearest_distances(net, fsn, res_snap)
         mins = near.distance_m / spec.metres_per_minute
+        street_minutes[kind] = _edge_midpoint_m(net, near, fsn) / spec.metres_per_minute
         minutes[kind] = mins
         ids = fac["facility_id"].astype(str).to_numpy()
         out[f"minutes_{kind}"] = mins
@@ -445,6 +447,7 @@ def analyse(
         synthetic=synthetic,
         sources=sources,
         checks=checks,
+        streets=_streets_frame(net, street_minutes),
         extra={
             "timings_s": timings,
             "completeness": completeness,
@@ -455,6 +458,29 @@ def analyse(
     timings["total"] = time.perf_counter() - t0
     step(f"analysis done in {timings['total']:.1f} s")
     return result
+
+
+def _edge_midpoint_m(net: WalkNetwork, near: Any, sources: Snapped) -> np.ndarray:
+    """Walking metres from the nearest facility to the middle of every street (for drawing).
+
+    From the node distances of the one routing pass; a facility on the street itself is counted
+    along that street, so the street it stands on is not drawn as far away.
+    """
+    node_m = near.node_m if near.node_m is not None else np.full(net.n_nodes, np.inf)
+    half = net.edge_length_m / 2.0
+    mid = np.minimum(node_m[net.edge_u], node_m[net.edge_v]) + half
+    ok = ~sources.unsnapped
+    if ok.any():
+        e = sources.edge[ok]
+        np.minimum.at(mid, e, sources.access_m[ok] + np.abs(half[e] - sources.offset_m[ok]))
+    return mid
+
+
+def _streets_frame(net: WalkNetwork, street_minutes: Mapping[str, np.ndarray]) -> gpd.GeoDataFrame:
+    """Every walkable street in WGS84 with each layer's minutes at its middle (map layer)."""
+    geoms = shapely.simplify(net.edge_geometries(), 1.0)
+    frame = pd.DataFrame({f"minutes_{k}": v for k, v in street_minutes.items()})
+    return gpd.GeoDataFrame(frame, geometry=_to_wgs84(net, geoms), crs=4326)
 
 
 def _area_checks(inputs: StudyInputs, street: np.ndarray, *, max_snap_m: float) -> DataChecks:

@@ -36,6 +36,9 @@ metrics (DataFrame, long)
 equity (DataFrame, one row per kind)
     ``kind``, ``gini``, ``cv``, ``worst_area``, ``worst_rate``, ``best_area``, ``best_rate``,
     ``best_worst_gap`` (rates at the headline minutes across 街道).
+streets (GeoDataFrame, LineString; optional)
+    The walkable streets of the network with, per kind K, ``minutes_K``: walking minutes from
+    the nearest facility to the street's middle (for drawing the network; never a number).
 suggestions (GeoDataFrame, Point)
     ``kind``, ``rank`` (1 = chosen first), ``site_id`` (str), ``name`` (str), ``model`` (str),
     ``added_population`` (newly covered target population, marginal in the order chosen),
@@ -117,6 +120,7 @@ class StudyResult:
     sources: tuple[str, ...] = ()  # data source lines for the method section (OSM attribution)
     extra: dict[str, Any] = field(default_factory=dict)
     checks: DataChecks = field(default_factory=DataChecks)
+    streets: gpd.GeoDataFrame | None = None  # walk network (LineString) with ``minutes_K``
 
     def unsnapped_facilities(self, kind: str) -> gpd.GeoDataFrame:
         """Facilities of ``kind`` too far from any street to serve anyone (never routed)."""

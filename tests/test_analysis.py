@@ -381,3 +381,30 @@ def test_unsnapped_facilities_and_residents_outside_areas_are_counted_apart(tmp_
     details = " ".join(checks.rows["detail"].astype(str))
     assert "canteen 1（canteen-1）" in details and "400" in details
     assert list(checks.rows["count"]) == [1, 1]
+
+
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(seed=st.integers(0, 10_000), n_src=st.integers(1, 5))
+def test_street_minutes_equal_networkx_at_each_street_middle(seed, n_src):
+    """The drawn network's minutes are the exact walk to each street's middle (networkx oracle)."""
+    from coverage.analysis import _edge_midpoint_m
+    from geo.routing import nearest_distances
+    from geo.snap import Snapped
+
+    from .test_geo_routing import _points, random_network
+
+    net = network_from_graph(
+        random_network(seed, connected=False), crs=UTM, largest_component=False
+    )
+    src = snap_points(net, _points(seed, n_src), max_snap_m=120)
+    half = net.edge_length_m / 2
+    mids = Snapped(
+        edge=np.arange(net.n_edges),
+        offset_m=half,
+        access_m=np.zeros(net.n_edges),
+        xy=np.zeros((net.n_edges, 2)),
+        unsnapped=np.zeros(net.n_edges, dtype=bool),
+    )
+    near = nearest_distances(net, src, mids)
+    got = _edge_midpoint_m(net, near, src)
+    np.testing.assert_allclose(got, oracle(net, src, mids, np.inf), rtol=1e-9, atol=1e-6)
