@@ -1,16 +1,21 @@
 """Static charts for the gap report: matplotlib figures inlined as SVG (or PNG).
 
-Chinese text must render as glyphs, never as empty boxes: :func:`cjk_font` looks for an installed
-font that really has CJK glyphs (Noto Sans CJK from Debian's ``fonts-noto-cjk``, Source Han,
-WenQuanYi, SimHei, Microsoft YaHei, PingFang...).  When none exists the charts switch to English
-labels and any data text that the remaining fonts cannot draw (a 街道 name, say) is replaced by a
-numbered placeholder, with a warning in the log.  SVG text is written as paths, so the report
-needs no font on the reader's machine.
+Chinese text must render as glyphs, never as boxes: :func:`cjk_font` looks for an installed
+font that really draws CJK (Noto Sans CJK from Debian's ``fonts-noto-cjk``, Source Han,
+WenQuanYi, SimHei, Microsoft YaHei, PingFang...), refuses fallback fonts that map every code point
+to one box (matplotlib's bundled Last Resort), and refreshes matplotlib's cached font list once
+when that list predates the font's installation.  When no such font exists the charts switch to
+English labels and any data text that the remaining fonts cannot draw (a 街道 name, say) is
+replaced by a numbered placeholder, with a warning in the log.  SVG text is written as paths, so
+the report needs no font on the reader's machine.
 
 Figures are built with :class:`matplotlib.figure.Figure` directly (no pyplot state, no GUI
-backend), so rendering is safe in threads and servers.  Charts only draw the result's tables;
-the one derived quantity, the population-weighted share of residents within x minutes, is a plot
-of the residents' own minutes and equals ``coverage_rate`` at every threshold.
+backend).  Styling goes through process-wide rcParams, so :func:`chart_style` holds a lock while
+a chart is built or saved, and turns matplotlib's warnings into log lines.
+
+Charts only draw the result's tables; the one derived quantity, the population-weighted share of
+residents within x minutes, is a plot of the residents' own minutes and equals ``coverage_rate``
+at every threshold.
 """
 
 from __future__ import annotations
@@ -21,8 +26,11 @@ import io
 import logging
 import math
 import re
+import threading
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Final
 
 import matplotlib as mpl
@@ -60,6 +68,9 @@ CJK_FONT_CANDIDATES: Final = (
 )
 #: Characters a font must have to count as a CJK font.
 CJK_PROBE: Final = "中文覆盖率街道社区分钟人口"
+#: Distinct characters whose outlines must differ: a font that draws them alike is a fallback
+#: "box" font (matplotlib's bundled Last Resort High-Efficiency maps every code point).
+CJK_DISTINCT_PROBE: Final = "食堂邻"
 LATIN_FONT: Final = "DejaVu Sans"
 
 _CHART_LABELS: Final[dict[str, tuple[str, str]]] = {
@@ -90,37 +101,130 @@ class Chart:
 
 
 @functools.cache
-def _charmap(path: str) -> frozenset[int]:
-    return frozenset(FT2Font(path).get_charmap())
+def _open_face(path: str, index: int) -> FT2Font:
+    # ``face_index`` only for faces after the first: matplotlib < 3.11 knows no face indices
+    # (and never hands out one other than 0).
+    return FT2Font(path, face_index=index) if index else FT2Font(path)
+
+
+def _face(path: str, index: int | None = None) -> tuple[str, int]:
+    """``(file, face index)`` of a path from ``findfont`` (a ``FontPath`` since matplotlib 3.11)."""
+    return str(path), int(getattr(path, "face_index", 0) if index is None else index)
+
+
+@functools.cache
+def _charmap(path: str, index: int = 0) -> frozenset[int]:
+    return frozenset(_open_face(path, index).get_charmap())
 
 
 def _font_has(path: str, chars: str) -> bool:
+    """True when the font file (face) at ``path`` maps every non-space character of ``chars``."""
     try:
-        cmap = _charmap(path)
+        cmap = _charmap(*_face(path))
     except (OSError, RuntimeError, ValueError):
         return False
     return all(ord(c) in cmap for c in chars if not c.isspace())
 
 
+def _distinct_outlines(path: str, index: int, chars: str) -> bool:
+    """True when each of ``chars`` has its own, non-empty glyph outline in the face.
+
+    A fallback font such as matplotlib's bundled *Last Resort High-Efficiency* maps every code
+    point, so a character map check accepts it, yet it draws every character as the same box.
+    Comparing the outlines of a few distinct characters tells such a font from a real one.
+    """
+    font = _open_face(path, index)
+    font.set_size(48, 72)
+    outlines = set()
+    for char in chars:
+        if font.get_char_index(ord(char)) == 0:  # .notdef: the font's own "missing" box
+            return False
+        font.load_char(ord(char))
+        vertices, codes = font.get_path()
+        if len(codes) == 0:
+            return False
+        outlines.add((np.asarray(vertices).tobytes(), np.asarray(codes).tobytes()))
+    return len(outlines) == len(chars)
+
+
 @functools.cache
-def cjk_font() -> str | None:
-    """Family name of an installed font with CJK glyphs, or ``None`` (then charts use English)."""
+def _draws_cjk(path: str, index: int = 0) -> bool:
+    """True when the face has real, distinct glyphs for Chinese text (not one box for all)."""
+    try:
+        cmap = _charmap(path, index)
+        if not all(ord(c) in cmap for c in CJK_PROBE + CJK_DISTINCT_PROBE):
+            return False
+        return _distinct_outlines(path, index, CJK_DISTINCT_PROBE)
+    except (OSError, RuntimeError, ValueError):
+        return False
+
+
+def _find_cjk_font(manager: font_manager.FontManager) -> str | None:
+    """The first family in ``manager``'s font list that draws Chinese, preferred names first."""
     for name in CJK_FONT_CANDIDATES:
         try:
-            path = font_manager.findfont(
-                font_manager.FontProperties(family=name), fallback_to_default=False
+            # A list, not a string: a string is parsed as a fontconfig pattern.
+            path = manager.findfont(
+                font_manager.FontProperties(family=[name]), fallback_to_default=False
             )
         except ValueError:
             continue
-        if _font_has(path, CJK_PROBE):
+        if _draws_cjk(*_face(path)):
             return name
-    for entry in font_manager.fontManager.ttflist:  # any other font that has the glyphs
-        if _font_has(entry.fname, CJK_PROBE):
+    for entry in manager.ttflist:  # any other font that has the glyphs
+        if _draws_cjk(*_face(entry.fname, getattr(entry, "index", 0))):
             return str(entry.name)
-    log.warning(
-        "no font with Chinese glyphs found (install fonts-noto-cjk); charts use English labels"
-    )
     return None
+
+
+def _add_new_system_fonts(manager: font_manager.FontManager) -> int:
+    """Add system font files missing from ``manager``'s list; return how many were added.
+
+    matplotlib lists the system's fonts once and caches the list (``fontlist-*.json`` in
+    ``matplotlib.get_cachedir()``), so a font installed after that (``make demo`` before
+    ``make test`` installs fonts-noto-cjk) stays invisible to every later process.  The files
+    are added with the public ``FontManager.addfont`` to the very manager that draws text (a new
+    manager would not reach the renderers, which hold the one loaded at import), and the cache
+    is rewritten so that the next process starts with the complete list.
+    """
+    known = {str(Path(entry.fname).resolve()) for entry in manager.ttflist}
+    added = 0
+    for path in sorted(font_manager.findSystemFonts()):
+        if str(Path(path).resolve()) in known:
+            continue
+        try:
+            manager.addfont(path)
+        except (OSError, RuntimeError, ValueError) as exc:
+            log.debug("font file %s skipped: %s", path, exc)
+            continue
+        added += 1
+    if added:
+        cache = Path(mpl.get_cachedir()) / f"fontlist-v{font_manager.FontManager.__version__}.json"
+        font_manager.json_dump(manager, cache)
+        log.info("matplotlib's font list was out of date: %d font files added (%s)", added, cache)
+    return added
+
+
+@functools.cache
+def cjk_font() -> str | None:
+    """Family name of an installed font with real CJK glyphs, or ``None`` (charts use English).
+
+    A font counts when it maps :data:`CJK_PROBE` and draws :data:`CJK_DISTINCT_PROBE` as
+    different outlines, so a fallback font that draws one box for every character is refused.
+    When matplotlib's font list has none, the list is refreshed from the system's font folders
+    once before giving up: it may predate the installation of a CJK font.  The answer is cached
+    for the process.
+    """
+    manager = font_manager.fontManager
+    name = _find_cjk_font(manager)
+    if name is None and _add_new_system_fonts(manager):
+        name = _find_cjk_font(manager)
+    if name is None:
+        log.warning(
+            "no font with Chinese glyphs found (Debian: apt-get install fonts-noto-cjk); "
+            "charts use English labels"
+        )
+    return name
 
 
 def _families() -> list[str]:
@@ -128,31 +232,75 @@ def _families() -> list[str]:
     return [cjk, LATIN_FONT] if cjk else [LATIN_FONT]
 
 
+#: rcParams and the warnings filters are process-wide: one chart is styled and drawn at a time.
+_RENDER_LOCK: Final = threading.RLock()
+
+_GLYPH_RE: Final = re.compile(r"Glyph \d+ \((.+?)\) missing from font")
+
+
+def _log_library_warnings(caught: list[warnings.WarningMessage]) -> None:
+    """Turn matplotlib's warnings while drawing a chart into at most one log line each kind."""
+    glyphs: dict[str, None] = {}
+    other: dict[str, None] = {}
+    for w in caught:
+        text = str(w.message)
+        match = _GLYPH_RE.search(text)
+        if match:
+            glyphs[match.group(1)] = None
+        elif "tight_layout" in text.lower() or "tight layout" in text.lower():
+            other["the chart's labels do not fit its size; some may be clipped"] = None
+        else:
+            other[text.splitlines()[0] if text else type(w.message).__name__] = None
+    if glyphs:
+        log.warning(
+            "chart fonts have no glyph for %d characters (drawn as boxes): %s",
+            len(glyphs),
+            ", ".join(glyphs),
+        )
+    for text in other:
+        log.warning("chart drawing: %s", text)
+
+
 @contextlib.contextmanager
 def chart_style() -> Iterator[None]:
-    """Fonts and styling used both when a figure is built and when it is saved."""
-    with mpl.rc_context(
-        {
-            "font.family": "sans-serif",
-            "font.sans-serif": _families(),
-            "axes.unicode_minus": False,
-            "svg.fonttype": "path",
-            "axes.spines.top": False,
-            "axes.spines.right": False,
-            "font.size": 9,
-        }
+    """Fonts and styling used both when a figure is built and when it is saved.
+
+    matplotlib's own warnings (a label that does not fit, a missing glyph) are caught here and
+    logged as one line each instead of reaching the user's terminal as raw library warnings.
+    """
+    families = _families()
+    with (
+        _RENDER_LOCK,
+        warnings.catch_warnings(record=True) as caught,
+        mpl.rc_context(
+            {
+                "font.family": "sans-serif",
+                "font.sans-serif": families,
+                "axes.unicode_minus": False,
+                "svg.fonttype": "path",
+                "axes.spines.top": False,
+                "axes.spines.right": False,
+                "font.size": 9,
+            }
+        ),
     ):
-        yield
+        warnings.simplefilter("always")
+        try:
+            yield
+        finally:
+            _log_library_warnings(caught)
 
 
 @functools.cache
-def _font_paths() -> tuple[str, ...]:
+def _font_paths() -> tuple[tuple[str, int], ...]:
     paths = []
     for family in _families():
         with contextlib.suppress(ValueError):
             paths.append(
-                font_manager.findfont(
-                    font_manager.FontProperties(family=family), fallback_to_default=False
+                _face(
+                    font_manager.findfont(
+                        font_manager.FontProperties(family=[family]), fallback_to_default=False
+                    )
                 )
             )
     return tuple(paths)
@@ -161,9 +309,9 @@ def _font_paths() -> tuple[str, ...]:
 def renderable(text: str) -> bool:
     """True when the chart fonts have a glyph for every character of ``text``."""
     maps = []
-    for path in _font_paths():
+    for path, index in _font_paths():
         with contextlib.suppress(OSError, RuntimeError, ValueError):
-            maps.append(_charmap(path))
+            maps.append(_charmap(path, index))
     return all(c.isspace() or any(ord(c) in m for m in maps) for c in text)
 
 
