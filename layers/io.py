@@ -13,6 +13,7 @@ ArcGIS on Chinese Windows produce; Shapefiles honour their ``.cpg``.
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io as _io
 import logging
@@ -143,6 +144,7 @@ def read_table(
     *,
     layer: str | None = None,
     coords: CoordSystem | None = None,
+    default_coords: CoordSystem | None = None,
     encoding: str | None = None,
 ) -> gpd.GeoDataFrame:
     """Read a layer file into a GeoDataFrame in WGS84 (EPSG:4326).
@@ -154,10 +156,15 @@ def read_table(
     layer
         GeoPackage layer or XLSX sheet; needed only when the file holds several.
     coords
-        The coordinate system the coordinates are really in: required knowledge for CSV/XLSX
-        (WGS84 is assumed, with a warning, when not given), and an override of the file's own
-        CRS label for the others (Amap exports are GCJ-02 labelled EPSG:4326).  GCJ-02 and
-        BD-09 are converted to WGS84 here, once.
+        The coordinate system the user declared for *this* input (``--coords residents=gcj02``,
+        a plan layer's ``coords``).  It wins over the file's own CRS label, because Amap
+        exports are GCJ-02 labelled EPSG:4326, and a warning says that the label was
+        overridden.  GCJ-02 and BD-09 are converted to WGS84 here, once.
+    default_coords
+        The run's general declaration (a bare ``--coords gcj02``, the plan's top-level
+        ``coords``).  It applies only to inputs that carry no CRS of their own: CSV, XLSX,
+        plain Parquet, or a vector file without one.  A GeoJSON or a GeoPackage that declares
+        WGS84 keeps it: shifting it by the GCJ-02 offset would move every feature ~0.5 km.
     encoding
         Text encoding; by default a Shapefile's ``.cpg`` is honoured and otherwise UTF-8 then
         GB18030/GBK are tried (the choice is logged).
@@ -165,7 +172,9 @@ def read_table(
     Returns
     -------
     A new GeoDataFrame with a ``RangeIndex``, its geometry column named ``geometry`` and
-    ``attrs`` ``source``, ``layer``, ``encoding`` and ``coords`` recording what was read.
+    ``attrs`` ``source``, ``layer``, ``encoding``, ``coords`` (the system the coordinates were
+    read in) and ``coords_from`` (``"coords"``, ``"default_coords"``, ``"file"`` or
+    ``"assumed"``) recording what was read.
 
     Raises
     ------
@@ -175,9 +184,11 @@ def read_table(
     """
     p = check_file(path, suffixes=FORMATS)
     fmt = FORMATS[p.suffix.lower()]
-    system = _parse_system(coords, p)
+    named = _parse_system(coords, p)
+    general = _parse_system(default_coords, p)
     used_encoding: str | None = None
     chosen_layer: str | None = None
+    system: str | CRS | None
     if fmt in ("CSV", "XLSX") or (fmt == "GeoParquet" and not _is_geoparquet(p)):
         if fmt == "CSV":
             frame, used_encoding = _read_csv(p, encoding)
@@ -187,6 +198,7 @@ def read_table(
         else:
             frame = _read_plain_parquet(p)
         check_not_empty(frame, file=p)
+        system, source = (named, "coords") if named is not None else (general, "default_coords")
         gdf = _frame_to_gdf(frame, p, system)
         if system is None:
             log.warning(
@@ -195,31 +207,106 @@ def read_table(
                 "~0.5 km off",
                 p.name,
             )
-            system = "wgs84"
-    elif fmt == "GeoParquet":
-        gdf = _read_geoparquet(p)
+            system, source = "wgs84", "assumed"
     else:
-        chosen_layer = _choose_layer(p, fmt, layer)
-        gdf, used_encoding = _read_ogr(p, fmt, chosen_layer, encoding)
-    check_not_empty(gdf, file=p)
+        if fmt == "GeoParquet":
+            gdf = _read_geoparquet(p)
+        else:
+            chosen_layer = _choose_layer(p, fmt, layer)
+            gdf, used_encoding = _read_ogr(p, fmt, chosen_layer, encoding)
+        check_not_empty(gdf, file=p)
+        system, source = _vector_system(gdf, p, named=named, general=general)
     gdf = _normalise_geometry_column(gdf)
-    if system is None:
-        system = _file_system(gdf, p)
     gdf = check_geometries(gdf, file=p)
     projected = gdf.crs is not None and not CRS(gdf.crs).is_geographic
-    if system is not None and projected and is_offset_system(system):
+    if projected and is_offset_system(system):
         msg = f"the file is in a projected CRS ({CRS(gdf.crs).name}) but coords={system}"
         raise InputError(msg, file=p, fix="drop coords to trust the file, or re-export it")
     check_coordinates(gdf, system, file=p)
-    out = to_wgs84(gdf, system) if system is not None else gdf
-    out = out.reset_index(drop=True)
+    out = to_wgs84(gdf, system).reset_index(drop=True)
     out.attrs = {
         "source": str(p),
         "layer": chosen_layer,
         "encoding": used_encoding,
-        "coords": system_name(system) if system is not None else "wgs84",
+        "coords": system_name(system),
+        "coords_from": source,
     }
     return out
+
+
+_DISPLAY: Final = {"wgs84": "WGS84", "gcj02": "GCJ-02", "bd09": "BD-09", "cgcs2000": "CGCS2000"}
+
+
+def crs_label(system: CoordSystem) -> str:
+    """``EPSG:4326`` for a CRS with a code, ``GCJ-02`` for the offset systems (for messages)."""
+    parsed = parse_coord_system(system)
+    if isinstance(parsed, str):
+        return f"EPSG:{_EPSG_LABEL[parsed]}" if parsed in _EPSG_LABEL else _DISPLAY[parsed]
+    return system_name(parsed)
+
+
+_EPSG_LABEL: Final = {"wgs84": 4326, "cgcs2000": 4490}
+
+
+def resolve_system(
+    crs: object,
+    where: str,
+    *,
+    named: str | CRS | None,
+    general: str | CRS | None,
+) -> tuple[str | CRS | None, str]:
+    """The system a layer's coordinates are in, and why (``coords``/``default_coords``/``file``).
+
+    ``crs`` is the layer's own label (``None`` when it has none).  The input's own declaration
+    (``named``) wins over the label, with a warning since it contradicts the file; the run's
+    general declaration (``general``) fills in only for a layer without a label.  Returns
+    ``(None, "file")`` for an unlabelled layer with no declaration.
+    """
+    declared = None if crs is None else parse_coord_system(CRS.from_user_input(crs))
+    if named is not None:
+        if declared is not None and not _same_system(declared, named):
+            log.warning(
+                "%s declares %s; treated as %s because this input was declared coords=%s",
+                where,
+                crs_label(declared),
+                _DISPLAY.get(str(named), system_name(named)),
+                system_name(named),
+            )
+        return named, "coords"
+    if declared is not None:
+        if general is not None and not _same_system(declared, general):
+            log.info(
+                "%s declares %s; the general coords=%s is for tables without a coordinate "
+                "system, so it is not applied here (declare this input to override its label)",
+                where,
+                crs_label(declared),
+                system_name(general),
+            )
+        return declared, "file"
+    if general is not None:
+        log.info(
+            "%s declares no coordinate system; read as %s (coords=%s)",
+            where,
+            _DISPLAY.get(str(general), system_name(general)),
+            system_name(general),
+        )
+        return general, "default_coords"
+    return None, "file"
+
+
+def _same_system(a: str | CRS, b: str | CRS) -> bool:
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    return bool(a == b)
+
+
+def _vector_system(
+    gdf: gpd.GeoDataFrame, p: Path, *, named: str | CRS | None, general: str | CRS | None
+) -> tuple[str | CRS, str]:
+    system, source = resolve_system(gdf.crs, p.name, named=named, general=general)
+    if system is None:
+        return _file_system(gdf, p), "assumed"
+    return system, source
 
 
 def _file_system(gdf: gpd.GeoDataFrame, p: Path) -> str | CRS:
@@ -288,14 +375,19 @@ def _read_ogr(
     p: Path, fmt: str, layer: str | None, encoding: str | None
 ) -> tuple[gpd.GeoDataFrame, str | None]:
     used = encoding
+    dbf = sibling(p, ".dbf") if fmt == "Shapefile" else None
+    source = "the encoding passed"
     if fmt == "Shapefile" and encoding is None:
         cpg = sibling(p, ".cpg")
         if cpg is not None:
-            used = cpg.read_text(errors="replace").strip() or None
-            log.info("%s: text encoding %s from %s", p.name, used, cpg.name)
-        else:
-            dbf = sibling(p, ".dbf")
-            used = _dbf_text_encoding(dbf) if dbf is not None else None
+            encoding = _cpg_encoding(cpg, p)
+            used = (
+                cpg.read_bytes().decode("ascii", errors="replace").strip()
+            )  # as the user wrote it
+            source = cpg.name
+            log.info("%s: text encoding %s (%s) from %s", p.name, used, encoding, cpg.name)
+        elif dbf is not None:
+            used = _dbf_text_encoding(dbf, p)
             if used is None:
                 msg = "cannot tell the text encoding of the .dbf (neither UTF-8 nor GBK)"
                 raise InputError(
@@ -306,15 +398,59 @@ def _read_ogr(
     try:
         gdf = pyogrio.read_dataframe(p, layer=layer, encoding=encoding)
     except UnicodeDecodeError:
-        msg = f"text is not in the declared encoding {used or 'UTF-8'}"
+        row = _dbf_first_undecodable(dbf, encoding or "utf-8") if dbf is not None else None
+        msg = f"text is not in the encoding {used or 'UTF-8'} named by {source}"
         raise InputError(
-            msg, file=p, fix="correct the .cpg file or pass the right encoding (e.g. GBK)"
+            msg,
+            file=p,
+            row=row,
+            fix=f"write the right encoding (UTF-8 or GBK) in {p.stem}.cpg or pass the encoding "
+            "(--encoding), or re-save the layer as UTF-8",
         ) from None
     except Exception as exc:
         raise _unreadable(p, fmt, exc) from None
     if fmt == "Shapefile":
         gdf = _restore_field_names(gdf, p)
     return gdf, used
+
+
+#: Code pages written in .cpg files by ArcGIS, QGIS and GDAL -> Python codecs.
+_CODE_PAGES: Final = {"65001": "utf-8", "936": "gb18030", "950": "big5"}
+_GB_FAMILY: Final = frozenset({"gbk", "gb2312", "gb18030", "cp936", "hz"})
+
+
+def _cpg_encoding(cpg: Path, p: Path) -> str:
+    """The Python codec named by a Shapefile's ``.cpg`` (``UTF-8``, ``936``, ``ANSI 936``...).
+
+    GDAL reads an unknown name as Latin-1 and a code page number such as ``65001`` not at
+    all, which garbles every Chinese name without a word; so the name is resolved here and an
+    unknown one is an error.  GBK and GB2312 are read as GB18030, their superset.
+    """
+    text = cpg.read_bytes().decode("ascii", errors="replace").strip()
+    key = text.upper().removeprefix("ANSI").strip().replace(" ", "")
+    codec: str | None = None
+    if key in _CODE_PAGES:
+        codec = _CODE_PAGES[key]
+    elif key.startswith("8859") and key[4:].strip("_-").isdigit():
+        codec = f"iso8859-{key[4:].strip('_-')}"
+    elif key.isdigit():
+        codec = f"cp{key}"
+    elif key:
+        codec = key
+    try:
+        name = codecs.lookup(codec).name if codec else None
+    except LookupError:
+        name = None
+    if name is None:
+        shown = text[:40] or "(nothing)"
+        msg = f"{cpg.name} names an unknown text encoding '{shown}'"
+        raise InputError(
+            msg,
+            file=p,
+            fix=f"write UTF-8 or GBK in {cpg.name} (whichever the .dbf really is), "
+            "or pass the encoding (--encoding)",
+        )
+    return "gb18030" if name in _GB_FAMILY else name
 
 
 def _restore_field_names(gdf: gpd.GeoDataFrame, p: Path) -> gpd.GeoDataFrame:
@@ -334,15 +470,15 @@ def _restore_field_names(gdf: gpd.GeoDataFrame, p: Path) -> gpd.GeoDataFrame:
     return gdf.rename(columns=rename)
 
 
-def _dbf_text_encoding(dbf: Path) -> str | None:
-    """Guess the encoding of a DBF's text from its field names and character fields.
+def _dbf_text(dbf: Path) -> tuple[list[bytes], list[bytes]]:
+    """A DBF's field names and, per record, the bytes of its character fields.
 
-    Only character ('C') fields are decoded: numeric and date fields are ASCII anyway, and the
-    header's binary parts would make every guess fail.
+    Only character ('C') fields are kept: numeric and date fields are ASCII anyway, and the
+    header's binary parts would make every decoding fail.
     """
     data = dbf.read_bytes()
     if len(data) < 32:
-        return None
+        return [], []
     n_records = int.from_bytes(data[4:8], "little")
     header_len = int.from_bytes(data[8:10], "little")
     record_len = int.from_bytes(data[10:12], "little")
@@ -358,20 +494,53 @@ def _dbf_text_encoding(dbf: Path) -> str | None:
             char_fields.append((offset, length))
         offset += length
         pos += 32
-    chunks = list(names)
     body = data[header_len : header_len + n_records * record_len]
-    if record_len > 0 and char_fields:
-        n = len(body) // record_len
-        table = np.frombuffer(body[: n * record_len], dtype=np.uint8).reshape(n, record_len)
-        for start, length in char_fields:
-            chunks.append(table[:, start : start + length].tobytes())
-    blob = b"\n".join(chunks)
+    if record_len <= 0 or not char_fields:
+        return names, []
+    n = len(body) // record_len
+    table = np.frombuffer(body[: n * record_len], dtype=np.uint8).reshape(n, record_len)
+    cols = np.concatenate([np.arange(start, start + length) for start, length in char_fields])
+    records = table[:, cols]
+    return names, [bytes(r) for r in records]
+
+
+def _dbf_text_encoding(dbf: Path, p: Path) -> str | None:
+    """Guess the encoding of a DBF's text (no ``.cpg``): UTF-8, else GB18030 for all of it.
+
+    A DBF that is UTF-8 except for some records is an error naming the first of them.
+    """
+    names, records = _dbf_text(dbf)
+    bad = _mixed_utf8(records)
+    if bad is not None:
+        msg = "the .dbf text is UTF-8 except this record, which is in another encoding (GBK?)"
+        raise InputError(
+            msg,
+            file=p,
+            row=bad + 1,
+            fix="correct that record in a GIS and save the layer again as UTF-8",
+        )
+    blob = b"\n".join(names + records)
     for enc in _TEXT_ENCODINGS:
         try:
             blob.decode(enc)
         except UnicodeDecodeError:
             continue
         return enc
+    return None
+
+
+def _dbf_first_undecodable(dbf: Path, encoding: str) -> int | None:
+    """1-based number of the first record whose text is not in ``encoding`` (``None``: none)."""
+    try:
+        _names, records = _dbf_text(dbf)
+        codecs.lookup(encoding)
+    except (LookupError, OSError):
+        return None
+    for number, record in enumerate(records, start=1):
+        try:
+            record.decode(encoding)
+        except UnicodeDecodeError:
+            return number
     return None
 
 
@@ -406,6 +575,12 @@ def _read_plain_parquet(p: Path) -> pd.DataFrame:
 
 
 def _decode(raw: bytes, p: Path, encoding: str | None) -> tuple[str, str]:
+    """The file's text: UTF-8 (with or without BOM), else GB18030 (GBK) for the whole file.
+
+    A file that is UTF-8 except for some rows (a row pasted from a GBK file) is an error
+    naming the first such row: decoding it all as GB18030 would garble every UTF-8 name, and
+    decoding it as UTF-8 with replacement would garble the odd rows, both without a word.
+    """
     if encoding is not None:
         try:
             return raw.decode(encoding), encoding
@@ -418,6 +593,16 @@ def _decode(raw: bytes, p: Path, encoding: str | None) -> tuple[str, str]:
         return raw.decode("utf-8-sig"), "utf-8"
     except UnicodeDecodeError:
         pass
+    bad_row = _csv_mixed_row(raw)
+    if bad_row is not None:
+        where = "the header" if bad_row == 0 else "this row"
+        msg = f"the file is UTF-8 except {where}, which is in another encoding (GBK?)"
+        raise InputError(
+            msg,
+            file=p,
+            row=bad_row or None,
+            fix="re-save the file as UTF-8 (Excel: 'CSV UTF-8'), or retype that row",
+        )
     try:
         text = raw.decode("gb18030")
     except UnicodeDecodeError:
@@ -427,6 +612,46 @@ def _decode(raw: bytes, p: Path, encoding: str | None) -> tuple[str, str]:
         ) from None
     log.info("%s: not UTF-8; decoded as GB18030 (GBK)", p.name)
     return text, "gb18030"
+
+
+_CJK = re.compile("[\u3400-\u9fff]")
+
+
+def _mixed_utf8(chunks: list[bytes]) -> int | None:
+    """Index of the first chunk that is not UTF-8 when the others are, else ``None``.
+
+    GBK text is almost never valid UTF-8 by accident (2 of 3,700 Hangzhou OSM names, as
+    Latin or Cyrillic letters, never as Chinese characters), so a chunk that decodes as UTF-8
+    into Chinese characters, or a majority of valid UTF-8 chunks, means the file is UTF-8 and
+    the chunks that fail are the odd ones out.
+    """
+    bad: list[int] = []
+    good = 0
+    chinese = False
+    for i, chunk in enumerate(chunks):
+        if chunk.isascii():
+            continue
+        try:
+            text = chunk.decode("utf-8")
+        except UnicodeDecodeError:
+            bad.append(i)
+            continue
+        good += 1
+        chinese = chinese or bool(_CJK.search(text))
+    if bad and (chinese or good > len(bad)):
+        return bad[0]
+    return None
+
+
+def _csv_mixed_row(raw: bytes) -> int | None:
+    """The first data row (1-based; 0 for the header) that breaks an otherwise UTF-8 CSV."""
+    text = raw.removeprefix(b"\xef\xbb\xbf").decode("utf-8", errors="surrogateescape")
+    try:
+        rows = [r for r in csv.reader(_io.StringIO(text)) if any(c.strip() for c in r)]
+        chunks = [",".join(r).encode("utf-8", errors="surrogateescape") for r in rows]
+    except csv.Error:
+        chunks = [line for line in raw.splitlines() if line.strip()]
+    return _mixed_utf8(chunks)
 
 
 def _read_csv(p: Path, encoding: str | None) -> tuple[pd.DataFrame, str]:

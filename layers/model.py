@@ -29,11 +29,12 @@ from typing import TypeAlias
 import geopandas as gpd
 import numpy as np
 import pandas as pd
+import shapely
 from pyproj import CRS
 
 from layers.crs import CoordSystem, parse_coord_system, to_wgs84
 from layers.errors import InputError
-from layers.io import read_table
+from layers.io import read_table, resolve_system
 from layers.spec import LayerSpec, load_layer_table
 from layers.validate import (
     check_capacity,
@@ -127,19 +128,22 @@ def _load(
     source: Source,
     *,
     coords: CoordSystem | None,
+    default_coords: CoordSystem | None = None,
     layer: str | None,
     encoding: str | None,
 ) -> tuple[gpd.GeoDataFrame, str | None]:
-    """A WGS84 frame and the file name for messages (``None`` for in-memory frames)."""
+    """A WGS84 frame and the file name for messages (``None`` for in-memory frames).
+
+    ``coords`` (declared for this input) overrides a frame's or file's own CRS;
+    ``default_coords`` (the run's general declaration) is used only when there is none, as for
+    :func:`layers.io.read_table`.
+    """
     if isinstance(source, gpd.GeoDataFrame):
         check_not_empty(source)
         gdf = check_geometries(source)
-        if coords is not None:
-            system: str | CRS | None = parse_coord_system(coords)
-        elif gdf.crs is not None:
-            system = parse_coord_system(CRS.from_user_input(gdf.crs))
-        else:
-            system = None
+        named = parse_coord_system(coords) if coords is not None else None
+        general = parse_coord_system(default_coords) if default_coords is not None else None
+        system, _why = resolve_system(gdf.crs, "the layer", named=named, general=general)
         check_coordinates(gdf, system)
         if system is None:
             msg = "the layer has no coordinate system"
@@ -151,9 +155,11 @@ def _load(
             and CRS(gdf.crs).to_epsg() == 4326
         )
         if not already:
-            gdf = to_wgs84(gdf, coords)
+            gdf = to_wgs84(gdf, system)
         return gdf.reset_index(drop=True), None
-    gdf = read_table(source, layer=layer, coords=coords, encoding=encoding)
+    gdf = read_table(
+        source, layer=layer, coords=coords, default_coords=default_coords, encoding=encoding
+    )
     return gdf, str(Path(source))
 
 
@@ -232,18 +238,68 @@ def _assemble(
 
 
 def _as_points(gdf: gpd.GeoDataFrame, *, file: str | None, what: str) -> gpd.GeoDataFrame:
-    not_points = gdf.geom_type != "Point"
+    """Lines and polygons (a building outline, a site) become one point inside each.
+
+    :meth:`~geopandas.GeoSeries.representative_point` is used rather than the centroid because
+    it is guaranteed to lie inside the shape (the centroid of an L-shaped building or of a
+    MultiPolygon can fall outside it, on another street).  MultiPoints are left for
+    :func:`_explode_multipoints`: each of their points is a facility of its own.
+    """
+    kinds = gdf.geom_type
+    not_points = ~kinds.isin(["Point", "MultiPoint"])
     if not not_points.any():
         return gdf
     log.warning(
-        "%s: %d %s given as %s; using a point inside each",
+        "%s: %d %s given as %s; each is represented by one point inside it "
+        "(representative point, not the centroid)",
         file or what,
         int(not_points.sum()),
         what,
-        "/".join(sorted(set(gdf.geom_type[not_points]))),
+        "/".join(sorted(set(kinds[not_points]))),
     )
     out = gdf.copy()
     out.loc[not_points, out.geometry.name] = gdf.geometry[not_points].representative_point()
+    return out
+
+
+def _explode_multipoints(
+    gdf: gpd.GeoDataFrame, id_col: str, *, file: str | None, what: str, one: str
+) -> gpd.GeoDataFrame:
+    """One row per point of each MultiPoint: ten stations in one feature are ten facilities.
+
+    Counting a MultiPoint as one facility at one point would drop all but one of its sites
+    from the coverage.  The parts keep the feature's attributes; ids get ``-1``, ``-2``...
+    suffixes and a known capacity is split evenly between the parts, so the layer's total
+    capacity is unchanged.  A MultiPoint of a single point is simply that point.
+    """
+    geoms = np.asarray(gdf.geometry.array)
+    multi = np.flatnonzero(shapely.get_type_id(geoms) == shapely.GeometryType.MULTIPOINT)
+    if not multi.size:
+        return gdf
+    parts, owner = shapely.get_parts(geoms, return_index=True)
+    counts = np.bincount(owner, minlength=len(gdf))
+    out = gdf.iloc[owner].reset_index(drop=True)
+    out[out.geometry.name] = gpd.GeoSeries(parts, crs=gdf.crs)
+    rank = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+    split = counts[owner] > 1
+    ids = out[id_col].astype(str).to_numpy(dtype=object)
+    ids[split] = [f"{i}-{k + 1}" for i, k in zip(ids[split], rank[split], strict=True)]
+    out[id_col] = ids
+    if "capacity" in out.columns:
+        out["capacity"] = out["capacity"].to_numpy(dtype=np.float64) / counts[owner]
+    rows = [int(r) + 1 for r in multi if counts[r] > 1]
+    if rows:
+        log.warning(
+            "%s: %d %s given as MultiPoint (rows %s) hold %d points; each point is counted as "
+            "one %s (ids suffixed -1, -2...; a capacity is split evenly between the points)",
+            file or what,
+            len(rows),
+            what,
+            ", ".join(map(str, rows[:5])) + (" ..." if len(rows) > 5 else ""),
+            int(counts[multi].sum()),
+            one,
+        )
+    check_unique_ids(out, id_col, file=file)
     return out
 
 
@@ -255,6 +311,7 @@ def read_facilities(
     kind: str,
     *,
     coords: CoordSystem | None = None,
+    default_coords: CoordSystem | None = None,
     id_col: str | None = None,
     name_col: str | None = None,
     capacity_col: str | None = None,
@@ -271,8 +328,9 @@ def read_facilities(
     kind
         The layer kind; must be a section of the layer table (``specs``, default
         ``data/layers.toml``).
-    coords, layer, encoding
-        As for :func:`layers.io.read_table`.
+    coords, default_coords, layer, encoding
+        As for :func:`layers.io.read_table`: ``coords`` is this input's own declaration and
+        overrides the file's CRS; ``default_coords`` applies only to inputs without a CRS.
     id_col, name_col, capacity_col
         The user's columns; by default recognised among common names (``编号``, ``名称``,
         ``床位数``...).  A named column must exist.
@@ -284,7 +342,9 @@ def read_facilities(
     """
     table = specs if specs is not None else load_layer_table()
     check_kind(kind, table, file=None if isinstance(source, gpd.GeoDataFrame) else source)
-    gdf, file = _load(source, coords=coords, layer=layer, encoding=encoding)
+    gdf, file = _load(
+        source, coords=coords, default_coords=default_coords, layer=layer, encoding=encoding
+    )
     gdf = _as_points(gdf, file=file, what="facilities")
     id_c = _column(gdf, id_col, "facility_id", ID_ALIASES, file=file, option="id_col")
     name_c = _column(gdf, name_col, "name", NAME_ALIASES, file=file, option="name_col")
@@ -298,13 +358,15 @@ def read_facilities(
         "name": _names(gdf, name_c),
         "capacity": capacity.astype(np.float64),
     }
-    return _assemble(gdf, schema, [id_c, name_c, cap_c])
+    out = _assemble(gdf, schema, [id_c, name_c, cap_c])
+    return _explode_multipoints(out, "facility_id", file=file, what="facilities", one="facility")
 
 
 def read_candidates(
     source: Source,
     *,
     coords: CoordSystem | None = None,
+    default_coords: CoordSystem | None = None,
     id_col: str | None = None,
     name_col: str | None = None,
     capacity_col: str | None = None,
@@ -315,7 +377,9 @@ def read_candidates(
 
     Returns points with ``site_id``, ``name``, ``capacity`` (NaN when unknown) first.
     """
-    gdf, file = _load(source, coords=coords, layer=layer, encoding=encoding)
+    gdf, file = _load(
+        source, coords=coords, default_coords=default_coords, layer=layer, encoding=encoding
+    )
     gdf = _as_points(gdf, file=file, what="candidate sites")
     id_c = _column(gdf, id_col, "site_id", ID_ALIASES, file=file, option="id_col")
     name_c = _column(gdf, name_col, "name", NAME_ALIASES, file=file, option="name_col")
@@ -328,7 +392,10 @@ def read_candidates(
         "name": _names(gdf, name_c),
         "capacity": capacity.astype(np.float64),
     }
-    return _assemble(gdf, schema, [id_c, name_c, cap_c])
+    out = _assemble(gdf, schema, [id_c, name_c, cap_c])
+    return _explode_multipoints(
+        out, "site_id", file=file, what="candidate sites", one="candidate site"
+    )
 
 
 # ----------------------------------------------------------------------------- residents
@@ -338,6 +405,7 @@ def read_residents(
     source: Source,
     *,
     coords: CoordSystem | None = None,
+    default_coords: CoordSystem | None = None,
     population_col: str = "population",
     group_cols: Mapping[str, str] = DEFAULT_GROUP_COLS,
     id_col: str | None = None,
@@ -364,7 +432,9 @@ def read_residents(
     int64), then the user's other columns.  Polygons keep their geometry; see
     :func:`resident_points`.
     """
-    gdf, file = _load(source, coords=coords, layer=layer, encoding=encoding)
+    gdf, file = _load(
+        source, coords=coords, default_coords=default_coords, layer=layer, encoding=encoding
+    )
     aliases = POPULATION_ALIASES if population_col == "population" else ()
     pop_c = find_column(
         gdf.columns,
@@ -430,6 +500,7 @@ def read_areas(
     level: str = "street",
     parent_col: str | None = None,
     coords: CoordSystem | None = None,
+    default_coords: CoordSystem | None = None,
     layer: str | None = None,
     encoding: str | None = None,
 ) -> gpd.GeoDataFrame:
@@ -442,7 +513,9 @@ def read_areas(
     if level not in AREA_LEVELS:
         msg = f"unknown area level '{level}'"
         raise InputError(msg, fix=f"use one of {', '.join(AREA_LEVELS)}")
-    gdf, file = _load(source, coords=coords, layer=layer, encoding=encoding)
+    gdf, file = _load(
+        source, coords=coords, default_coords=default_coords, layer=layer, encoding=encoding
+    )
     gdf = check_geometries(gdf, file=file, allowed=("Polygon", "MultiPolygon"), what="area")
     name_c = find_column(
         gdf.columns,
@@ -472,4 +545,73 @@ def read_areas(
     shown = [f"{p} {n}" if p else n for p, n in zip(parents, names, strict=True)]
     check_unique_ids(pd.DataFrame({name_c: shown}), name_c, file=file, label="area name")
     schema = {"area": names, "level": level, "parent": parents}
-    return _assemble(gdf, schema, [name_c, parent_c])
+    out = _assemble(gdf, schema, [name_c, parent_c])
+    pairs = area_overlaps(out)
+    for a, b, share in pairs[:_MAX_OVERLAPS_LOGGED]:
+        log.warning(
+            "%s: areas '%s' and '%s' overlap (%.1f%% of the smaller one); a resident in the "
+            "overlap counts in only one of them",
+            file or "areas",
+            a,
+            b,
+            100 * share,
+        )
+    if len(pairs) > _MAX_OVERLAPS_LOGGED:
+        log.warning(
+            "%s: %d more pairs of areas overlap", file or "areas", len(pairs) - _MAX_OVERLAPS_LOGGED
+        )
+    out.attrs["overlaps"] = pairs
+    return out
+
+
+#: Overlaps smaller than this share of the smaller polygon are digitising slivers, not news.
+AREA_OVERLAP_MIN_SHARE = 0.01
+_MAX_OVERLAPS_LOGGED = 10
+
+
+def area_overlaps(
+    areas: gpd.GeoDataFrame, *, min_share: float = AREA_OVERLAP_MIN_SHARE
+) -> list[tuple[str, str, float]]:
+    """Pairs of areas that overlap by more than a sliver, with the overlap's share.
+
+    Real 街道/社区 files have slivers along shared borders, so only overlaps above
+    ``min_share`` of the smaller polygon's area (measured in the local UTM zone, not in square
+    degrees) count.  A resident in an overlap is assigned to one of the two areas only, so a
+    real overlap changes both areas' numbers; it is reported rather than refused.
+
+    Parameters
+    ----------
+    areas
+        Areas as read by :func:`read_areas` (``area`` and ``parent`` columns, any CRS).
+    min_share
+        Smallest overlap reported, as a share of the smaller polygon's area.
+
+    Returns
+    -------
+    ``(name_a, name_b, share)`` in file order, names as ``"parent area"`` for 社区 with a
+    parent; largest share first.
+    """
+    if len(areas) < 2:
+        return []
+    metric = areas.to_crs(areas.estimate_utm_crs()) if areas.crs is not None else areas
+    geoms = np.asarray(metric.geometry.array)
+    tree = shapely.STRtree(geoms)
+    left, right = tree.query(geoms, predicate="intersects")
+    keep = left < right
+    left, right = left[keep], right[keep]
+    if not left.size:
+        return []
+    shared = shapely.area(shapely.intersection(geoms[left], geoms[right]))
+    smaller = np.minimum(shapely.area(geoms[left]), shapely.area(geoms[right]))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        share = np.where(smaller > 0, shared / smaller, 0.0)
+    hit = np.flatnonzero(share > min_share)
+    parents = areas["parent"].astype(str).to_numpy() if "parent" in areas else None
+    names = areas["area"].astype(str).to_numpy()
+    shown = (
+        [f"{p} {n}" if p else n for p, n in zip(parents, names, strict=True)]
+        if (parents is not None)
+        else list(names)
+    )
+    order = hit[np.argsort(-share[hit], kind="stable")]
+    return [(shown[left[k]], shown[right[k]], float(share[k])) for k in order]

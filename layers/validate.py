@@ -526,6 +526,22 @@ def check_unique_ids(
         seen[v] = pos
 
 
+#: More people than this in one resident point or polygon is a typo or a unit mistake (the
+#: most populous 街道 in China have a few hundred thousand people; a whole city is one feature
+#: only in a wrong file).
+MAX_PEOPLE_PER_FEATURE = 5_000_000
+
+
+def _reject_infinite(num: NDArray[np.float64], label: str, *, file: FileRef, column: str) -> None:
+    _reject_rows(
+        np.flatnonzero(np.isinf(num)),
+        f"{label} is infinite",
+        file=file,
+        column=column,
+        fix="write a finite number",
+    )
+
+
 def check_counts(
     frame: pd.DataFrame,
     column: str,
@@ -533,16 +549,23 @@ def check_counts(
     file: FileRef = None,
     label: str | None = None,
     allow_missing: bool = False,
+    max_count: float = MAX_PEOPLE_PER_FEATURE,
 ) -> NDArray[np.float64]:
     """Parse a head-count column (population, elderly, ...): numbers, >= 0, whole people.
+
+    A count above ``max_count`` for one feature (``1e12``, a city's total pasted into one row)
+    would make that feature outweigh the whole district in every coverage rate, so it is
+    rejected with its row rather than averaged in.  Infinite values are rejected (``int64``
+    cannot hold them); NaN is "missing" and allowed only where ``allow_missing``.
 
     Returns the values as float64 (NaN only where ``allow_missing``).
     """
     label = label or column
     num = _numbers(frame, column, label=label, file=file, fix="write a whole number")
+    _reject_infinite(num, label, file=file, column=column)
     if not allow_missing:
         _reject_rows(
-            np.flatnonzero(~np.isfinite(num)),
+            np.flatnonzero(np.isnan(num)),
             f"{label} is empty",
             file=file,
             column=column,
@@ -550,7 +573,17 @@ def check_counts(
         )
     _reject_negative(num, label, file=file, column=column)
     with np.errstate(invalid="ignore"):
+        huge = np.flatnonzero(num > max_count)
         frac = np.flatnonzero(np.isfinite(num) & (np.abs(num - np.round(num)) > 1e-9))
+    if huge.size:
+        _reject_rows(
+            huge,
+            f"{label} {num[int(huge[0])]:,.0f} is not plausible for one feature "
+            f"(more than {max_count:,.0f} people)",
+            file=file,
+            column=column,
+            fix="correct the value (a typo, or a total pasted into one row?)",
+        )
     if frac.size:
         _reject_rows(
             frac,
@@ -599,6 +632,7 @@ def check_capacity(
         file=file,
         fix="write a number, or leave it empty if unknown",
     )
+    _reject_infinite(num, "capacity", file=file, column=column)
     _reject_negative(num, "capacity", file=file, column=column)
     return num
 
