@@ -58,6 +58,19 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "sec_suggestions": ("建议新增选址及效果", "Suggested new sites: before and after"),
     "sec_equity": ("公平性", "Equity across sub-districts"),
     "sec_method": ("方法与数据", "Method and data"),
+    "sec_conclusions": ("结论", "Conclusions"),
+    "concl_rate": (
+        "{group}中{rate}在{m}分钟步行范围内有{label}",
+        "{rate} of {group} live within a {m}-minute walk of a {label}",
+    ),
+    "concl_no_people": ("{label}：没有服务对象人口", "{label}: no target population"),
+    "concl_worst": ("最差的是{area}（{rate}）", "the lowest sub-district is {area} ({rate})"),
+    "concl_all_full": ("各街道均已全覆盖", "every sub-district is fully covered"),
+    "concl_after": ("新增{n}处可提高到{rate}", "{n} new sites would raise it to {rate}"),
+    "concl_off": (
+        "另有{n}处设施离路网过远，未计入",
+        "{n} facilities too far from any street are not counted",
+    ),
     "headline_card": (
         "{covered} / {population} 名{group}在{m}分钟步行范围内",
         "{covered} of {population} ({group}) within a {m}-minute walk",
@@ -948,6 +961,65 @@ def _table_html(table: Table, lang: str) -> str:
     )
 
 
+def conclusions(result: StudyResult, lang: str) -> list[str]:
+    """One sentence per layer a leader can repeat: the rate, the worst 街道, what new sites add.
+
+    Built from the same tables as the rest of the report (headline metrics, the per-街道 rows at
+    the goal minutes, the suggestion runs), so the sentence can never disagree with them.
+    """
+    sep, end = ("；", "。") if lang == "zh" else ("; ", ".")
+    out = []
+    m = result.metrics
+    for kind, spec in result.specs.items():
+        at = m[(m["kind"] == kind) & (m["minutes"] == spec.headline_min)]
+        district = at[at["level"] == "district"]
+        label = spec.label(lang)
+        rate = float(district["coverage_rate"].iloc[0]) if len(district) else math.nan
+        if not math.isfinite(rate):
+            out.append(_t("concl_no_people", lang, label=label) + end)
+            continue
+        parts = [
+            _t(
+                "concl_rate",
+                lang,
+                group=i18n.target_group_label(spec.target_group, lang),
+                rate=i18n.fmt_percent(rate),
+                m=f"{spec.headline_min:g}",
+                label=label,
+            )
+        ]
+        streets = at[(at["level"] == "street") & at["coverage_rate"].notna()]
+        if len(streets) > 1:
+            worst = streets.sort_values(["coverage_rate", "area"]).iloc[0]
+            if float(worst["coverage_rate"]) < 1.0:
+                parts.append(
+                    _t(
+                        "concl_worst",
+                        lang,
+                        area=worst["area"],
+                        rate=i18n.fmt_percent(float(worst["coverage_rate"])),
+                    )
+                )
+            else:
+                parts.append(_t("concl_all_full", lang))
+        run = result.suggestion_runs.get(kind)
+        n_sites = int((result.suggestions["kind"] == kind).sum()) if run is not None else 0
+        if run is not None and n_sites and math.isfinite(run.coverage_rate_after):
+            parts.append(
+                _t("concl_after", lang, n=n_sites, rate=i18n.fmt_percent(run.coverage_rate_after))
+            )
+        off = len(result.unsnapped_facilities(kind))
+        if off:
+            parts.append(_t("concl_off", lang, n=off))
+        out.append(sep.join(parts) + end)
+    return out
+
+
+def _conclusions_html(result: StudyResult, lang: str) -> str:
+    items = "".join(f"<li>{_esc(line)}</li>" for line in conclusions(result, lang))
+    return f'<ul class="conclusions" id="conclusions">{items}</ul>'
+
+
 def _cards_html(result: StudyResult, lang: str) -> str:
     cards = []
     for kind, spec in result.specs.items():
@@ -1036,6 +1108,8 @@ tr, .card, figure { page-break-inside: avoid; break-inside: avoid; }
 .bar .fill { height: 100%; background: #1b9e77; }
 .dot { display: inline-block; width: 3mm; height: 3mm; border-radius: 50%; margin-right: 1.5mm; }
 figure { margin: 2mm 0 5mm; }
+ul.conclusions { margin: 2mm 0 4mm; padding-left: 5mm; font-size: 11pt; }
+ul.conclusions li { margin: 1mm 0; }
 figure svg { width: 100%; height: auto; }
 figcaption { font-size: 9pt; color: #555; }
 .method p, .note { font-size: 9pt; color: #333; }
@@ -1082,6 +1156,7 @@ def render_report_html(
         head = f"{_ZH_NUMERALS[n]}、" if lang == "zh" else f"{n}. "
         return f'<h2 id="sec-{key[4:]}">{_esc(head + _t(key, lang))}</h2>'
 
+    parts += [h2("sec_conclusions"), _conclusions_html(result, lang)]
     if "targets" in by_key:
         parts += [h2("sec_targets"), tbl("targets"), tbl("target_units")]
     parts += [

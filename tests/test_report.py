@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import logging
 import math
 import re
@@ -320,8 +321,9 @@ def test_page_is_self_contained_and_complete(result, written):
     for spec in result.specs.values():  # method: speeds, thresholds, target groups
         assert f"{spec.speed_kmh:.1f}" in text
         assert i18n.target_group_label(spec.target_group, "zh") in text
-    assert text.index("一、规划目标") < text.index("二、总体覆盖") < text.index("三、各街道")
-    assert text.index("三、各街道") < text.index("四、服务缺口") < text.index("七、方法与数据")
+    assert text.index("一、结论") < text.index("二、规划目标") < text.index("三、总体覆盖")
+    assert text.index("三、总体覆盖") < text.index("四、各街道") < text.index("五、服务缺口")
+    assert text.index("五、服务缺口") < text.index("八、方法与数据")
     real = write_report(replace(result, synthetic=False), files.html.with_name("real.html"))
     assert "SYNTHETIC" not in real.html.read_text(encoding="utf-8")
 
@@ -382,7 +384,7 @@ def test_english_report_and_sheets(result, tmp_path):
     ]
     assert '<html lang="en">' in text
     page = _parse(text)
-    assert page.headings[0] == "1. Planning targets"
+    assert page.headings[:2] == ["1. Conclusions", "2. Planning targets"]
     t = page.tables["targets"]
     shown = {c: [_cells(r)[c][1] for r in t["rows"]] for c in ("scope_label", "status")}
     scopes = {"district": "district", "street": "each sub-district", "community": "each community"}
@@ -534,14 +536,14 @@ def test_charts_fall_back_to_english_without_cjk_font(result, monkeypatch, caplo
 def test_report_opens_with_the_targets(result, written):
     files, page = written
     assert page.order[0] == "targets" and page.order[1] == "target_units"
-    assert page.headings[:2] == ["一、规划目标完成情况", "二、总体覆盖与15分钟目标"]
+    assert page.headings[:3] == ["一、结论", "二、规划目标完成情况", "三、总体覆盖与15分钟目标"]
     text = files.html.read_text(encoding="utf-8")
     assert text.index('id="t-targets"') < text.index('class="cards"')
     # without targets the report opens with the headline, numbered from one
     bare = replace(result, targets=pd.DataFrame(), target_units=pd.DataFrame())
     other = _parse(write_report(bare, files.html.with_name("bare.html")).html.read_text("utf-8"))
     assert "targets" not in other.tables and "target_units" not in other.tables
-    assert other.headings[0] == "一、总体覆盖与15分钟目标"
+    assert other.headings[:2] == ["一、结论", "二、总体覆盖与15分钟目标"]
     assert other.order[0] == "headline"
 
 
@@ -697,3 +699,39 @@ def test_formula_like_names_stay_text_in_the_workbook(tmp_path):
     with zipfile.ZipFile(files.xlsx) as z:
         sheets = [n for n in z.namelist() if n.startswith("xl/worksheets/")]
         assert sheets and not any(b"<f>" in z.read(n) for n in sheets)
+
+
+def test_report_opens_with_one_conclusion_per_layer(result, written):
+    """The first section says, per layer, the rate, the worst 街道 and what new sites add."""
+    from maps.report import conclusions
+
+    files, _ = written
+    text = files.html.read_text(encoding="utf-8")
+    lines = conclusions(result, "zh")
+    assert len(lines) == len(result.specs)
+    m = result.metrics
+    for line, (kind, spec) in zip(lines, result.specs.items(), strict=True):
+        at = m[(m["kind"] == kind) & (m["minutes"] == spec.headline_min)]
+        rate = at.loc[at["level"] == "district", "coverage_rate"].iloc[0]
+        streets = at[at["level"] == "street"].sort_values("coverage_rate")
+        assert line.startswith(i18n.target_group_label(spec.target_group, "zh"))
+        assert f"{rate:.1%}" in line and f"{spec.headline_min:g}分钟" in line
+        assert spec.label("zh") in line
+        if streets["coverage_rate"].iloc[0] < 1:
+            assert (
+                f"最差的是{streets['area'].iloc[0]}（{streets['coverage_rate'].iloc[0]:.1%}）"
+                in line
+            )
+        run = result.suggestion_runs.get(kind)
+        if run is not None:
+            n = int((result.suggestions["kind"] == kind).sum())
+            assert f"新增{n}处可提高到{run.coverage_rate_after:.1%}" in line
+        else:
+            assert "新增" not in line
+        assert line in html.unescape(text)
+    assert text.index('id="conclusions"') < text.index("二、规划目标")
+    names = sorted(map(str, result.areas["area"]), key=len, reverse=True)
+    for line in conclusions(result, "en"):
+        for name in names:  # place names stay as written; every other word is English
+            line = line.replace(name, "")
+        assert not re.search("[\u4e00-\u9fff]", line), line
