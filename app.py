@@ -11,10 +11,13 @@ User mistakes print one line and exit 2, leaving no output folder; internal erro
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import logging
 import os
+import signal
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -370,6 +373,35 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: the output folder is cleaned up and nothing is written."""
+
+
+def _on_sigterm(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the cleanup itself is not cut short
+    raise Terminated
+
+
+def _input_paths(args: argparse.Namespace, plan: Plan | None) -> list[Path]:
+    """Every file a run reads, so that ``--out`` can never replace (or sit above) one."""
+    from layers.spec import DEFAULT_TABLE
+
+    paths = [DEFAULT_TABLE]
+    for name in ("plan", "targets", "osm", "areas", "totals"):
+        if getattr(args, name, None) is not None:
+            paths.append(Path(getattr(args, name)))
+    if args.command == "demo":
+        paths.append(ROOT / "data" / "targets_demo.toml")
+    if plan is not None:
+        paths += [
+            v for f in dataclasses.fields(plan) if isinstance(v := getattr(plan, f.name), Path)
+        ]
+        paths += [li.file for li in plan.layers]
+        if Path(plan.targets_file).is_file():
+            paths.append(Path(plan.targets_file))
+    return paths
+
+
 def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit code."""
     args = _parser().parse_args(argv)
@@ -378,19 +410,30 @@ def main(argv: list[str] | None = None) -> int:
         format="%(levelname)s %(name)s: %(message)s",
     )
     progress = Progress(not args.quiet and not os.environ.get("CI"))
-    from layers.atomic import atomic_dir
-
-    if args.command == "prepare-osm":
-        return _prepare(args)
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if in_main_thread else None
     try:
+        return _main(args, progress)
+    finally:
+        if in_main_thread and previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def _main(args: argparse.Namespace, progress: Progress) -> int:
+    from layers.atomic import atomic_dir, check_out_dir
+
+    try:
+        if args.command == "prepare-osm":
+            # prepare reads the OSM file before it opens its folder: a bad --out fails first
+            check_out_dir(args.out, force=args.force, inputs=_input_paths(args, None))
+            return _prepare(args)
         formats = [f.strip() for f in args.formats.split(",") if f.strip()]
-        with atomic_dir(args.out, force=args.force) as work:
-            if args.command == "demo":
+        plan, coords_by_layer = (None, {}) if args.command == "demo" else _plan_from_args(args)
+        inputs = _input_paths(args, plan)
+        with atomic_dir(args.out, force=args.force, inputs=inputs) as work:
+            if plan is None:
                 progress(f"generating the synthetic demo district (seed {args.seed})")
                 plan = _demo_plan(args, work / "inputs")
-                coords_by_layer: dict[str, str] = {}
-            else:
-                plan, coords_by_layer = _plan_from_args(args)
             summary = execute(
                 plan,
                 args.out,
@@ -404,9 +447,9 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as err:
         print("interrupted; no output written", file=sys.stderr)
-        return 130
+        return 143 if isinstance(err, Terminated) else 130
     except Exception as err:  # an internal error: short message, details with --verbose
         if args.verbose:
             log.exception("internal error")

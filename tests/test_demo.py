@@ -27,6 +27,7 @@ from data.demo import (
     write_demo,
 )
 from geo.walkfilter import is_walkable
+from layers.atomic import MARKER
 from layers.crs import gcj02_to_wgs84
 from layers.errors import InputError
 
@@ -450,13 +451,19 @@ def test_write_refuses_an_existing_folder_unless_forced(tmp_path, district):
     target = tmp_path / "out"
     target.mkdir()
     (target / "keep.txt").write_text("x")
+    for force in (False, True):  # a folder the tool did not write is never replaced (issue 11)
+        with pytest.raises(InputError, match="exists"):
+            write_demo(district, target, force=force)
+    assert [p.name for p in target.iterdir()] == ["keep.txt"]
+    ours = tmp_path / "demo"
+    write_demo(district, ours)
     with pytest.raises(InputError, match="exists"):
-        write_demo(district, target)
-    assert (target / "keep.txt").exists()
-    files = write_demo(district, target, force=True)
-    assert not (target / "keep.txt").exists()
-    assert files.streets_osm.exists() and files.folder == target
-    assert sorted(p.name for p in target.iterdir()) == sorted(FILE_NAMES.values())
+        write_demo(district, ours)
+    (ours / "stale.txt").write_text("x")
+    files = write_demo(district, ours, force=True)
+    assert not (ours / "stale.txt").exists()
+    assert files.streets_osm.exists() and files.folder == ours
+    assert sorted(p.name for p in ours.iterdir()) == sorted([*FILE_NAMES.values(), MARKER])
 
 
 @pytest.mark.parametrize("seed", [-1, 1.5, "7", True])
