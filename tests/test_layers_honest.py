@@ -12,6 +12,7 @@ from pathlib import Path
 
 import geopandas as gpd
 import numpy as np
+import pandas as pd
 import pyogrio
 import pytest
 import shapely
@@ -28,6 +29,8 @@ from layers.model import (
     read_residents,
 )
 from layers.validate import MAX_PEOPLE_PER_FEATURE, check_overlap
+
+from .conftest import shared_file
 
 LON = np.array([120.1631, 120.1702, 120.1843])
 LAT = np.array([30.2571, 30.2419, 30.2334])
@@ -318,3 +321,28 @@ def test_check_overlap_refuses_a_polygon_layer_elsewhere():
         {"area": ["湖滨街道"]}, geometry=[box(120.24, 30.29, 120.30, 30.35)], crs=4326
     )
     assert check_overlap(touching, extent, file="streets.gpkg") == 1.0
+
+
+# ------------------------------------------------------------------------- real data
+
+
+def test_real_osm_pois_are_not_shifted_by_a_bare_coords():
+    path = shared_file("hangzhou_westlake_pois_osm.geojson")
+    plain = read_facilities(path, "canteen", id_col="osm_id")
+    bare = read_facilities(path, "canteen", id_col="osm_id", default_coords="gcj02")
+    named = read_facilities(path, "canteen", id_col="osm_id", coords="gcj02")
+    assert np.array_equal(xy(plain), xy(bare))
+    moved_m = plain.to_crs(32651).distance(named.to_crs(32651))
+    assert moved_m.between(300, 700).all()  # what the bare value used to do to every POI
+
+
+def test_real_osm_streets_have_no_overlaps_but_a_shifted_copy_does():
+    admin = gpd.read_file(shared_file("hangzhou_admin_osm.geojson"))
+    streets = admin[admin["admin_level"].astype(str) == "8"].reset_index(drop=True)
+    assert read_areas(streets).attrs["overlaps"] == []
+    first = streets.iloc[[0]].copy()
+    first["name"] = "复制的街道"
+    first["geometry"] = first.geometry.translate(xoff=0.002)  # ~200 m east: mostly itself
+    pairs = read_areas(pd.concat([streets, first], ignore_index=True)).attrs["overlaps"]
+    assert ("复制的街道" in pairs[0][:2]) and streets["name"][0] in pairs[0][:2]
+    assert 0.5 < pairs[0][2] < 1.0
