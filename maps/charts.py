@@ -205,6 +205,9 @@ def _add_new_system_fonts(manager: font_manager.FontManager) -> int:
     return added
 
 
+_FONT_LOCK: Final = threading.Lock()
+
+
 @functools.cache
 def cjk_font() -> str | None:
     """Family name of an installed font with real CJK glyphs, or ``None`` (charts use English).
@@ -216,9 +219,10 @@ def cjk_font() -> str | None:
     for the process.
     """
     manager = font_manager.fontManager
-    name = _find_cjk_font(manager)
-    if name is None and _add_new_system_fonts(manager):
+    with _FONT_LOCK:  # two first calls at once must not add the same files twice
         name = _find_cjk_font(manager)
+        if name is None and _add_new_system_fonts(manager):
+            name = _find_cjk_font(manager)
     if name is None:
         log.warning(
             "no font with Chinese glyphs found (Debian: apt-get install fonts-noto-cjk); "

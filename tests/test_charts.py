@@ -174,7 +174,8 @@ def test_readme_order_stale_cache_then_font_install(tmp_path):
         print(" | ".join(c.title for c in got))
         """
     )
-    env = {**os.environ, "MPLCONFIGDIR": str(tmp_path), "PYTHONWARNINGS": "default"}
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONWARNINGS"}  # Python's defaults
+    env["MPLCONFIGDIR"] = str(tmp_path)
     run = subprocess.run(
         [sys.executable, "-c", script],
         cwd=ROOT,
