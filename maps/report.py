@@ -36,7 +36,7 @@ import numpy as np
 import pandas as pd
 
 from coverage.metrics import METRIC_COLUMNS
-from coverage.result import StudyResult
+from coverage.result import StudyResult, SuggestionRun
 from layers.atomic import atomic_path, check_target
 from maps import charts, i18n
 from maps.i18n import text
@@ -59,6 +59,12 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "sec_equity": ("公平性", "Equity across sub-districts"),
     "sec_method": ("方法与数据", "Method and data"),
     "sec_conclusions": ("结论", "Conclusions"),
+    "status_optimal": ("已证明最优", "proven optimal"),
+    "status_gap": (
+        "时限内未证明最优，与最优解最多相差{gap}",
+        "not proven optimal within the time limit; at most {gap} below the optimum",
+    ),
+    "status_unproven": ("时限内未证明最优", "not proven optimal within the time limit"),
     "concl_rate": (
         "{group}中{rate}在{m}分钟步行范围内有{label}",
         "{rate} of {group} live within a {m}-minute walk of a {label}",
@@ -600,10 +606,15 @@ def _community_table(result: StudyResult, lang: str) -> list[Table]:
 
 def _gap_table(result: StudyResult, lang: str) -> Table:
     rows = []
+    fac = result.facilities
+    keys = zip(fac["kind"], fac["facility_id"], strict=True)
+    names = dict(zip(keys, fac["name"], strict=True))
     for kind, spec in result.specs.items():
         g = result.gaps[result.gaps["kind"] == kind].sort_values("gap_id").head(WORST_GAPS)
         for r in g.drop(columns=g.geometry.name).to_dict("records"):
-            rows.append({**r, "layer": spec.label(lang)})
+            # readers know a facility by its name; the id stays in the GIS export
+            name = names.get((kind, r["nearest_facility"])) or r["nearest_facility"]
+            rows.append({**r, "layer": spec.label(lang), "nearest_name": name})
     cols = [
         "kind",
         "gap_id",
@@ -614,6 +625,7 @@ def _gap_table(result: StudyResult, lang: str) -> Table:
         "nearest_facility",
         "nearest_facility_minutes",
         "layer",
+        "nearest_name",
     ]
     return Table(
         key="gaps",
@@ -626,12 +638,21 @@ def _gap_table(result: StudyResult, lang: str) -> Table:
             Column("uncovered_population", text("uncovered_population", lang), "people"),
             Column("residents", text("resident_units", lang), "count"),
             Column("area_km2", text("area_km2", lang), "number2"),
-            Column("nearest_facility", text("nearest_facility", lang)),
+            Column("nearest_name", text("nearest_facility", lang)),
             Column("nearest_facility_minutes", text("nearest_minutes", lang), "minutes"),
         ),
         rows=_frame(rows, cols),
         ids=("kind",),
     )
+
+
+def _run_status(run: SuggestionRun, lang: str) -> str:
+    """The solver's verdict in the reader's language, from the run's fields (not its log line)."""
+    if run.optimal:
+        return _t("status_optimal", lang)
+    if math.isfinite(run.gap):
+        return _t("status_gap", lang, gap=i18n.fmt_percent(run.gap))
+    return _t("status_unproven", lang)
 
 
 def _suggestion_tables(result: StudyResult, lang: str) -> list[Table]:
@@ -643,13 +664,13 @@ def _suggestion_tables(result: StudyResult, lang: str) -> list[Table]:
             {
                 "kind": kind,
                 "layer": spec.label(lang) if spec else kind,
-                "model": run.model,
+                "model": i18n.model_label(run.model, lang),
                 "sites": sites,
                 "coverage_rate_before": run.coverage_rate_before,
                 "coverage_rate_after": run.coverage_rate_after,
                 "optimal": run.optimal,
                 "gap": run.gap,
-                "status": run.status,
+                "status": _run_status(run, lang),
                 "unreachable_population": run.unreachable_population,
             }
         )
@@ -690,7 +711,9 @@ def _suggestion_tables(result: StudyResult, lang: str) -> list[Table]:
     for kind, spec in result.specs.items():
         part = sug[sug["kind"] == kind].sort_values("rank")
         for r in part.drop(columns=part.geometry.name).to_dict("records"):
-            rows.append({**r, "layer": spec.label(lang)})
+            rows.append(
+                {**r, "layer": spec.label(lang), "model": i18n.model_label(r["model"], lang)}
+            )
     sites_table = Table(
         key="suggestions",
         title=_t("tbl_suggestions", lang),
@@ -786,7 +809,7 @@ def _method_tables(result: StudyResult, lang: str) -> list[Table]:
         ),
         ids=("kind",),
     )
-    sources = i18n.attributed_sources(result.sources)
+    sources = i18n.attributed_sources(result.sources, lang)
     if result.synthetic:
         sources.append(i18n.SYNTHETIC_BANNER)
     src = Table(

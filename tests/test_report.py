@@ -237,15 +237,23 @@ def test_gaps_suggestions_equity_equal_result(result, written):
             "residents",
             "area",
             "area_km2",
-            "nearest_facility",
             "nearest_facility_minutes",
         ):
             assert _same(_val(row["cells"][gaps["headers"].index(key)][0]), getattr(ref, key)), key
+        fac = result.facilities  # the reader sees the facility's name, not its id
+        name = fac.loc[
+            (fac["kind"] == ref.kind) & (fac["facility_id"] == ref.nearest_facility), "name"
+        ]
+        shown = _val(row["cells"][gaps["headers"].index("nearest_name")][0])
+        assert shown == (name.iloc[0] if len(name) else ref.nearest_facility)
     sug = page.tables["suggestions"]
     ref_sug = result.suggestions.sort_values(["kind", "rank"])
     for row, ref in zip(sug["rows"], ref_sug.itertuples(), strict=True):
-        for key in ("rank", "name", "site_id", "model", "added_population", "coverage_rate_after"):
+        for key in ("rank", "name", "site_id", "added_population", "coverage_rate_after"):
             assert _same(_val(row["cells"][sug["headers"].index(key)][0]), getattr(ref, key)), key
+        assert _val(row["cells"][sug["headers"].index("model")][0]) == i18n.model_label(
+            ref.model, "zh"
+        )
     runs = page.tables["runs"]
     assert [r["attrs"]["kind"] for r in runs["rows"]] == list(result.suggestion_runs)
     for row in runs["rows"]:
@@ -255,10 +263,13 @@ def test_gaps_suggestions_equity_equal_result(result, written):
             "coverage_rate_after",
             "optimal",
             "gap",
-            "status",
             "unreachable_population",
         ):
             assert _same(_val(row["cells"][runs["headers"].index(key)][0]), getattr(run, key)), key
+        status = _val(row["cells"][runs["headers"].index("status")][0])
+        assert status == (
+            "已证明最优" if run.optimal else f"时限内未证明最优，与最优解最多相差{run.gap:.1%}"
+        )
         assert _val(row["cells"][runs["headers"].index("sites")][0]) == run.curve[-1][0]
     eq = page.tables["equity"]
     for row, ref in zip(eq["rows"], result.equity.itertuples(), strict=True):
