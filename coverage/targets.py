@@ -40,6 +40,7 @@ import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
 from layers.errors import InputError
+from layers.tomlfile import check_keys
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +70,7 @@ def parse_targets(
     for i, e in enumerate(entries, start=1):
         name = str(e.get("label", f"target {i}"))
         where = f"target {i} ('{name}')"
-        for key in e:
-            if key not in _KEYS:
-                msg = f"{where}: unknown key '{key}'"
-                raise InputError(msg, file=file, fix=f"use {', '.join(_KEYS)}")
+        check_keys(e, _KEYS, where=where, file=file)
         for key in ("layer", "scope", "measure", "threshold"):
             if key not in e:
                 msg = f"{where}: '{key}' is missing"

@@ -484,3 +484,122 @@ def _check_geographic(data: gpd.GeoDataFrame, system: str) -> None:
             msg,
             fix="declare the file's real coordinate system or export it as longitude-latitude",
         )
+
+
+#: Largest scale error (relative) accepted for the analysis CRS: 0.5% of a 1 km walk is 5 m.
+MAX_SCALE_ERROR: Final = 0.005
+_METRE_UNITS: Final = frozenset({"metre", "meter", "m"})
+
+
+def parse_metric_crs(value: str | int | CRS, *, flag: str = "--crs") -> CRS:
+    """Read the analysis CRS and refuse what cannot hold distances in metres.
+
+    This is the cheap check a plan runs before anything is read (a typo costs a second); whether
+    the CRS is also accurate over the study area is :func:`check_metric_crs`, once the residents
+    say where that is.
+
+    Raises
+    ------
+    InputError
+        For text that is no CRS, a longitude-latitude CRS or a CRS in other units than metres.
+    """
+    fix = (
+        "leave out --crs (plan key crs) for the local UTM zone, or give a Gauss-Kruger CRS "
+        "such as EPSG:4549"
+    )
+    try:
+        parsed = parse_coord_system(value)
+    except InputError:
+        msg = f"{flag} {value}: unreadable CRS"
+        raise InputError(msg, fix=fix) from None
+    crs = system_crs(parsed) if isinstance(parsed, str) else parsed
+    name = value.strip() if isinstance(value, str) else system_name(parsed)
+    if not crs.is_projected:
+        msg = f"{flag} {name} is longitude-latitude, not metres"
+        raise InputError(msg, fix=fix)
+    units = {str(a.unit_name).lower() for a in crs.axis_info}
+    if not units or not units <= _METRE_UNITS:
+        msg = f"{flag} {name} measures in {', '.join(sorted(units)) or 'unknown units'}, not metres"
+        raise InputError(msg, fix=fix)
+    return crs
+
+
+def local_metric_crs_hint(bounds_wgs84: tuple[float, float, float, float]) -> str:
+    """CRSs that keep distances over ``bounds_wgs84``: the UTM zone and, in China, Gauss-Kruger."""
+    lon = (bounds_wgs84[0] + bounds_wgs84[2]) / 2.0
+    lat = (bounds_wgs84[1] + bounds_wgs84[3]) / 2.0
+    zone = min(max(int((lon + 180.0) // 6.0) + 1, 1), 60)
+    utm = f"EPSG:{(32600 if lat >= 0 else 32700) + zone}"
+    cm = round(lon / 3.0) * 3
+    if 75 <= cm <= 135 and bool(in_china(lon, lat)):
+        # CGCS2000 / 3-degree Gauss-Kruger CM 75E .. CM 135E are EPSG:4534 .. 4554
+        return f"the local UTM zone {utm} or the Gauss-Kruger CRS EPSG:{4534 + (cm - 75) // 3}"
+    return f"the local UTM zone {utm}"
+
+
+def check_metric_crs(
+    crs: str | int | CRS,
+    bounds_wgs84: tuple[float, float, float, float],
+    *,
+    max_scale_error: float = MAX_SCALE_ERROR,
+    flag: str = "--crs",
+) -> CRS:
+    """The analysis CRS, refused when it stretches distances over the study area.
+
+    Walking minutes are projected metres divided by a speed, so a CRS whose scale is not ~1
+    where the residents live changes every number: Web Mercator (EPSG:3857) is 15% long at
+    30°N, and canteen coverage of the demo falls from 60.4% to 48.9%.  The meridional and
+    parallel scale factors (``pyproj.Proj.get_factors``) at the corners and the centre of the
+    area bound the error; for the usual projections (transverse Mercator, Lambert, Mercator) the
+    scale varies monotonically between those points.
+
+    Parameters
+    ----------
+    crs
+        What the user gave (``--crs`` or plan key ``crs``): an EPSG code, ``EPSG:n``, WKT, PROJ.
+    bounds_wgs84
+        ``(min_lon, min_lat, max_lon, max_lat)`` of the study area (e.g. the residents).
+    max_scale_error
+        Largest accepted ``|scale - 1|``; the default 0.5% is 5 m over a 1 km walk.
+    flag
+        How the user gave the CRS, for the message.
+
+    Returns
+    -------
+    The parsed CRS.
+
+    Raises
+    ------
+    InputError
+        For a longitude-latitude CRS, other units than metres, an area outside the CRS's domain
+        or a scale error above ``max_scale_error``.
+    """
+    import pyproj
+
+    chosen = parse_metric_crs(crs, flag=flag)
+    name = system_name(chosen)
+    x0, y0, x1, y1 = (float(v) for v in bounds_wgs84)
+    lons = [x0, x1, x0, x1, (x0 + x1) / 2.0]
+    lats = [y0, y0, y1, y1, (y0 + y1) / 2.0]
+    fix = f"leave out --crs (plan key crs) or use {local_metric_crs_hint((x0, y0, x1, y1))}"
+    try:
+        factors = pyproj.Proj(chosen).get_factors(lons, lats, errcheck=True)
+        scales = np.concatenate(
+            [
+                np.asarray(factors.meridional_scale, dtype=np.float64),
+                np.asarray(factors.parallel_scale, dtype=np.float64),
+            ]
+        )
+    except (pyproj.exceptions.ProjError, CRSError):
+        scales = np.array([np.nan])
+    if not np.isfinite(scales).all():
+        area = f"{x0:.3f}-{x1:.3f}E, {y0:.3f}-{y1:.3f}N"
+        msg = f"{flag} {name} does not cover the study area ({area})"
+        raise InputError(msg, fix=fix)
+    error = float(np.max(np.abs(scales - 1.0)))
+    if error > max_scale_error:
+        shown = f"{error:.1%}" if error >= 0.01 else f"{error:.2%}"
+        msg = f"{flag} {name} distorts distances by {shown} here"
+        raise InputError(msg, fix=fix)
+    log.info("%s %s: scale error %.3f%% over the study area", flag, name, error * 100)
+    return chosen

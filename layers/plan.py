@@ -14,7 +14,7 @@ Plan file keys (all optional except what a run needs)::
     candidates = "candidates.geojson"
     layer_table = "my_layers.toml"
     coords = "wgs84"                         # default system of CSV/XLSX point tables
-    minutes = [5, 10, 15]
+    minutes = [5, 10, 15]                    # or one number: minutes = 15
     lang = "zh"
     crs = 4549                               # metric CRS for the analysis (default local UTM)
     export_crs = "wgs84"                     # wgs84 | cgcs2000 | gcj02 | EPSG code
@@ -30,17 +30,22 @@ Plan file keys (all optional except what a run needs)::
     [residents_columns]                      # rename: our name = your column
     population = "常住人口"
     elderly = "60岁以上"
+
+Every key at every level is checked (a misspelt key is refused with the closest valid one named),
+counts are whole numbers, speeds are walking speeds in km/h.  The file may be UTF-8 or GBK (see
+:mod:`layers.tomlfile`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import math
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from layers.errors import InputError
-from layers.tomlfile import read_toml
+from layers.tomlfile import check_keys, read_toml
 
 MODELS = ("mclp", "lscp", "pmedian", "capacitated")
 LANGS = ("zh", "en")
@@ -72,6 +77,8 @@ _KNOWN_KEYS = {
     "time_limit_s",
     "targets",
 }
+_LAYER_KEYS = ("file", "coords")
+_EXAMPLE = {"max_snap_m": 300, "buffer_m": 1000, "time_limit_s": 30}
 
 
 @dataclass(frozen=True)
@@ -116,7 +123,15 @@ class Plan:
     targets_file: str = "plan"
 
     def check(self) -> Plan:
-        """Raise :class:`InputError` for anything a run cannot start with."""
+        """Raise :class:`InputError` for anything a run cannot start with.
+
+        Everything that needs no data file is checked here, so a typo fails in a second.  That
+        the analysis CRS keeps distances over the study area needs the residents' extent:
+        :func:`layers.crs.check_metric_crs` does it once they are read.
+        """
+        from layers.crs import parse_coord_system, parse_metric_crs
+        from layers.spec import TARGET_GROUP_LABELS, check_speed_kmh, load_layer_table
+
         if self.network is None and self.place is None:
             msg = "no street network given"
             raise InputError(
@@ -143,55 +158,150 @@ class Plan:
                 raise InputError(msg, file=f, fix="check the path")
         if self.model not in MODELS:
             msg = f"unknown model '{self.model}'"
-            raise InputError(msg, fix=f"use one of {', '.join(MODELS)}")
+            raise InputError(
+                msg,
+                fix=f"{_did_you_mean(self.model, MODELS)}use --model {' | '.join(MODELS)}",
+            )
         if self.lang not in LANGS:
             msg = f"unknown language '{self.lang}'"
-            raise InputError(msg, fix="use zh or en")
+            raise InputError(msg, fix="use --lang zh or --lang en")
         if self.crs is not None:
-            import pyproj
-
-            try:
-                chosen = pyproj.CRS.from_user_input(self.crs)
-            except pyproj.exceptions.CRSError:
-                msg = f"unreadable CRS '{self.crs}'"
-                raise InputError(msg, fix="give an EPSG code such as 4549 or 32651") from None
-            if not chosen.is_projected:
-                msg = f"CRS {chosen.name} is not projected in metres"
-                raise InputError(msg, fix="choose a metric CRS such as EPSG:4549 or 32651")
+            parse_metric_crs(self.crs, flag="--crs")
+        for coords, how in [
+            (self.coords, "--coords SYSTEM (plan key coords)"),
+            *[
+                (li.coords, f"--coords {li.kind}=SYSTEM (plan [layers] {li.kind}.coords)")
+                for li in self.layers
+            ],
+        ]:
+            if coords is not None:
+                try:
+                    parse_coord_system(coords)
+                except InputError as err:
+                    msg = f"{how.split(' (')[0].replace('SYSTEM', '')}{coords}: {err.problem}"
+                    raise InputError(msg, fix=f"{err.fix}, given as {how}") from None
+        for key, flag in (
+            ("max_snap_m", "--max-snap-m 300"),
+            ("buffer_m", "buffer_m = 1000 in the plan"),
+            ("time_limit_s", "time_limit_s = 30 in the plan"),
+        ):
+            _positive(getattr(self, key), where=key, file=None, example=flag)
+        specs = load_layer_table(self.layer_table)
         kinds = [li.kind for li in self.layers]
-        for kind in list(self.suggest) + list(self.speed):
-            if kind not in kinds:
-                msg = f"'{kind}' is not one of the given layers"
+        for kind in kinds:
+            if kind not in specs:
+                msg = f"unknown layer kind '{kind}'"
                 raise InputError(
-                    msg, fix=f"use one of {', '.join(kinds)} or add --layer {kind}=FILE"
+                    msg,
+                    fix=f"{_did_you_mean(kind, specs)}use one of {', '.join(specs)}, "
+                    "or add it to a --layer-table file",
                 )
+        for table, flag in ((self.suggest, "--suggest"), (self.speed, "--speed")):
+            for kind in table:
+                if kind not in kinds:
+                    msg = f"{flag} '{kind}' is not one of the given layers"
+                    raise InputError(
+                        msg,
+                        fix=f"{_did_you_mean(kind, kinds)}use one of {', '.join(kinds)} "
+                        f"or add --layer {kind}=FILE",
+                    )
         for kind, n in self.suggest.items():
             if n < 0 or (n == 0 and self.model != "lscp"):
                 msg = f"--suggest {kind}={n}: the number of sites must be positive"
                 raise InputError(msg, fix=f"write e.g. --suggest {kind}=5")
+        for kind, kmh in self.speed.items():
+            check_speed_kmh(
+                kmh,
+                where=f"speed of '{kind}'",
+                file=None,
+                example=f"--speed {kind}=3.6 (or {kind} = 3.6 under [speed] in the plan)",
+            )
+        groups = dict.fromkeys([*TARGET_GROUP_LABELS, *(s.target_group for s in specs.values())])
+        check_keys(self.residents_columns, groups, where="[residents_columns]", file=None)
         return self
 
 
-def _path(value: Any, base: Path | None, key: str) -> Path:
+def _did_you_mean(name: str, options: Iterable[str]) -> str:
+    from layers.validate import closest
+
+    near = closest(name, [str(o) for o in options])
+    return f"did you mean '{near}'? " if near else ""
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite number; ``None`` for text that is no number, booleans, NaN, inf."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _positive(value: Any, *, where: str, file: str | None, example: str) -> float:
+    number = _finite(value)
+    if number is None or number <= 0:
+        msg = f"'{where}' must be a positive number, got {value!r}"
+        raise InputError(msg, file=file, fix=f"write {example}")
+    return number
+
+
+def whole_count(value: Any, *, where: str, example: str, file: str | None = None) -> int:
+    """A number of sites: ``3`` and ``3.0`` are 3; ``2.7``, text and booleans are refused.
+
+    ``int(2.7)`` is 2, so a silent cast would suggest fewer sites than asked for.
+    """
+    number = _finite(value)
+    if number is None:
+        msg = f"{where}: {value!r} is not a number"
+        raise InputError(msg, file=file, fix=f"write {example}")
+    if not number.is_integer():
+        msg = f"{where}: {number:g} is not a whole number of sites"
+        raise InputError(msg, file=file, fix=f"write {example}")
+    return int(number)
+
+
+def _path(value: Any, base: Path | None, key: str, file: str = "plan") -> Path:
     if not isinstance(value, str) or not value:
         msg = f"'{key}' must be a file path"
-        raise InputError(msg, file="plan", fix=f'write {key} = "FILE"')
+        raise InputError(msg, file=file, fix=f'write {key} = "FILE"')
     p = Path(value).expanduser()
     return p if p.is_absolute() or base is None else base / p
 
 
-def parse_minutes(text: str | list[Any] | tuple[Any, ...]) -> tuple[float, ...]:
-    """``"5,10,15"`` or ``[5, 10, 15]`` to positive minutes."""
-    items = text.split(",") if isinstance(text, str) else list(text)
-    try:
-        values = tuple(float(str(v).strip()) for v in items if str(v).strip())
-    except ValueError:
-        msg = f"minutes '{text}' are not numbers"
-        raise InputError(msg, fix="write e.g. --minutes 5,10,15") from None
-    if not values or any(v <= 0 for v in values):
-        msg = f"minutes '{text}' must be positive"
-        raise InputError(msg, fix="write e.g. --minutes 5,10,15")
-    return tuple(sorted(set(values)))
+def parse_minutes(
+    text: str | float | list[Any] | tuple[Any, ...], *, file: str | None = None
+) -> tuple[float, ...]:
+    """Walking minutes: ``"5,10,15"`` (``--minutes``), ``[5, 10, 15]`` or ``15`` (plan file).
+
+    A plan's ``minutes`` is a number or a list of numbers; text and booleans there are refused
+    (``true`` would be 1 minute).
+    """
+    example = "--minutes 5,10,15" if file is None else "minutes = [5, 10, 15]"
+    if isinstance(text, str):
+        if file is not None:
+            msg = f"minutes {text!r} is text, not numbers"
+            raise InputError(msg, file=file, fix=f"write {example}")
+        items: list[Any] = [v for v in text.split(",") if v.strip()]
+    elif isinstance(text, int | float) and not isinstance(text, bool):
+        items = [text]
+    elif isinstance(text, list | tuple):
+        items = list(text)
+        if file is not None and any(isinstance(v, str | bool) for v in items):
+            msg = f"minutes {text!r} must be numbers"
+            raise InputError(msg, file=file, fix=f"write {example}")
+    else:
+        msg = f"minutes {text!r} must be a number or a list of numbers"
+        raise InputError(msg, file=file, fix=f"write {example}")
+    values = [_finite(v) for v in items]
+    if not values or any(v is None for v in values):
+        msg = f"minutes {text!r} are not numbers"
+        raise InputError(msg, file=file, fix=f"write {example}")
+    if any(v is None or v <= 0 for v in values):
+        msg = f"minutes {text!r} must be positive"
+        raise InputError(msg, file=file, fix=f"write {example}")
+    return tuple(sorted({v for v in values if v is not None}))
 
 
 def parse_pair(text: str, *, flag: str, number: type = str) -> tuple[str, Any]:
@@ -206,11 +316,13 @@ def parse_pair(text: str, *, flag: str, number: type = str) -> tuple[str, Any]:
         raise InputError(msg, fix=f"write e.g. {flag} canteen=...")
     if number is str:
         return key, value
-    try:
-        return key, number(value)
-    except ValueError:
+    if number is int:
+        return key, whole_count(value, where=f"{flag} {text}", example=f"{flag} {key}=5")
+    parsed = _finite(value)
+    if parsed is None:
         msg = f"{flag} {text}: '{value}' is not a number"
-        raise InputError(msg, fix=f"write e.g. {flag} {key}=5") from None
+        raise InputError(msg, fix=f"write e.g. {flag} {key}=5")
+    return key, number(parsed)
 
 
 def read_plan(path: str | Path) -> Plan:
@@ -223,91 +335,120 @@ def read_plan(path: str | Path) -> Plan:
 def plan_from_mapping(
     data: Mapping[str, Any], *, base: Path | None = None, file: str = "plan"
 ) -> Plan:
-    """Build a :class:`Plan` from a parsed TOML table."""
-    import difflib
+    """Build a :class:`Plan` from a parsed TOML table.
 
-    for key in data:
-        if key not in _KNOWN_KEYS:
-            near = difflib.get_close_matches(key, sorted(_KNOWN_KEYS), n=1)
-            hint = f"did you mean '{near[0]}'?" if near else "see the plan keys in the README"
-            msg = f"unknown key '{key}'"
-            raise InputError(msg, file=file, fix=hint)
+    Every key at every level is checked: a misspelt key would otherwise be ignored and its
+    default used without a word.
+    """
+    check_keys(data, _KNOWN_KEYS, where="plan", file=file)
     kw: dict[str, Any] = {}
     for key in ("network", "residents", "streets", "communities", "candidates", "layer_table"):
         if key in data:
-            kw[key] = _path(data[key], base, key)
+            kw[key] = _path(data[key], base, key, file)
     for key in (
         "title",
         "place",
         "residents_layer",
         "streets_layer",
         "communities_layer",
-        "coords",
         "model",
         "lang",
-        "export_crs",
         "basemap",
     ):
         if key in data:
-            kw[key] = str(data[key])
-    if "crs" in data:
-        kw["crs"] = str(data["crs"])
+            kw[key] = _text(data[key], key, file)
+    for key in ("coords", "export_crs", "crs"):
+        if key in data:
+            kw[key] = _system_text(data[key], key, file)
     for key in ("max_snap_m", "buffer_m", "time_limit_s"):
         if key in data:
-            try:
-                kw[key] = float(data[key])
-            except (TypeError, ValueError):
-                msg = f"'{key}' must be a number"
-                raise InputError(msg, file=file, fix=f"write {key} = 300") from None
+            kw[key] = _positive(data[key], where=key, file=file, example=f"{key} = {_EXAMPLE[key]}")
     if "minutes" in data:
-        kw["minutes"] = parse_minutes(data["minutes"])
+        kw["minutes"] = parse_minutes(data["minutes"], file=file)
     layers = []
-    for kind, entry in dict(data.get("layers", {})).items():
+    for kind, entry in _table(data, "layers", file).items():
+        where = f"[layers] {kind}"
         if isinstance(entry, str):
-            layers.append(LayerInput(kind, _path(entry, base, f"layers.{kind}")))
+            layers.append(LayerInput(kind, _path(entry, base, where, file)))
         elif isinstance(entry, dict) and "file" in entry:
+            check_keys(entry, _LAYER_KEYS, where=where, file=file)
+            coords = entry.get("coords")
             layers.append(
                 LayerInput(
                     kind,
-                    _path(entry["file"], base, f"layers.{kind}"),
-                    None if entry.get("coords") is None else str(entry["coords"]),
+                    _path(entry["file"], base, where, file),
+                    None if coords is None else _system_text(coords, f"{where}.coords", file),
                 )
             )
         else:
-            msg = f"layers.{kind} must be a file or {{file=..., coords=...}}"
-            raise InputError(msg, file=file, fix=f'write {kind} = "FILE"')
+            if isinstance(entry, dict):
+                check_keys(entry, _LAYER_KEYS, where=where, file=file)
+            msg = f"{where} must be a file or {{file = ..., coords = ...}}"
+            raise InputError(msg, file=file, fix=f'write {kind} = {{file = "FILE"}} under [layers]')
     kw["layers"] = tuple(layers)
-    for key, cast in (("suggest", int), ("speed", float)):
-        table = {}
-        for kind, v in dict(data.get(key, {})).items():
-            try:
-                table[kind] = cast(v)
-            except (TypeError, ValueError):
-                msg = f"{key}.{kind} must be a number"
-                raise InputError(msg, file=file, fix=f"write {kind} = 5 under [{key}]") from None
-        kw[key] = table
+    kw["suggest"] = {
+        kind: whole_count(
+            v, where=f"[suggest] {kind}", example=f"{kind} = 5 under [suggest]", file=file
+        )
+        for kind, v in _table(data, "suggest", file).items()
+    }
+    speeds = {}
+    for kind, v in _table(data, "speed", file).items():
+        number = _finite(v)
+        if number is None:
+            msg = f"[speed] {kind}: {v!r} is not a number"
+            raise InputError(msg, file=file, fix=f"write {kind} = 3.6 under [speed] (km/h)")
+        speeds[kind] = number
+    kw["speed"] = speeds
     if "targets" in data:
         raw = data["targets"]
         if isinstance(raw, str):
-            tfile = _path(raw, base, "targets")
+            tfile = _path(raw, base, "targets", file)
             kw["targets"], kw["targets_file"] = read_targets_file(tfile), str(tfile)
         elif isinstance(raw, list) and all(isinstance(e, dict) for e in raw):
             kw["targets"], kw["targets_file"] = tuple(raw), file
         else:
             msg = "'targets' must be [[targets]] tables or a TOML file path"
             raise InputError(msg, file=file, fix='write targets = "targets.toml"')
-    kw["residents_columns"] = {
-        str(k): str(v) for k, v in dict(data.get("residents_columns", {})).items()
-    }
+    columns = {}
+    for ours, theirs in _table(data, "residents_columns", file).items():
+        columns[str(ours)] = _text(theirs, f"[residents_columns] {ours}", file)
+    kw["residents_columns"] = columns
     return Plan(**kw)
+
+
+def _table(data: Mapping[str, Any], key: str, file: str) -> dict[str, Any]:
+    value = data.get(key, {})
+    if not isinstance(value, dict):
+        msg = f"'{key}' must be a [{key}] table, got {value!r}"
+        raise InputError(
+            msg, file=file, fix=f"write [{key}] on its own line, then KIND = ... lines"
+        )
+    return value
+
+
+def _text(value: Any, key: str, file: str) -> str:
+    if not isinstance(value, str):
+        msg = f"'{key}' must be text in quotes, got {value!r}"
+        raise InputError(msg, file=file, fix=f'write {key} = "..."')
+    return value
+
+
+def _system_text(value: Any, key: str, file: str) -> str:
+    """A coordinate system: a name or code in quotes, or a bare EPSG number (``crs = 4549``)."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(value)
+    return _text(value, key, file)
 
 
 def read_targets_file(path: str | Path) -> tuple[Mapping[str, Any], ...]:
     """The ``[[targets]]`` tables of a TOML file (see :mod:`coverage.targets`)."""
     p = Path(path)
     data = read_toml(p, what="targets file")
+    check_keys(data, ("targets",), where="targets file", file=p)
     entries = data.get("targets")
-    if not isinstance(entries, list) or not entries:
+    tables = isinstance(entries, list) and all(isinstance(e, dict) for e in entries)
+    if not tables or not entries:
         msg = "no [[targets]] tables"
         raise InputError(msg, file=p, fix="write one [[targets]] per target")
     return tuple(entries)

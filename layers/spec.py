@@ -6,13 +6,14 @@ editing a table, not code.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from layers.errors import InputError
-from layers.tomlfile import read_toml
+from layers.tomlfile import check_keys, read_toml
 
 DEFAULT_TABLE = Path(__file__).resolve().parents[1] / "data" / "layers.toml"
 
@@ -24,6 +25,10 @@ TARGET_GROUP_LABELS: dict[str, tuple[str, str]] = {
 }
 
 _REQUIRED = ("label_zh", "label_en", "target_group", "speed_kmh", "thresholds_min")
+_OPTIONAL = ("headline_min", "colour", "icon")
+#: Walking speeds accepted (km/h): the slowest elderly walk to a brisk walk.  Outside it the value
+#: is almost surely in another unit (45 metres per minute is 2.7 km/h), so it is refused.
+WALK_SPEED_KMH_RANGE: tuple[float, float] = (1.0, 10.0)
 _PALETTE = ("#66a61e", "#e6ab02", "#a6761d", "#666666", "#1f78b4", "#b15928")
 
 
@@ -75,8 +80,13 @@ class LayerSpec:
 
     def with_speed(self, speed_kmh: float) -> LayerSpec:
         """A copy with another walking speed (``--speed KIND=KMH``)."""
-        _check_positive(speed_kmh, "speed_kmh", self.kind, "table")
-        return replace(self, speed_kmh=float(speed_kmh))
+        kmh = check_speed_kmh(
+            speed_kmh,
+            where=f"speed of '{self.kind}'",
+            file=None,
+            example=f"--speed {self.kind}=3.6 (or {self.kind} = 3.6 under [speed] in the plan)",
+        )
+        return replace(self, speed_kmh=kmh)
 
     def with_thresholds(self, minutes: tuple[float, ...]) -> LayerSpec:
         """A copy with other thresholds (``--minutes 5,10,15``); the headline stays if listed."""
@@ -87,11 +97,50 @@ class LayerSpec:
         return replace(self, thresholds_min=ms, headline_min=headline)
 
 
-def _check_positive(value: Any, key: str, kind: str, file: str) -> None:
+def check_speed_kmh(value: Any, *, where: str, file: str | None, example: str) -> float:
+    """A walking speed in km/h, refused when it is no number or outside the walking range.
+
+    Parameters
+    ----------
+    value
+        What the user wrote.
+    where
+        The key or flag as the user wrote it (``"[speed] canteen"``, ``"--speed canteen"``).
+    file
+        The file it came from, if any.
+    example
+        How to write it right, naming the real key or flag (``"--speed canteen=3.6"``).
+    """
+    lo, hi = WALK_SPEED_KMH_RANGE
+    number = _finite(value)
+    if number is None:
+        msg = f"{where}: walking speed {value!r} is not a number"
+        raise InputError(msg, file=file, fix=f"write km/h between {lo:g} and {hi:g}: {example}")
+    if not lo <= number <= hi:
+        hint = (
+            f" ({number:g} m/min would be {number * 0.06:.1f} km/h)"
+            if number > hi and lo <= number * 0.06 <= hi
+            else ""
+        )
+        msg = f"{where}: walking speed {number:g} km/h is not between {lo:g} and {hi:g}{hint}"
+        raise InputError(msg, file=file, fix=f"write the speed in km/h: {example}")
+    return number
+
+
+def _finite(value: Any) -> float | None:
+    """``value`` as a finite float; ``None`` for text, booleans, NaN and infinity."""
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
     try:
-        ok = float(value) > 0
-    except (TypeError, ValueError):
-        ok = False
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _check_positive(value: Any, key: str, kind: str, file: str) -> None:
+    number = _finite(value)
+    ok = number is not None and number > 0
     if not ok:
         msg = f"layer '{kind}': {key} must be a positive number, got {value!r}"
         raise InputError(
@@ -105,6 +154,7 @@ def spec_from_mapping(
     kind: str, entry: Mapping[str, Any], *, file: str = "layer table"
 ) -> LayerSpec:
     """Build and check one :class:`LayerSpec` from a table entry."""
+    check_keys(entry, _REQUIRED + _OPTIONAL, where=f"[{kind}]", file=file)
     missing = [k for k in _REQUIRED if k not in entry]
     if missing:
         msg = f"layer '{kind}' lacks {', '.join(missing)}"
@@ -113,7 +163,12 @@ def spec_from_mapping(
             file=file,
             fix=f"add {', '.join(missing)} under [{kind}] (see data/layers.toml)",
         )
-    _check_positive(entry["speed_kmh"], "speed_kmh", kind, file)
+    check_speed_kmh(
+        entry["speed_kmh"],
+        where=f"[{kind}] speed_kmh",
+        file=file,
+        example=f"speed_kmh = 3.6 under [{kind}]",
+    )
     raw = entry["thresholds_min"]
     if not isinstance(raw, list | tuple) or not raw:
         msg = f"layer '{kind}': thresholds_min must be a list of minutes"
@@ -125,8 +180,8 @@ def spec_from_mapping(
     for m in raw:
         _check_positive(m, "thresholds_min", kind, file)
     thresholds = tuple(sorted({float(m) for m in raw}))
+    _check_positive(entry.get("headline_min", thresholds[-1]), "headline_min", kind, file)
     headline = float(entry.get("headline_min", thresholds[-1]))
-    _check_positive(headline, "headline_min", kind, file)
     return LayerSpec(
         kind=kind,
         label_zh=str(entry["label_zh"]),

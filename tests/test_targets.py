@@ -236,3 +236,18 @@ def test_unknown_words_name_the_target(entry, words):
     with pytest.raises(InputError, match=words) as err:
         parse_targets([entry], layers=["canteen"], file="plan.toml")
     assert "target 1 ('x')" in str(err.value) and "plan.toml" in str(err.value)
+
+
+def test_unknown_target_key_names_the_closest_key():
+    entry = {
+        "label": "助餐全覆盖",
+        "layer": "canteen",
+        "scope": "street",
+        "measure": "coverage_rate",
+        "threshold": 1.0,
+        "minute": 15,
+    }
+    with pytest.raises(InputError) as err:
+        parse_targets([entry], layers=["canteen"], file="targets.toml")
+    assert "target 1 ('助餐全覆盖'): unknown key 'minute'" in str(err.value)
+    assert "did you mean 'minutes'?" in err.value.fix and "targets.toml" in str(err.value)
