@@ -16,21 +16,41 @@ import logging
 import os
 import shutil
 import tempfile
+import zipfile
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
+import pyproj
 import shapely
 
 from geo.network import WalkNetwork, build_network, network_from_graph
-from geo.walkfilter import is_walkable
+from geo.walkfilter import is_footpath, is_walkable
 from layers.atomic import atomic_path
 from layers.errors import InputError
+
+if TYPE_CHECKING:
+    import geopandas as gpd
 
 log = logging.getLogger(__name__)
 
 #: Bump when the network arrays or the walk filter change, so old cache entries are ignored.
-CACHE_VERSION = 3
+CACHE_VERSION = 4
+#: What reading a damaged cache entry can raise: a cut-short zip, a cut-short member, an
+#: unreadable file, arrays that do not fit together, a missing array or report number.
+_UNREADABLE_CACHE = (
+    zipfile.BadZipFile,
+    EOFError,
+    OSError,
+    ValueError,
+    KeyError,
+    IndexError,
+    TypeError,
+    pyproj.exceptions.CRSError,
+)
+#: Metres per degree of latitude (and of longitude at the equator), for sizing extent cells.
+_M_PER_DEG = 111_320.0
 OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.bz2", ".osm.gz", ".xml", ".osm.xml")
 GRAPHML_SUFFIXES = (".graphml", ".graphml.gz")
 
@@ -75,16 +95,20 @@ def _file_digest(path: Path) -> str:
     return h.hexdigest()
 
 
-def read_osm_ways(path: Path) -> tuple[dict[int, tuple[float, float]], list[list[int]]]:
-    """Walkable ways of an OSM file and the locations of their nodes.
+def read_osm_ways(
+    path: Path,
+) -> tuple[dict[int, tuple[float, float]], list[list[int]], list[bool]]:
+    """Walkable ways of an OSM file, the locations of their nodes, and which are footpaths.
 
     Ways are split where a referenced node has no location (clipped extracts), never bridged
-    across the gap.
+    across the gap.  The third list says for each way whether it is made for people on foot
+    (:func:`geo.walkfilter.is_footpath`), to tell a walking network from a driving one.
     """
     import osmium
 
     locations: dict[int, tuple[float, float]] = {}
     ways: list[list[int]] = []
+    footpath: list[bool] = []
     try:
         fp = osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY).with_locations()
         for obj in fp:
@@ -93,10 +117,10 @@ def read_osm_ways(path: Path) -> tuple[dict[int, tuple[float, float]], list[list
             tags = obj.tags
             if "highway" not in tags:
                 continue
-            if not is_walkable(
-                {k: tags.get(k) for k in ("highway", "foot", "access", "service", "area")}
-            ):
+            wtags = {k: tags.get(k) for k in ("highway", "foot", "access", "service", "area")}
+            if not is_walkable(wtags):
                 continue
+            foot = is_footpath(wtags)
             run: list[int] = []
             for nd in obj.nodes:
                 loc = nd.location
@@ -107,9 +131,11 @@ def read_osm_ways(path: Path) -> tuple[dict[int, tuple[float, float]], list[list
                 else:
                     if len(run) >= 2:
                         ways.append(run)
+                        footpath.append(foot)
                     run = []
             if len(run) >= 2:
                 ways.append(run)
+                footpath.append(foot)
     except (RuntimeError, ValueError, OSError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         msg = f"not a readable OSM file ({first})"
@@ -125,7 +151,7 @@ def read_osm_ways(path: Path) -> tuple[dict[int, tuple[float, float]], list[list
             file=path,
             fix="use an extract that contains highway=* ways for the study area",
         )
-    return locations, ways
+    return locations, ways, footpath
 
 
 def _load_graphml(path: Path) -> Any:
@@ -155,6 +181,110 @@ def _load_graphml(path: Path) -> Any:
         ) from None
 
 
+def walking_halo_m(speeds_kmh: Iterable[float], max_minutes: float, *, max_snap_m: float) -> float:
+    """How far around the study points the network must reach so that the clip changes nothing.
+
+    The longest walk any layer reports against (the fastest speed times the longest minutes:
+    thresholds, headline and targets) plus two access legs of ``max_snap_m``.  A walk that long
+    from a resident, facility or candidate stays within that distance of it, so with
+    ``load_network(aoi_wgs84=study_extent(...), buffer_m=walking_halo_m(...))`` every minute up
+    to the horizon, and every snap, is what the whole unclipped network would give.  The two
+    legs are slack: the routing cutoff already counts both legs in the walk.
+
+    Parameters
+    ----------
+    speeds_kmh
+        Walking speed of every layer in use.
+    max_minutes
+        The longest minutes any layer is measured against.
+    max_snap_m
+        Longest straight access leg from a point to the street.
+
+    Returns
+    -------
+    float
+        The halo in metres.
+    """
+    speeds = [float(v) for v in speeds_kmh]
+    if not speeds or not all(np.isfinite(v) and v > 0 for v in speeds):
+        msg = f"speeds must be positive km/h, got {speeds!r}"
+        raise ValueError(msg)
+    if not (np.isfinite(max_minutes) and max_minutes > 0):
+        msg = f"max_minutes must be positive, got {max_minutes!r}"
+        raise ValueError(msg)
+    if not (np.isfinite(max_snap_m) and max_snap_m >= 0):
+        msg = f"max_snap_m must be >= 0, got {max_snap_m!r}"
+        raise ValueError(msg)
+    return max(speeds) * 1000.0 / 60.0 * float(max_minutes) + 2.0 * float(max_snap_m)
+
+
+def study_extent(
+    geometries_wgs84: Sequence[shapely.Geometry | gpd.GeoSeries | None],
+    *,
+    halo_m: float,
+) -> shapely.Geometry:
+    """The area the network is clipped around: every resident, facility and candidate.
+
+    Points are gathered into square cells about ``halo_m`` wide (never below 250 m) and the
+    extent is the union of the occupied cells, so a facility far from the residents adds a small
+    square rather than stretching one envelope over everything between.  Lines and polygons (for
+    example area boundaries) add their envelope.  The extent covers every point; pass the halo
+    to :func:`load_network` as ``buffer_m`` to reach around it.
+
+    Parameters
+    ----------
+    geometries_wgs84
+        Layers in lon/lat (GeoSeries are converted to EPSG:4326 when they say another CRS), or
+        single geometries; ``None`` and empty geometries are skipped.
+    halo_m
+        The walking halo of :func:`walking_halo_m`: sets the cell size only.
+
+    Returns
+    -------
+    shapely.Geometry
+        A (Multi)Polygon in lon/lat.
+    """
+    import geopandas as gpd
+
+    pts: list[np.ndarray] = []
+    boxes: list[shapely.Geometry] = []
+    for layer in geometries_wgs84:
+        if layer is None:
+            continue
+        if isinstance(layer, gpd.GeoSeries):
+            if layer.crs is not None and not layer.crs.equals(pyproj.CRS.from_epsg(4326)):
+                layer = layer.to_crs(4326)
+            geoms = np.asarray(layer.values, dtype=object)
+        else:
+            geoms = np.atleast_1d(np.asarray(layer, dtype=object))
+        geoms = geoms[~(shapely.is_missing(geoms) | shapely.is_empty(geoms))]
+        kind = shapely.get_type_id(geoms)
+        pointlike = (kind == 0) | (kind == 4)  # Point, MultiPoint
+        if pointlike.any():
+            pts.append(shapely.get_coordinates(geoms[pointlike]))
+        boxes.extend(shapely.envelope(geoms[~pointlike]).tolist())
+    xy = np.vstack(pts) if pts else np.zeros((0, 2))
+    xy = xy[np.isfinite(xy).all(axis=1)]
+    if not len(xy) and not boxes:
+        msg = "study_extent needs at least one geometry"
+        raise ValueError(msg)
+    if len(xy):
+        lat_max = float(np.max(np.abs(xy[:, 1])))
+        cell_m = max(float(halo_m), 250.0)
+        dlat = cell_m / _M_PER_DEG
+        dlon = cell_m / (_M_PER_DEG * max(np.cos(np.radians(min(lat_max, 89.0))), 1e-3))
+        cells = np.unique(np.floor(xy / [dlon, dlat]).astype(np.int64), axis=0)
+        boxes.extend(
+            shapely.box(
+                cells[:, 0] * dlon,
+                cells[:, 1] * dlat,
+                (cells[:, 0] + 1) * dlon,
+                (cells[:, 1] + 1) * dlat,
+            ).tolist()
+        )
+    return shapely.union_all(boxes)
+
+
 def load_network(
     source: str | Path,
     *,
@@ -171,22 +301,27 @@ def load_network(
     source
         ``.osm.pbf``, ``.osm``, ``.osm.bz2``, ``.osm.gz`` or OSMnx ``.graphml`` (``.gz`` allowed).
     aoi_wgs84
-        Study area in lon/lat; the network is clipped to it plus ``buffer_m`` so that facilities
-        just across the boundary still serve residents inside.
+        Study area in lon/lat (see :func:`study_extent`); the network is clipped to it plus
+        ``buffer_m``.  ``None`` keeps the whole file.
     buffer_m
-        Buffer around the study area, in metres.
+        Buffer around the study area, in metres (see :func:`walking_halo_m`).  Every network
+        distance up to ``buffer_m`` from a point in ``aoi_wgs84`` is the same as without a clip;
+        see :func:`geo.network.build_network` for what exactly the clip guarantees.
     crs
         Metric CRS (e.g. ``4549`` for CGCS2000 Gauss-Kruger CM 120E); default local UTM.
     cache_dir
         Where built networks are kept; default :func:`default_cache_dir`.
     use_cache
-        Read and write the cache.  The key is the file's content hash plus the options, so an
-        edited file or other options never return a stale network.
+        Read and write the cache.  The key is the file's content hash plus the options (the clip
+        area and buffer included), so an edited file or other options never return a stale
+        network.  An entry that cannot be read, or whose arrays do not fit together, is rebuilt
+        and written again, with a warning naming it.
 
     Returns
     -------
     WalkNetwork
-        The largest connected walkable component, projected.
+        The largest connected walkable component, clipped and projected.  Its report carries
+        the warnings (also logged), such as a network that looks like a driving network.
     """
     path = Path(source)
     _check_file(path)
@@ -204,16 +339,31 @@ def load_network(
     if use_cache and cached.exists():
         try:
             with np.load(cached, allow_pickle=False) as data:
-                net = WalkNetwork.from_arrays(data)
+                net = WalkNetwork.from_arrays(data)  # checks that the arrays fit together
+        except _UNREADABLE_CACHE as exc:
+            # a run killed while writing, a full disk, a copied half file: rebuild, never fail
+            log.warning(
+                "network cache entry %s cannot be read (%s: %s); rebuilding it",
+                cached,
+                type(exc).__name__,
+                str(exc).splitlines()[0][:80] if str(exc) else "",
+            )
+        else:
             log.info("network from cache %s: %s", cached, net.report.describe())
+            for w in net.report.warnings:
+                log.warning("%s", w)
             return net
-        except (OSError, ValueError, KeyError):
-            log.warning("ignoring unreadable cache entry %s", cached)
 
     if kind == "osm":
-        locations, ways = read_osm_ways(path)
+        locations, ways, footpath = read_osm_ways(path)
         net = build_network(
-            locations, ways, source=path.name, crs=crs, aoi_wgs84=aoi_wgs84, buffer_m=buffer_m
+            locations,
+            ways,
+            source=path.name,
+            crs=crs,
+            aoi_wgs84=aoi_wgs84,
+            buffer_m=buffer_m,
+            way_is_footpath=footpath,
         )
     else:
         G = _load_graphml(path)

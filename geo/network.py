@@ -9,6 +9,7 @@ over them, and they load from the cache in milliseconds.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -25,9 +26,28 @@ from layers.errors import InputError
 log = logging.getLogger(__name__)
 
 
+#: Below this share of footways, paths, pedestrian ways and steps (by length of the tagged
+#: streets) a network is probably a driving network.  The Hangzhou PBF has 24%, the OSMnx walk
+#: GraphML of Shangcheng 15%, the demo district 26%; an OSMnx "drive" graph has 0%.
+MIN_FOOTPATH_SHARE = 0.02
+
+
 @dataclass(frozen=True)
 class BuildReport:
-    """What building the network kept and dropped, for the log and the report."""
+    """What building the network kept and dropped, for the log and the report.
+
+    Attributes
+    ----------
+    footpath_km
+        Kept length made for people on foot (footways, paths, pedestrian ways, steps), see
+        :func:`geo.walkfilter.is_footpath`.
+    tagged_km
+        Kept length whose ``highway`` tag is known; ``0`` for graphs without tags, where the
+        footpath share cannot be judged.
+    warnings
+        Sentences for the run summary and report: things about the network that can change the
+        numbers (today: a network that looks like a driving network).
+    """
 
     source: str
     nodes: int
@@ -37,10 +57,21 @@ class BuildReport:
     dropped_edges: int
     dropped_km: float
     clipped_edges: int = 0
+    footpath_km: float = 0.0
+    tagged_km: float = 0.0
+    warnings: tuple[str, ...] = ()
+
+    @property
+    def footpath_share(self) -> float | None:
+        """Share of the tagged length made for people on foot; ``None`` when nothing is tagged."""
+        return self.footpath_km / self.tagged_km if self.tagged_km > 0 else None
 
     def describe(self) -> str:
         """One line for logs and progress output."""
         text = f"{self.nodes} nodes, {self.edges} edges, {self.length_km:.1f} km of walkable street"
+        share = self.footpath_share
+        if share is not None:
+            text += f" ({share:.0%} footways/paths)"
         if self.dropped_nodes:
             text += (
                 f"; dropped {self.dropped_nodes} nodes / {self.dropped_km:.2f} km outside the "
@@ -48,7 +79,21 @@ class BuildReport:
             )
         if self.clipped_edges:
             text += f"; {self.clipped_edges} edges clipped away outside the study area"
+        for w in self.warnings:
+            text += f"; WARNING: {w}"
         return text
+
+
+def network_warnings(*, source: str, footpath_km: float, tagged_km: float) -> tuple[str, ...]:
+    """The warnings a network with these lengths deserves (see :attr:`BuildReport.warnings`)."""
+    if tagged_km <= 0 or footpath_km / tagged_km >= MIN_FOOTPATH_SHARE:
+        return ()
+    return (
+        f"{source}: only {footpath_km / tagged_km:.1%} of {tagged_km:.0f} km of street are "
+        "footways, paths, pedestrian ways or steps; this looks like a driving network (such as "
+        "OSMnx network_type='drive'), which misses the paths people walk on and understates "
+        "coverage; give --network an .osm.pbf extract or a walk/all GraphML",
+    )
 
 
 @dataclass(frozen=True, eq=False)
@@ -204,6 +249,8 @@ class WalkNetwork:
                     r.dropped_edges,
                     r.dropped_km,
                     r.clipped_edges,
+                    r.footpath_km,
+                    r.tagged_km,
                 ],
                 dtype=float,
             ),
@@ -211,10 +258,18 @@ class WalkNetwork:
 
     @classmethod
     def from_arrays(cls, data: Any) -> WalkNetwork:
-        """Inverse of :meth:`arrays`."""
-        n = data["report_numbers"]
+        """Inverse of :meth:`arrays`.
+
+        Raises ``ValueError`` when the arrays do not fit together (a damaged cache entry), so the
+        caller rebuilds instead of routing on a subtly broken network.
+        """
+        n = np.asarray(data["report_numbers"], dtype=float)
+        if n.shape != (9,) or not np.isfinite(n).all():
+            msg = "report numbers have the wrong shape"
+            raise ValueError(msg)
+        source = str(data["report_source"])
         report = BuildReport(
-            source=str(data["report_source"]),
+            source=source,
             nodes=int(n[0]),
             edges=int(n[1]),
             length_km=float(n[2]),
@@ -222,8 +277,13 @@ class WalkNetwork:
             dropped_edges=int(n[4]),
             dropped_km=float(n[5]),
             clipped_edges=int(n[6]),
+            footpath_km=float(n[7]),
+            tagged_km=float(n[8]),
+            warnings=network_warnings(
+                source=source, footpath_km=float(n[7]), tagged_km=float(n[8])
+            ),
         )
-        return cls(
+        net = cls(
             crs=pyproj.CRS.from_wkt(str(data["crs_wkt"])),
             node_xy=data["node_xy"],
             node_osmid=data["node_osmid"],
@@ -234,6 +294,52 @@ class WalkNetwork:
             coord_offsets=data["coord_offsets"],
             report=report,
         )
+        net.check()
+        return net
+
+    def check(self) -> None:
+        """Raise ``ValueError`` unless every array has the shape and range the others imply.
+
+        Shapes, index ranges and finiteness only, so a cache hit stays in milliseconds: flipped
+        bits inside an array are already caught by the zip member's CRC when it is read.
+        """
+        if self.node_xy.ndim == 0 or self.edge_u.ndim == 0:
+            msg = "inconsistent network arrays: scalar where an array belongs"
+            raise ValueError(msg)
+        nn, ne = len(self.node_xy), len(self.edge_u)
+        off = self.coord_offsets
+        problems = [
+            (self.node_xy.ndim == 2 and self.node_xy.shape[1] == 2, "node_xy shape"),
+            (self.node_osmid.shape == (nn,), "node_osmid length"),
+            (self.edge_u.shape == (ne,), "edge_u length"),
+            (self.edge_v.shape == (ne,) and self.edge_length_m.shape == (ne,), "edge lengths"),
+            (ne > 0 and self.report.nodes == nn and self.report.edges == ne, "report counts"),
+            (self.coords.ndim == 2 and self.coords.shape[1] == 2, "coords shape"),
+            (off.shape == (ne + 1,), "coord_offsets length"),
+        ]
+        for ok, what in problems:
+            if not ok:
+                msg = f"inconsistent network arrays: {what}"
+                raise ValueError(msg)
+        checks = [
+            (np.issubdtype(self.edge_u.dtype, np.integer), "edge_u dtype"),
+            (np.issubdtype(self.edge_v.dtype, np.integer), "edge_v dtype"),
+            (np.issubdtype(off.dtype, np.integer), "coord_offsets dtype"),
+            (off[0] == 0 and off[-1] == len(self.coords), "coord_offsets ends"),
+            (bool((np.diff(off) >= 2).all()), "edges with fewer than 2 vertices"),
+            (bool(np.isfinite(self.node_xy).all() and np.isfinite(self.coords).all()), "coords"),
+            (bool((self.edge_length_m >= 0).all()), "edge lengths"),  # also False for NaN
+            (bool(np.isfinite(self.edge_length_m).all()), "edge lengths"),
+        ]
+        for ok, what in checks:
+            if not ok:
+                msg = f"inconsistent network arrays: {what}"
+                raise ValueError(msg)
+        lo = min(int(self.edge_u.min()), int(self.edge_v.min()))
+        hi = max(int(self.edge_u.max()), int(self.edge_v.max()))
+        if lo < 0 or hi >= nn:
+            msg = "inconsistent network arrays: edge end out of range"
+            raise ValueError(msg)
 
 
 def metric_crs_for(lon: np.ndarray, lat: np.ndarray, crs: Any = None) -> pyproj.CRS:
@@ -268,6 +374,7 @@ def build_network(
     crs: Any = None,
     aoi_wgs84: shapely.Geometry | None = None,
     buffer_m: float = 1000.0,
+    way_is_footpath: Sequence[bool] | None = None,
 ) -> WalkNetwork:
     """Turn walkable ways (lists of node ids) into a :class:`WalkNetwork`.
 
@@ -285,12 +392,38 @@ def build_network(
     crs
         Metric CRS to use; ``None`` picks the local UTM zone.
     aoi_wgs84
-        Area of interest; edges farther than ``buffer_m`` from it are dropped before the
-        connected-component step, so facilities just outside a district still count.
+        Area of interest in lon/lat; ``None`` keeps the whole file.
     buffer_m
-        Buffer around the area of interest, in metres.
+        Buffer around the area of interest, in metres: the longest walk that must not feel the
+        clip.
+    way_is_footpath
+        For each way, whether it is made for people on foot (:func:`geo.walkfilter.is_footpath`);
+        ``None`` when the tags are unknown.  Only feeds the footpath share of the report.
+
+    Notes
+    -----
+    Clipping keeps every edge of which any part lies within ``buffer_m`` of ``aoi_wgs84``, whole
+    (never cut at the boundary, so no kept edge is shortened), and drops the rest.  Components are
+    judged on the whole file before the clip: the kept part is the largest connected component
+    among those that reach the clipped zone, clipped.  So a street island inside the zone that is
+    connected to the rest outside it is kept (a facility there stays snapped), and the result may
+    fall into several pieces.
+
+    What the clip guarantees: a walk of length ``L <= buffer_m`` that starts at a point inside
+    ``aoi_wgs84`` stays within ``L`` of it (straight lines are never longer than the walk), so
+    every edge it touches is kept, and it is as short with this clip as with any larger one or
+    none.  Every network distance no longer than ``buffer_m`` from a point in the area, and every
+    snap within ``buffer_m``, is therefore identical with or without a larger clip, as long as
+    both pick the same component (the file's largest, for any study area inside a city extract);
+    longer distances may grow or become unreachable.  :func:`geo.load.study_extent` and
+    :func:`geo.load.walking_halo_m` give the area and the buffer that make this cover a run.
     """
-    ways = [w for w in ways if len(w) >= 2]
+    ways_in = ways
+    keep_way = [len(w) >= 2 for w in ways_in]
+    ways = [w for w, k in zip(ways_in, keep_way, strict=True) if k]
+    foot_in = None
+    if way_is_footpath is not None:
+        foot_in = [bool(f) for f, k in zip(way_is_footpath, keep_way, strict=True) if k]
     if not ways:
         msg = "no walkable streets found"
         raise InputError(msg, file=source, fix="check that the file covers the study area")
@@ -310,34 +443,16 @@ def build_network(
         is_junction.add(w[-1])
 
     seg_nodes: list[list[int]] = []
-    for w in ways:
+    seg_foot: list[bool] = []
+    for wi, w in enumerate(ways):
         start = 0
         for i in range(1, len(w)):
             if w[i] in is_junction or i == len(w) - 1:
-                seg = w[start : i + 1]
-                # drop repeated consecutive nodes (zero-length steps) but keep the segment
-                seg_nodes.append(seg)
+                seg_nodes.append(w[start : i + 1])
+                seg_foot.append(foot_in[wi] if foot_in is not None else False)
                 start = i
-    return _assemble(
-        xy, ids, pos, seg_nodes, mcrs, source=source, aoi_wgs84=aoi_wgs84, buffer_m=buffer_m
-    )
-
-
-def _assemble(
-    xy: np.ndarray,
-    ids: np.ndarray,
-    pos: dict[int, int],
-    seg_nodes: list[list[int]],
-    mcrs: pyproj.CRS,
-    *,
-    source: str,
-    aoi_wgs84: shapely.Geometry | None,
-    buffer_m: float,
-) -> WalkNetwork:
     lengths = np.fromiter((len(s) for s in seg_nodes), dtype=np.int64, count=len(seg_nodes))
     flat_pos = np.fromiter((pos[n] for s in seg_nodes for n in s), dtype=np.int64)
-    coords = xy[flat_pos]
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
     end_u = np.fromiter((pos[s[0]] for s in seg_nodes), dtype=np.int64, count=len(seg_nodes))
     end_v = np.fromiter((pos[s[-1]] for s in seg_nodes), dtype=np.int64, count=len(seg_nodes))
     return _finish(
@@ -345,13 +460,28 @@ def _assemble(
         ids,
         end_u,
         end_v,
-        coords,
-        offsets,
+        xy[flat_pos],
+        np.concatenate([[0], np.cumsum(lengths)]),
         mcrs,
         source=source,
         aoi_wgs84=aoi_wgs84,
         buffer_m=buffer_m,
+        edge_tag=None if foot_in is None else np.where(seg_foot, 1, 0).astype(np.int8),
     )
+
+
+def _clip_zone(aoi_wgs84: shapely.Geometry, mcrs: pyproj.CRS, buffer_m: float) -> shapely.Geometry:
+    """The area of interest in ``mcrs``, buffered by ``buffer_m``.
+
+    Densified before projecting so that long lon/lat edges (a bbox) follow their true image
+    rather than a chord.
+    """
+    to_m = pyproj.Transformer.from_crs(4326, mcrs, always_xy=True)
+    dense = shapely.segmentize(aoi_wgs84, 0.002)  # degrees, about 200 m
+    aoi_m = shapely.transform(dense, lambda c: np.column_stack(to_m.transform(c[:, 0], c[:, 1])))
+    zone = shapely.buffer(aoi_m, max(float(buffer_m), 0.0))
+    shapely.prepare(zone)
+    return zone
 
 
 def _finish(
@@ -367,72 +497,86 @@ def _finish(
     aoi_wgs84: shapely.Geometry | None,
     buffer_m: float,
     largest_component: bool = True,
+    edge_tag: np.ndarray | None = None,
 ) -> WalkNetwork:
-    """Clip, drop duplicates, keep the largest component and renumber."""
+    """Drop duplicates, pick the component, clip and renumber.
+
+    ``edge_tag`` is 1 for footpaths, 0 for other tagged streets and -1 for untagged edges.
+    """
     seg = np.hypot(*np.diff(coords, axis=0).T)
     cum = np.concatenate([[0.0], np.cumsum(seg)])
     length = cum[offsets[1:] - 1] - cum[offsets[:-1]]
-    keep = np.ones(len(end_u), dtype=bool)
+    if edge_tag is None:
+        edge_tag = np.full(len(end_u), -1, dtype=np.int8)
 
-    clipped = 0
+    # duplicates (same ends, same length to the millimetre) appear when a graph stores both
+    # directions of a street; walking ignores oneway, so one copy is enough
+    a = np.minimum(end_u, end_v)
+    b = np.maximum(end_u, end_v)
+    order = np.lexsort((length, b, a))
+    same = (
+        (a[order][1:] == a[order][:-1])
+        & (b[order][1:] == b[order][:-1])
+        & (np.diff(length[order]) <= 1e-3)
+    )
+    dup = np.zeros(len(a), dtype=bool)
+    dup[order[1:][same]] = True
+    live = ~dup
+
+    # components of the whole (unclipped) network, so the clip never decides what is connected
+    n = len(xy)
+    m = sp.coo_matrix((np.ones(int(live.sum())), (end_u[live], end_v[live])), shape=(n, n))
+    _, labels = connected_components(m, directed=False)
+    used = np.zeros(n, dtype=bool)
+    used[end_u[live]] = True
+    used[end_v[live]] = True
+    if not largest_component:
+        labels = np.zeros_like(labels)
+
+    inside = np.ones(len(end_u), dtype=bool)
     if aoi_wgs84 is not None:
-        to_m = pyproj.Transformer.from_crs(4326, mcrs, always_xy=True)
-        aoi_m = shapely.transform(
-            aoi_wgs84, lambda c: np.column_stack(to_m.transform(c[:, 0], c[:, 1]))
-        )
-        zone = shapely.buffer(aoi_m, buffer_m)
+        zone = _clip_zone(aoi_wgs84, mcrs, buffer_m)
         idx = np.repeat(np.arange(len(end_u)), np.diff(offsets))
         lines = shapely.linestrings(coords, indices=idx)
         inside = shapely.intersects(lines, zone)
-        clipped = int((~inside).sum())
-        keep &= inside
-        if not keep.any():
+        if not (inside & live).any():
             msg = "the study area does not overlap the street network"
             raise InputError(
                 msg,
                 file=source,
                 fix="check the area file and its coordinate system, or use a wider network",
             )
+    # the largest component (by nodes in the whole file) among those reaching the zone
+    sizes = np.bincount(labels[used], minlength=labels.max() + 1)
+    reaching = np.zeros(len(sizes), dtype=bool)
+    reaching[labels[end_u[live & inside]]] = True
+    main = int(np.argmax(np.where(reaching, sizes, -1)))
+    in_main = labels[end_u] == main
+    kept = live & inside & in_main
+    other = live & inside & ~in_main  # other components within the zone: dropped, reported
+    clipped = int((live & ~inside).sum())
+    dropped_edges = int(other.sum())
+    dropped_km = float(length[other].sum() / 1000)
 
-    # exact duplicates (same ends, same length) appear when a graph stores both directions
-    a = np.minimum(end_u, end_v)
-    b = np.maximum(end_u, end_v)
-    key = np.round(length, 3)
-    order = np.lexsort((key, b, a))
-    dup = np.zeros(len(a), dtype=bool)
-    same = (
-        (a[order][1:] == a[order][:-1])
-        & (b[order][1:] == b[order][:-1])
-        & (key[order][1:] == key[order][:-1])
-    )
-    dup[order[1:][same]] = True
-    keep &= ~dup
+    node_keep = np.zeros(n, dtype=bool)
+    node_keep[end_u[kept]] = True
+    node_keep[end_v[kept]] = True
+    node_other = np.zeros(n, dtype=bool)
+    node_other[end_u[other]] = True
+    node_other[end_v[other]] = True
+    dropped_nodes = int((node_other & ~node_keep).sum())
 
-    n = len(xy)
-    m = sp.coo_matrix((np.ones(int(keep.sum())), (end_u[keep], end_v[keep])), shape=(n, n))
-    _, labels = connected_components(m, directed=False)
-    used = np.zeros(n, dtype=bool)
-    used[end_u[keep]] = True
-    used[end_v[keep]] = True
-    counts = np.bincount(labels[used], minlength=labels.max() + 1)
-    main = int(np.argmax(counts))
-    if not largest_component:
-        labels = np.zeros_like(labels)
-        main = 0
-    in_main = keep & (labels[end_u] == main)
-    dropped_edges = int((keep & ~in_main).sum())
-    dropped_km = float(length[keep & ~in_main].sum() / 1000)
-    dropped_nodes = int((used & (labels != main)).sum())
-
-    node_keep = used & (labels == main)
     new_id = np.full(n, -1, dtype=np.int64)
     new_id[node_keep] = np.arange(int(node_keep.sum()))
-    eidx = np.flatnonzero(in_main)
+    eidx = np.flatnonzero(kept)
     vcount = np.diff(offsets)[eidx]
     vidx = np.repeat(offsets[:-1][eidx], vcount) + (
         np.arange(int(vcount.sum())) - np.repeat(np.cumsum(vcount) - vcount, vcount)
     )
     elen = np.maximum(length[eidx], 0.0)
+    tag = edge_tag[eidx]
+    footpath_km = float(elen[tag == 1].sum() / 1000)
+    tagged_km = float(elen[tag >= 0].sum() / 1000)
     report = BuildReport(
         source=source,
         nodes=int(node_keep.sum()),
@@ -442,9 +586,14 @@ def _finish(
         dropped_edges=dropped_edges,
         dropped_km=dropped_km,
         clipped_edges=clipped,
+        footpath_km=footpath_km,
+        tagged_km=tagged_km,
+        warnings=network_warnings(source=source, footpath_km=footpath_km, tagged_km=tagged_km),
     )
     if dropped_nodes:
         log.info("kept the largest connected part; %s", report.describe())
+    for w in report.warnings:
+        log.warning("%s", w)
     return WalkNetwork(
         crs=mcrs,
         node_xy=xy[node_keep],
@@ -471,9 +620,14 @@ def network_from_graph(
     """Convert an OSMnx-style graph (nodes with ``x``/``y`` in lon/lat) to a network.
 
     Edge ``geometry`` attributes are used when present (OSMnx simplified graphs), otherwise a
-    straight line.  Both directions of a bidirectional graph collapse into one edge.
+    straight line.  Walking ignores ``oneway``: both directions of a two-way street collapse into
+    one edge, and a one-way street stored in one direction only is walked both ways.
+
+    Notes
+    -----
+    Clipping and components work as in :func:`build_network`.
     """
-    from geo.walkfilter import is_walkable
+    from geo.walkfilter import is_footpath, is_walkable
 
     if G.number_of_nodes() == 0:
         msg = "the graph has no nodes"
@@ -496,10 +650,12 @@ def network_from_graph(
 
     eu: list[int] = []
     ev: list[int] = []
+    tags: list[int] = []
     parts: list[np.ndarray] = []
     edges = G.edges(data=True)
     for u, v, data in edges:
-        if apply_walk_filter and "highway" in data and not is_walkable(data):
+        tagged = "highway" in data
+        if apply_walk_filter and tagged and not is_walkable(data):
             continue
         iu, iv = pos[u], pos[v]
         geom = data.get("geometry")
@@ -518,6 +674,7 @@ def network_from_graph(
             c = np.vstack([xy[iu], xy[iv]])
         eu.append(iu)
         ev.append(iv)
+        tags.append((1 if is_footpath(data) else 0) if tagged else -1)
         parts.append(c)
     if not parts:
         msg = "no walkable edges in the graph"
@@ -540,4 +697,5 @@ def network_from_graph(
         aoi_wgs84=aoi_wgs84,
         buffer_m=buffer_m,
         largest_component=largest_component,
+        edge_tag=np.array(tags, dtype=np.int8),
     )

@@ -35,6 +35,13 @@ EXCLUDED_HIGHWAYS = frozenset(
 FOOT_ALLOWED = frozenset({"yes", "designated", "permissive", "official"})
 #: foot/access values that forbid walking.
 FORBIDDEN = frozenset({"no", "private"})
+#: highway values made for people on foot.  A network with almost none of them is probably a
+#: driving network (OSMnx ``network_type="drive"`` drops every one of these), which misses the
+#: paths people walk on.  ``living_street`` is left out on purpose: the drive filter keeps it, so
+#: it cannot tell the two apart.
+FOOT_HIGHWAYS = frozenset(
+    {"footway", "path", "pedestrian", "steps", "corridor", "bridleway", "track"}
+)
 
 
 def _first(value: object) -> str:
@@ -42,6 +49,29 @@ def _first(value: object) -> str:
     if isinstance(value, list | tuple | set):
         return ";".join(str(v) for v in value)
     return "" if value is None else str(value)
+
+
+def _highway_values(tags: Mapping[str, object]) -> list[str]:
+    highway = _first(tags.get("highway")).strip()
+    return [
+        v.strip().strip("[]'\" ").lower()
+        for v in highway.replace(",", ";").split(";")
+        if v.strip().strip("[]'\" ")
+    ]
+
+
+def is_footpath(tags: Mapping[str, object]) -> bool:
+    """Whether a walkable way is made for people on foot rather than for cars.
+
+    Counts footways, paths, pedestrian streets, steps (see :data:`FOOT_HIGHWAYS`) and cycleways
+    shared with pedestrians (``foot=designated/yes``).  Used only to tell a walking network from a
+    driving one; it does not change what is routable.
+    """
+    values = _highway_values(tags)
+    if any(v in FOOT_HIGHWAYS for v in values):
+        return True
+    foot = _first(tags.get("foot")).strip().lower()
+    return "cycleway" in values and foot in FOOT_ALLOWED
 
 
 def is_walkable(tags: Mapping[str, object]) -> bool:
@@ -74,9 +104,5 @@ def is_walkable(tags: Mapping[str, object]) -> bool:
         return False
     if _first(tags.get("area")).strip().lower() == "yes" and highway != "pedestrian":
         return False
-    values = [
-        v.strip().strip("[]'\" ").lower()
-        for v in highway.replace(",", ";").split(";")
-        if v.strip().strip("[]'\" ")
-    ]
+    values = _highway_values(tags)
     return foot_ok or any(v not in EXCLUDED_HIGHWAYS for v in values)
