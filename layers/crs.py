@@ -118,7 +118,8 @@ def parse_coord_system(value: str | int | CRS) -> str | CRS:
         msg = f"coordinate system {value!r} is not a name or EPSG code"
         raise InputError(
             msg,
-            fix=f"use one of {', '.join(NAMED_SYSTEMS)} or an EPSG code such as EPSG:4549",
+            fix=f"give --coords or --export-crs (plan keys coords, export_crs) one of "
+            f"{', '.join(NAMED_SYSTEMS)} or an EPSG code such as EPSG:4549",
         )
     key = _norm_key(value)
     if key in _ALIASES:
@@ -144,7 +145,8 @@ def parse_coord_system(value: str | int | CRS) -> str | CRS:
         msg = f"unknown coordinate system '{value}'"
         raise InputError(
             msg,
-            fix=f"{hint}use one of {', '.join(NAMED_SYSTEMS)} or an EPSG code such as EPSG:4549",
+            fix=f"{hint}give --coords or --export-crs (plan keys coords, export_crs) one of "
+            f"{', '.join(NAMED_SYSTEMS)} or an EPSG code such as EPSG:4549",
         ) from None
     return _named_or_crs(crs)
 
@@ -411,7 +413,8 @@ def to_wgs84(
                 msg = "the layer has no coordinate system"
                 raise InputError(
                     msg,
-                    fix="declare it (coords=wgs84, gcj02, bd09, cgcs2000 or an EPSG code)",
+                    fix="declare it with --coords KIND=SYSTEM (plan: coords under [layers]); "
+                    "SYSTEM is wgs84, gcj02, bd09, cgcs2000 or an EPSG code",
                 )
             parsed: str | CRS = _named_or_crs(CRS.from_user_input(data.crs))
         else:
@@ -428,7 +431,7 @@ def to_wgs84(
         return labelled.to_crs(4326)
     if system is None:
         msg = "coordinates given without a coordinate system"
-        raise InputError(msg, fix="pass system=...")
+        raise InputError(msg, fix="name the coordinate system of the pairs (wgs84, gcj02, ...)")
     x, y = data
     parsed = parse_coord_system(system)
     if isinstance(parsed, str) and parsed in OFFSET_SYSTEMS:

@@ -168,18 +168,15 @@ class Plan:
         if self.crs is not None:
             parse_metric_crs(self.crs, flag="--crs")
         for coords, how in [
-            (self.coords, "--coords SYSTEM (plan key coords)"),
-            *[
-                (li.coords, f"--coords {li.kind}=SYSTEM (plan [layers] {li.kind}.coords)")
-                for li in self.layers
-            ],
+            (self.coords, "--coords "),
+            *[(li.coords, f"--coords {li.kind}=") for li in self.layers],
         ]:
             if coords is not None:
                 try:
                     parse_coord_system(coords)
                 except InputError as err:
-                    msg = f"{how.split(' (')[0].replace('SYSTEM', '')}{coords}: {err.problem}"
-                    raise InputError(msg, fix=f"{err.fix}, given as {how}") from None
+                    msg = f"{how}{coords}: {err.problem}"
+                    raise InputError(msg, fix=err.fix) from None
         for key, flag in (
             ("max_snap_m", "--max-snap-m 300"),
             ("buffer_m", "buffer_m = 1000 in the plan"),

@@ -197,13 +197,15 @@ def prepare_from_osm(
                 msg,
                 file=areas_file,
                 column=col,
-                fix=f"use one of {', '.join(map(str, areas.columns))}",
+                fix=f"in --area-where use one of {', '.join(map(str, areas.columns))}",
             )
         keep = areas[col].astype(str).str.lower() == str(value).lower()
         areas = areas[keep.to_numpy()]
         if areas.empty:
             msg = f"no area has {col} = {value}"
-            raise InputError(msg, file=areas_file, column=col, fix="check the value")
+            raise InputError(
+                msg, file=areas_file, column=col, fix="check the value of --area-where"
+            )
     if area_name_col not in areas.columns:
         msg = f"no area name column '{area_name_col}'"
         raise InputError(msg, file=areas_file, fix="pass --area-name-col")

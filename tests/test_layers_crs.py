@@ -251,3 +251,20 @@ def test_xy_pairs():
     assert ex[0] > 100_000
     assert 3_000_000 < ey[0] < 4_000_000
     assert system_crs("bd09").to_epsg() == 4326
+
+
+def test_fixes_name_real_flags_not_python_keywords():
+    import re
+
+    fixes = []
+    for call in (
+        lambda: parse_coord_system("wsg84"),
+        lambda: parse_coord_system(""),
+        lambda: to_wgs84(_sample_gdf().set_crs(None, allow_override=True)),
+        lambda: to_wgs84((np.array([1.0]), np.array([2.0]))),
+    ):
+        with pytest.raises(InputError) as err:
+            call()
+        fixes.append(err.value.fix or "")
+    assert all("--coords" in f for f in fixes[:3]), fixes
+    assert not [f for f in fixes if re.search(r"\b[a-z_]+=\.\.\.|\bsystem=", f)], fixes
