@@ -209,10 +209,6 @@ def _demo_plan(args: argparse.Namespace, inputs_dir: Path) -> Plan:
     return merge(plan, **_common_overrides(args))
 
 
-def _coords_for(plan: Plan, coords_by_layer: dict[str, str], key: str) -> str | None:
-    return coords_by_layer.get(key) or plan.coords
-
-
 def execute(
     plan: Plan,
     out: Path,
@@ -230,7 +226,7 @@ def execute(
     from coverage.analysis import AnalysisOptions, StudyInputs, analyse
     from coverage.summary import summary_dict
     from coverage.targets import parse_targets
-    from geo.load import load_network, network_from_place
+    from geo.load import load_network, network_from_place, study_extent, walking_halo_m
     from layers.export import export_result
     from layers.model import read_areas, read_candidates, read_facilities, read_residents
     from layers.spec import load_layer_table
@@ -254,41 +250,97 @@ def execute(
     )
     progress("reading layers")
     cols = dict(plan.residents_columns)
+    # a bare --coords (plan `coords`) is only for tables that carry no CRS of their own; an
+    # input named in --coords NAME=SYSTEM (or a layer's `coords`) overrides even a declared CRS
     residents = read_residents(
         plan.residents,
-        coords=_coords_for(plan, coords_by_layer, "residents"),
+        coords=coords_by_layer.get("residents"),
+        default_coords=plan.coords,
         population_col=cols.pop("population", "population"),
         group_cols={"elderly": "elderly", "youth": "youth", **cols},
         layer=plan.residents_layer,
     )
     facilities = {
-        li.kind: read_facilities(li.file, li.kind, coords=li.coords or plan.coords, specs=specs)
+        li.kind: read_facilities(
+            li.file, li.kind, coords=li.coords, default_coords=plan.coords, specs=specs
+        )
         for li in plan.layers
     }
     streets = (
-        read_areas(plan.streets, level="street", layer=plan.streets_layer) if plan.streets else None
+        read_areas(
+            plan.streets,
+            level="street",
+            layer=plan.streets_layer,
+            coords=coords_by_layer.get("streets") or coords_by_layer.get("areas"),
+            default_coords=plan.coords,
+        )
+        if plan.streets
+        else None
     )
     communities = (
-        read_areas(plan.communities, level="community", layer=plan.communities_layer)
+        read_areas(
+            plan.communities,
+            level="community",
+            layer=plan.communities_layer,
+            coords=coords_by_layer.get("communities"),
+            default_coords=plan.coords,
+        )
         if plan.communities
         else None
     )
     candidates = (
-        read_candidates(plan.candidates, coords=_coords_for(plan, coords_by_layer, "candidates"))
+        read_candidates(
+            plan.candidates,
+            coords=coords_by_layer.get("candidates"),
+            default_coords=plan.coords,
+        )
         if plan.candidates
         else None
     )
 
+    # areas are checked against the residents before the network is built: a 街道 file of
+    # another district would otherwise give empty per-area tables and exit 0
+    near_residents = shapely.buffer(residents.geometry.union_all().envelope, 0.01)
+    for areas, file in ((streets, plan.streets), (communities, plan.communities)):
+        if areas is not None:
+            check_overlap(areas, near_residents, file=file)
+
+    if plan.crs is not None:  # a CRS that stretches distances would change every minute
+        from layers.crs import check_metric_crs
+
+        bounds = shapely.bounds(
+            shapely.union_all(
+                [residents.geometry.union_all().envelope]
+                + [f.geometry.union_all().envelope for f in facilities.values() if len(f)]
+            )
+        )
+        check_metric_crs(plan.crs, tuple(float(b) for b in bounds))
+
     progress("building the walking network")
-    study_area = shapely.union_all(
-        [residents.geometry.union_all().envelope]
-        + ([streets.geometry.union_all().envelope] if streets is not None else [])
+    # the clip holds every resident, facility and candidate plus the longest walk any number
+    # is measured against, so 街道 polygons (or their absence) never change a minute
+    used = [specs[li.kind] for li in plan.layers]
+    max_minutes = max(
+        [m for s in used for m in (*s.thresholds_min, s.headline_min)]
+        + [t.minutes for t in targets if t.minutes is not None]
+    )
+    halo_m = max(
+        plan.buffer_m,
+        walking_halo_m([s.speed_kmh for s in used], max_minutes, max_snap_m=plan.max_snap_m),
+    )
+    study_area = study_extent(
+        [
+            residents.geometry,
+            *(f.geometry for f in facilities.values() if len(f)),
+            None if candidates is None else candidates.geometry,
+        ],
+        halo_m=halo_m,
     )
     if plan.network is not None:
         net = load_network(
             plan.network,
             aoi_wgs84=study_area,
-            buffer_m=plan.buffer_m,
+            buffer_m=halo_m,
             crs=plan.crs,
             cache_dir=cache_dir,
         )
@@ -300,6 +352,8 @@ def execute(
     for li in plan.layers:
         if len(facilities[li.kind]):
             check_overlap(facilities[li.kind], extent, file=li.file)
+    if candidates is not None:
+        check_overlap(candidates, extent, file=plan.candidates)
 
     result = analyse(
         net,

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import geopandas as gpd
@@ -177,7 +177,11 @@ def analyse(
         )
     street = _assign(res_ll, inputs.streets)
     community = _assign(res_ll, inputs.communities)
-    checks = _area_checks(inputs, street, max_snap_m=opts.max_snap_m)
+    checks = replace(
+        _area_checks(inputs, street, max_snap_m=opts.max_snap_m),
+        network_warnings=tuple(net.report.warnings),
+        footpath_share=net.report.footpath_share,
+    )
     hex_cells = None
     hex_gdf = None
     if inputs.streets is None:
@@ -487,6 +491,12 @@ def _area_checks(inputs: StudyInputs, street: np.ndarray, *, max_snap_m: float) 
     """Residents inside no 街道 polygon count in the district only: say how many, loudly."""
     if inputs.streets is None:
         return DataChecks(max_snap_m=max_snap_m)
+    overlaps = tuple(
+        (str(a), str(b), float(share))
+        for areas in (inputs.streets, inputs.communities)
+        if areas is not None
+        for a, b, share in areas.attrs.get("overlaps", ())
+    )
     outside = street == ""
     pop = float(inputs.residents["population"].to_numpy(dtype=float)[outside].sum())
     if outside.any():
@@ -500,6 +510,7 @@ def _area_checks(inputs: StudyInputs, street: np.ndarray, *, max_snap_m: float) 
         max_snap_m=max_snap_m,
         residents_outside_areas=int(outside.sum()),
         population_outside_areas=pop,
+        area_overlaps=overlaps,
     )
 
 

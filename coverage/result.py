@@ -96,6 +96,7 @@ class DataChecks:
     population_outside_areas: float = 0.0
     area_overlaps: tuple[tuple[str, str, float], ...] = ()  # (area, area, share of the smaller)
     network_warnings: tuple[str, ...] = ()  # e.g. a drive network with almost no footways
+    footpath_share: float | None = None  # footways/paths/steps share of the tagged street length
 
 
 @dataclass(frozen=True)

@@ -229,7 +229,7 @@ def prepare_from_osm(
     residents = residents_from_osm(osm, streets, totals, shares=dict(shares), unit=unit)
     facilities = facilities_from_osm(osm, aoi=streets.union_all().buffer(0.01))
     out = Path(out_dir)
-    with atomic_dir(out, force=force) as work:
+    with atomic_dir(out, force=force, inputs=(osm, areas_file, totals_csv)) as work:
         write_table(residents, work / "residents.gpkg", force=True)
         write_table(streets, work / "streets.geojson", force=True)
         fac_paths = {}

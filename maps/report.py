@@ -135,6 +135,11 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "chk_overlap": ("相互重叠的街道", "overlapping sub-districts"),
     "chk_overlap_pair": ("{a}与{b}（重叠{share}）", "{a} and {b} ({share} overlap)"),
     "chk_network": ("路网提示", "street network"),
+    "chk_drive_network": (
+        "人行道、小路、步行街和台阶只占路网长度的{share}，这看起来是机动车路网，缺少居民实际步行的小路，"
+        "会低估覆盖率；请改用 .osm.pbf 或步行（walk/all）GraphML 路网",
+        "{share} footways",
+    ),
     "chk_none": ("未发现问题", "nothing found"),
     "layer": ("图层", "layer"),
     "target_group": ("服务对象", "target group"),
@@ -864,8 +869,13 @@ def _checks_table(result: StudyResult, lang: str) -> Table:
                 ),
             }
         )
-    for warning in c.network_warnings:
-        rows.append({"check": _t("chk_network", lang), "count": None, "detail": warning})
+    if c.network_warnings:
+        detail = (
+            _t("chk_drive_network", lang, share=i18n.fmt_percent(c.footpath_share))
+            if lang == "zh" and c.footpath_share is not None
+            else "; ".join(c.network_warnings)
+        )
+        rows.append({"check": _t("chk_network", lang), "count": None, "detail": detail})
     if not rows:
         rows.append({"check": _t("chk_none", lang), "count": None, "detail": ""})
     return Table(

@@ -408,3 +408,25 @@ def test_street_minutes_equal_networkx_at_each_street_middle(seed, n_src):
     near = nearest_distances(net, src, mids)
     got = _edge_midpoint_m(net, near, src)
     np.testing.assert_allclose(got, oracle(net, src, mids, np.inf), rtol=1e-9, atol=1e-6)
+
+
+def test_network_warnings_reach_summary_and_report():
+    """A network that looks like a driving network is said in summary.json and the report."""
+    from dataclasses import replace as dc_replace
+
+    from geo.network import network_warnings
+    from maps.report import report_tables
+
+    net = line_network()
+    warned = network_warnings(source="drive.graphml", footpath_km=0.0, tagged_km=2.0)
+    assert warned  # no footways at all: warned
+    net = dc_replace(
+        net, report=dc_replace(net.report, footpath_km=0.0, tagged_km=2.0, warnings=warned)
+    )
+    res = residents_frame(net, [(100, 0)], pop=[10], elderly=[5])
+    fac = {"canteen": facility_frame(net, "canteen", [(0, 0)])}
+    r = analyse(net, StudyInputs(res, fac, {"canteen": CANTEEN}), title="t")
+    assert summary_dict(r)["network_warnings"] == list(warned)
+    checks = next(t for t in report_tables(r, lang="zh") if t.key == "checks")
+    detail = " ".join(checks.rows["detail"])
+    assert "机动车路网" in detail and "0.0%" in detail

@@ -357,3 +357,112 @@ def test_real_hangzhou_prepare_and_run(tmp_path):
     assert len(s["areas"]) == 9 and s["synthetic"] is False
     assert any("OpenStreetMap" in line for line in s["sources"])
     assert len(s["suggestions"]["canteen"]["sites"]) == 3
+
+
+def _minutes(out: Path) -> dict[str, list]:
+    import pandas as pd
+
+    res = pd.read_csv(out / "gis" / "csv" / "residents.csv", encoding="utf-8-sig")
+    res = res.sort_values("resident_id")
+    return {c: res[c].round(9).tolist() for c in res.columns if c.startswith("minutes_")}
+
+
+def test_bare_coords_only_for_tables_and_areas_change_no_minute(demo, tmp_path):
+    """Issue 11: a bare --coords leaves a GPKG that declares WGS84 alone; --areas moves nothing."""
+    inp = demo / "inputs"
+    common = [
+        "--network", inp / "streets.osm",
+        "--residents", inp / "residents.gpkg",
+        "--layer", f"canteen={inp / 'canteens_gcj02.csv'}",
+        "--layer", f"youth_hostel={inp / 'youth_hostels.geojson'}",
+        "--formats", "csv",
+    ]  # fmt: skip
+    bare = cli("run", *common, "--coords", "gcj02", "--out", tmp_path / "bare")
+    named = cli("run", *common, "--coords", "canteen=gcj02", "--out", tmp_path / "named")
+    assert bare.returncode == 0 and named.returncode == 0, bare.stderr + named.stderr
+    assert _minutes(tmp_path / "bare") == _minutes(tmp_path / "named")
+    d = json.loads((demo / "summary.json").read_text(encoding="utf-8"))
+    s = json.loads((tmp_path / "bare" / "summary.json").read_text(encoding="utf-8"))
+    for kind in ("canteen", "youth_hostel"):
+        assert s["layers"][kind]["coverage_rate"] == pytest.approx(
+            d["layers"][kind]["coverage_rate"]
+        )
+    # the same study with 街道 polygons: not one resident's minutes change
+    plan = tmp_path / "plan.toml"
+    plan.write_text(
+        f'streets = "{(inp / "areas.gpkg").as_posix()}"\nstreets_layer = "streets_areas"\n',
+        encoding="utf-8",
+    )
+    areas = cli("run", plan, *common, "--coords", "canteen=gcj02", "--out", tmp_path / "areas")
+    assert areas.returncode == 0, areas.stderr
+    assert _minutes(tmp_path / "areas") == _minutes(tmp_path / "named")
+
+
+def test_areas_of_another_place_exit_2(demo, tmp_path):
+    """A 街道 file that lies entirely elsewhere stops the run before the network is built."""
+    inp = demo / "inputs"
+    far = tmp_path / "beijing.geojson"
+    far.write_text(
+        json.dumps(
+            {
+                "type": "FeatureCollection",
+                "features": [
+                    {
+                        "type": "Feature",
+                        "properties": {"name": "东华门街道"},
+                        "geometry": {
+                            "type": "Polygon",
+                            "coordinates": [
+                                [[116.39, 39.90], [116.41, 39.90], [116.41, 39.92], [116.39, 39.90]]
+                            ],
+                        },
+                    }
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    out = tmp_path / "far"
+    r = cli(
+        "run",
+        "--network", inp / "streets.osm",
+        "--residents", inp / "residents.gpkg",
+        "--layer", f"youth_hostel={inp / 'youth_hostels.geojson'}",
+        "--areas", far,
+        "--out", out,
+    )  # fmt: skip
+    assert r.returncode == 2, r.stderr
+    assert "beijing.geojson" in r.stderr and "no feature lies in the study area" in r.stderr
+    assert len(r.stderr.strip().splitlines()) == 1 and not out.exists()
+
+
+def test_web_mercator_crs_exits_2(demo, tmp_path):
+    """EPSG:3857 stretches distances by ~15% at 30°N: refused before the network is built."""
+    inp = demo / "inputs"
+    r = cli(
+        "run",
+        "--network", inp / "streets.osm",
+        "--residents", inp / "residents.gpkg",
+        "--layer", f"canteen={inp / 'canteens_gcj02.csv'}",
+        "--coords", "canteen=gcj02",
+        "--crs", "3857",
+        "--out", tmp_path / "o",
+    )  # fmt: skip
+    assert r.returncode == 2 and "EPSG:3857 distorts distances by 15." in r.stderr, r.stderr
+    ok = cli(
+        "run",
+        "--network", inp / "streets.osm",
+        "--residents", inp / "residents.gpkg",
+        "--layer", f"canteen={inp / 'canteens_gcj02.csv'}",
+        "--coords", "canteen=gcj02",
+        "--crs", "4549",
+        "--formats", "csv",
+        "--out", tmp_path / "gk",
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    d = json.loads((demo / "summary.json").read_text(encoding="utf-8"))
+    s = json.loads((tmp_path / "gk" / "summary.json").read_text(encoding="utf-8"))
+    # Gauss-Kruger CM 120E is true to scale here: the same coverage as local UTM, to 0.5%
+    assert s["layers"]["canteen"]["coverage_rate"] == pytest.approx(
+        d["layers"]["canteen"]["coverage_rate"], abs=0.005
+    )
