@@ -55,6 +55,7 @@ from shapely.geometry import LineString, MultiPolygon, Point, Polygon
 from layers.atomic import atomic_dir
 from layers.crs import wgs84_to_gcj02
 from layers.errors import InputError
+from layers.io import no_sidecar_files
 
 log = logging.getLogger(__name__)
 
@@ -1340,6 +1341,7 @@ def _fixed_gpkg_date() -> Iterator[None]:
 def _write_gpkg(
     path: Path, layers: Sequence[tuple[str, gpd.GeoDataFrame, str]], meta: dict[str, str]
 ) -> None:
+    no_sidecar_files()  # metadata goes inside the GeoPackage, never into an .aux.xml beside it
     for name, gdf, identifier in layers:
         pyogrio.write_dataframe(
             gdf,

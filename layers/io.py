@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import functools
 import io as _io
 import logging
 import re
@@ -334,7 +335,20 @@ def _normalise_geometry_column(gdf: gpd.GeoDataFrame) -> gpd.GeoDataFrame:
 # ---------------------------------------------------------------------------- OGR formats
 
 
+@functools.cache
+def no_sidecar_files() -> None:
+    """Stop GDAL writing ``.aux.xml`` files beside the files it opens.
+
+    GDAL's persistent auxiliary metadata (PAM) drops ``areas.gpkg.aux.xml`` into the user's own
+    folder when it merely reads a GeoPackage with dataset metadata; a reader must never write
+    next to its inputs, and outputs must be the same set every time.  Set once per process, at
+    the first read or write (never at import).
+    """
+    pyogrio.set_gdal_config_options({"GDAL_PAM_ENABLED": "NO"})
+
+
 def _ogr_layers(p: Path, fmt: str) -> list[tuple[str, str | None]]:
+    no_sidecar_files()
     try:
         raw = pyogrio.list_layers(p)
     except Exception as exc:  # GDAL raises several error types for unreadable files
@@ -395,6 +409,7 @@ def _read_ogr(
                 )
             log.info("%s: no .cpg file; text decoded as %s", p.name, used.upper())
             encoding = used
+    no_sidecar_files()
     try:
         gdf = pyogrio.read_dataframe(p, layer=layer, encoding=encoding)
     except UnicodeDecodeError:
@@ -857,6 +872,7 @@ def write_table(
     ``geometry`` column.  Shapefile field names are cut to 10 bytes and made unique; the
     mapping is returned and, when anything was renamed, saved as ``<name>_fields.csv``.
     """
+    no_sidecar_files()
     p = Path(path)
     fmt = table_format(p)
     system = parse_coord_system(crs)

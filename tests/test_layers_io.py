@@ -487,3 +487,17 @@ def test_read_candidates(tmp_path):
     assert cand["site_id"].tolist() == ["site-0001", "site-0002"]
     assert cand["capacity"][0] == 40 and np.isnan(cand["capacity"][1])
     assert cand.geometry[0].x != 120.16  # converted from GCJ-02
+
+
+def test_reading_and_writing_leave_no_sidecar_files(tmp_path):
+    """GDAL's .aux.xml never appears beside a user's file, nor in an output folder."""
+    from data.demo import generate_demo, write_demo
+    from layers.io import list_layers, read_table
+
+    files = write_demo(generate_demo(seed=7), tmp_path / "demo")
+    before = sorted(p.name for p in (tmp_path / "demo").iterdir())
+    assert not [n for n in before if n.endswith(".aux.xml")]
+    list_layers(files.areas_gpkg)
+    read_table(files.areas_gpkg, layer="communities")
+    read_table(files.residents_gpkg)
+    assert sorted(p.name for p in (tmp_path / "demo").iterdir()) == before
