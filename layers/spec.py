@@ -6,6 +6,7 @@ editing a table, not code.
 
 from __future__ import annotations
 
+import logging
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -14,6 +15,8 @@ from typing import Any
 
 from layers.errors import InputError
 from layers.tomlfile import check_keys, read_toml
+
+log = logging.getLogger(__name__)
 
 DEFAULT_TABLE = Path(__file__).resolve().parents[1] / "data" / "layers.toml"
 
@@ -89,12 +92,23 @@ class LayerSpec:
         return replace(self, speed_kmh=kmh)
 
     def with_thresholds(self, minutes: tuple[float, ...]) -> LayerSpec:
-        """A copy with other thresholds (``--minutes 5,10,15``); the headline stays if listed."""
-        ms = tuple(sorted({float(m) for m in minutes}))
-        for m in ms:
+        """A copy with other thresholds (``--minutes 5,10,20``); the layer's goal always stays.
+
+        The headline minutes are the policy goal the layer is judged by (15 in Hangzhou), so
+        other thresholds never move it: it is added to the list when left out, with a log line.
+        """
+        asked = {float(m) for m in minutes}
+        for m in asked:
             _check_positive(m, "thresholds_min", self.kind, "--minutes")
-        headline = self.headline_min if self.headline_min in ms else ms[-1]
-        return replace(self, thresholds_min=ms, headline_min=headline)
+        if self.headline_min not in asked:
+            log.info(
+                "%s: its goal of %g minutes is kept among the thresholds %s",
+                self.kind,
+                self.headline_min,
+                sorted(asked),
+            )
+        ms = tuple(sorted(asked | {self.headline_min}))
+        return replace(self, thresholds_min=ms)
 
 
 def check_speed_kmh(value: Any, *, where: str, file: str | None, example: str) -> float:
