@@ -17,9 +17,17 @@ Every text that comes from users (names, ids, layer labels, the study title, are
 sources) is escaped with :func:`html.escape` before it reaches the page, because Leaflet inserts
 popup, tooltip and layer-control labels as HTML.
 
-Planning targets about every 街道 or 社区 get one layer each (off at start, at the top of the
-layer control): the target's units from ``result.areas`` coloured met / not met, with the unit's
-value and shortfall from ``result.target_units`` in the popup.
+Layers are listed in a grouped panel (:class:`LayerPanel`, ``maps/assets/layer_panel``): one
+collapsible section per facility kind (facilities, suggested sites, residents, walk network,
+service areas, gaps, coverage by 街道/社区), only the first open, and a shared section.  The
+legend shows the kind whose section was opened last; every popup is headed by its layer's name.
+
+Planning targets about every 街道 or 社区 get one layer each (off at start, in the panel's shared
+section): the target's units from ``result.areas`` coloured met / not met, with the unit's value
+and shortfall from ``result.target_units`` in the popup.
+
+Without tiles (``basemap="none"``, or tiles failing on an intranet) the walk network of
+``result.streets`` is drawn, coloured by the kind's minute classes, so the map stays readable.
 
 With ``basemap="gcj02"`` the tiles are Amap's, which are drawn in GCJ-02 coordinates; every
 overlay is then shifted from WGS84 to GCJ-02 (``layers.crs``) so that it lands on the right street.
@@ -30,6 +38,7 @@ from __future__ import annotations
 import base64
 import functools
 import html
+import itertools
 import json
 import logging
 import math
@@ -73,6 +82,7 @@ DECIMALS: Final = 6
 #: Stacking of the overlays, independent of the order in which layers are toggled on.
 PANES: Final[dict[str, int]] = {
     "sc-areas": 410,
+    "sc-streets": 415,
     "sc-service": 420,
     "sc-gaps": 430,
     "sc-residents": 440,
@@ -93,6 +103,8 @@ WITHIN_COLOURS: Final = ("#1a9850", "#66bd63", "#a6d96a", "#d9ef8b", "#fee08b", 
 UNCOVERED_COLOUR: Final = "#d7191c"
 UNREACHABLE_COLOUR: Final = "#7b3294"
 UNSNAPPED_COLOUR: Final = "#252525"
+#: Outline of a facility beyond the snapping limit (drawn hollow: it serves no one).
+UNSNAPPED_FACILITY_COLOUR: Final = "#666666"
 GAP_COLOUR: Final = "#b2182b"
 #: Units of a planning target: met / not met.
 TARGET_MET_COLOUR: Final = "#1a9641"
@@ -161,7 +173,7 @@ class OfflineMap(folium.Map):
     folium's CDN defaults (``default_js`` / ``default_css``: Leaflet, jQuery, Bootstrap, Font
     Awesome, awesome-markers) are replaced by the inline Leaflet of :class:`InlineLeaflet`.  Use
     only elements that need nothing else: vector layers, ``GeoJson`` with ``GeoJsonPopup`` /
-    ``GeoJsonTooltip``, ``DivIcon``, ``LayerControl``, ``TileLayer`` (``folium.Popup`` and
+    ``GeoJsonTooltip``, ``DivIcon``, ``TileLayer``, :class:`LayerPanel` (``folium.Popup`` and
     ``folium.Icon`` need jQuery / Font Awesome and would fail).
     """
 
@@ -216,7 +228,13 @@ body, .leaflet-container { font-family: "Noto Sans CJK SC", "Source Han Sans SC"
   box-shadow: 0 0 0 2px #222; color: #fff; font: 700 12px/22px sans-serif; text-align: center; }
 .sc-site-small { display: inline-block; width: 16px; height: 16px; line-height: 16px;
   font-size: 10px; background: #555; margin: 2px 6px 2px 2px; }
-.leaflet-control-layers-overlays label { font-size: 12px; }
+.sc-legend .ln { display: inline-block; width: 14px; height: 4px; margin-right: 5px;
+  vertical-align: 2px; border-radius: 2px; }
+.sc-legend [hidden] { display: none; }
+.sc-legend .sc-lg-kind { border-top: 1px solid #ddd; margin-top: 6px; padding-top: 2px; }
+.sc-legend .note { color: #555; font-size: 11px; }
+.sc-pop-layer { font-weight: 700; margin: 0 0 4px; padding-bottom: 3px;
+  border-bottom: 1px solid #ddd; }
 """
 
 
@@ -275,11 +293,36 @@ def _count(fc: Mapping[str, Any]) -> int:
 # --------------------------------------------------------------------------------------------
 
 
-def _popup(fields: Sequence[tuple[str, str]]) -> folium.GeoJsonPopup:
-    keys = [k for k, _ in fields]
-    return folium.GeoJsonPopup(
-        fields=keys, aliases=[_esc(label) for _, label in fields], max_width=360
+class LayerPopup(folium.GeoJsonPopup):
+    """folium's popup table headed by the name of its layer ("社区食堂/助餐点 · 设施").
+
+    With a dozen layers on at once, a popup must say which one it belongs to: a resident point of
+    one kind and of another sit on the same spot and differ only by the layer.  The title is
+    escaped here (Leaflet inserts popups as HTML) and written into the script as a JSON string.
+    """
+
+    _template = Template(
+        """
+    {% macro script(this, kwargs) %}
+    {{ this._parent.get_name() }}.bindPopup("""
+        + folium.features.GeoJsonDetail.base_template.replace(
+            "let table = '<table>' +",
+            "let table = '<div class=\"sc-pop-layer\">' + {{ this.title | tojson }} + '</div>"
+            "<table>' +",
+        )
+        + """,{{ this.popup_options | tojavascript }});
+    {% endmacro %}
+    """
     )
+
+    def __init__(self, *, title: str, fields: Sequence[str], aliases: Sequence[str]) -> None:
+        super().__init__(fields=fields, aliases=aliases, max_width=360)
+        self.title = _esc(title)
+
+
+def _popup(fields: Sequence[tuple[str, str]], *, title: str) -> LayerPopup:
+    keys = [k for k, _ in fields]
+    return LayerPopup(title=title, fields=keys, aliases=[_esc(label) for _, label in fields])
 
 
 def _tooltip(field: str) -> folium.GeoJsonTooltip:
@@ -292,9 +335,23 @@ def _circle_marker(pane: str, radius: float) -> folium.CircleMarker:
     return marker
 
 
-def _group(name: str, *, show: bool) -> folium.FeatureGroup:
-    # Leaflet writes layer-control labels as HTML: the (user-configured) label is escaped here.
-    return folium.FeatureGroup(name=_esc(name), show=show)
+class PanelGroup(folium.FeatureGroup):
+    """A map layer with its full name (``layer_name``, escaped) and its row in the layer panel.
+
+    ``title`` is the raw full name ("社区食堂/助餐点 · 设施（2）", used for popups) and
+    ``panel_name`` the raw name inside its kind's section ("设施（2）"); the panel sets them as
+    text, never as HTML.  ``control=False``: folium's flat layer control is not used.
+    """
+
+    def __init__(self, title: str, panel_name: str, *, show: bool) -> None:
+        super().__init__(name=_esc(title), show=show, control=False)
+        self.title = title
+        self.panel_name = panel_name
+
+
+def _group(prefix: str, panel_name: str, *, show: bool) -> PanelGroup:
+    """A layer named "prefix · panel_name" (prefix: the kind's label)."""
+    return PanelGroup(f"{prefix} · {panel_name}", panel_name, show=show)
 
 
 def class_style_js(styles: Sequence[Mapping[str, Any]]) -> JsCode:
@@ -314,7 +371,7 @@ def class_style_js(styles: Sequence[Mapping[str, Any]]) -> JsCode:
 
 
 def _add_geojson(
-    group: folium.FeatureGroup,
+    group: PanelGroup,
     frame: dict[str, Any],
     *,
     styles: Sequence[dict[str, Any]],
@@ -336,7 +393,7 @@ def _add_geojson(
     folium.GeoJson(
         frame,
         marker=marker,
-        popup=_popup(popup) if popup else None,
+        popup=_popup(popup, title=group.title) if popup else None,
         tooltip=_tooltip(tooltip) if tooltip else None,
         control=False,
         **kwargs,
@@ -345,7 +402,7 @@ def _add_geojson(
 
 def _facility_layer(
     result: StudyResult, spec: LayerSpec, lang: str, *, gcj02: bool
-) -> folium.FeatureGroup | None:
+) -> PanelGroup | None:
     fac = result.facilities[result.facilities["kind"] == spec.kind]
     label = spec.label(lang)
     if fac.empty:
@@ -366,7 +423,7 @@ def _facility_layer(
     }
     frame = _frame(fac, props, gcj02=gcj02, layer=f"facilities {spec.kind}")
     colour = _safe_colour(spec.colour)
-    group = _group(f"{label} · {text('facilities', lang)}{_paren(_count(frame), lang)}", show=True)
+    group = _group(label, f"{text('facilities', lang)}{_paren(_count(frame), lang)}", show=True)
     _add_geojson(
         group,
         frame,
@@ -378,7 +435,13 @@ def _facility_layer(
                 "fillColor": colour,
                 "fillOpacity": 1.0,
             },
-            {"color": "#666666", "weight": 2, "dashArray": "3", "fill": True, "fillOpacity": 0.0},
+            {
+                "color": UNSNAPPED_FACILITY_COLOUR,
+                "weight": 2,
+                "dashArray": "3",
+                "fill": True,
+                "fillOpacity": 0.0,
+            },
         ],
         popup=[
             ("name", text("name", lang)),
@@ -396,7 +459,7 @@ def _facility_layer(
 
 def _service_area_layer(
     result: StudyResult, spec: LayerSpec, lang: str, *, gcj02: bool, show: bool
-) -> folium.FeatureGroup | None:
+) -> PanelGroup | None:
     sa = result.service_areas
     rings = sa[(sa["kind"] == spec.kind) & (sa["facility_id"] == "")]
     if rings.empty:
@@ -411,7 +474,7 @@ def _service_area_layer(
     frame = _frame(rings, props, gcj02=gcj02, layer=f"service areas {spec.kind}")
     colour = _safe_colour(spec.colour)
     n = max(_count(frame), 1)
-    group = _group(f"{label} · {text('service_areas', lang)}", show=show)
+    group = _group(label, text("service_areas", lang), show=show)
     _add_geojson(
         group,
         frame,
@@ -431,9 +494,17 @@ def _service_area_layer(
     return group
 
 
+def _within(spec: LayerSpec) -> list[float]:
+    """The layer's thresholds up to its headline: the 'within' minute classes, shortest first."""
+    return sorted(t for t in spec.thresholds_min if t <= spec.headline_min) or [spec.headline_min]
+
+
 def _minute_classes(spec: LayerSpec, lang: str) -> list[tuple[str, str]]:
-    """(label, colour) of every resident class of a layer, in legend order."""
-    within = [t for t in spec.thresholds_min if t <= spec.headline_min] or [spec.headline_min]
+    """(label, colour) of every resident class of a layer, in legend order.
+
+    Streets use the same classes but the last one (a street is never off the network).
+    """
+    within = _within(spec)
     colours = WITHIN_COLOURS[: len(within)] if len(within) <= len(WITHIN_COLOURS) else None
     if colours is None:  # many thresholds: spread the ramp
         idx = np.linspace(0, len(WITHIN_COLOURS) - 1, len(within)).round().astype(int)
@@ -462,13 +533,13 @@ def _resident_class(minutes: float, covered: bool, snapped: bool, within: Sequen
 
 def _resident_layer(
     result: StudyResult, spec: LayerSpec, lang: str, *, gcj02: bool, show: bool
-) -> folium.FeatureGroup | None:
+) -> PanelGroup | None:
     res = result.residents
     kind = spec.kind
     if res.empty or f"minutes_{kind}" not in res:
         log.info("no resident minutes for %s: no resident layer drawn", kind)
         return None
-    within = [t for t in spec.thresholds_min if t <= spec.headline_min] or [spec.headline_min]
+    within = _within(spec)
     classes = _minute_classes(spec, lang)
     minutes = res[f"minutes_{kind}"].to_numpy(dtype=float)
     covered = res[f"covered_{kind}"].to_numpy(dtype=bool)
@@ -513,7 +584,7 @@ def _resident_layer(
             }
         )
     label = spec.label(lang)
-    group = _group(f"{label} · {text('residents', lang)}", show=show)
+    group = _group(label, text("residents", lang), show=show)
     _add_geojson(
         group,
         frame,
@@ -539,7 +610,7 @@ def _resident_layer(
 
 def _gap_layer(
     result: StudyResult, spec: LayerSpec, lang: str, *, gcj02: bool, show: bool
-) -> folium.FeatureGroup | None:
+) -> PanelGroup | None:
     gaps = result.gaps[result.gaps["kind"] == spec.kind].sort_values("gap_id")
     if gaps.empty:
         log.info("no gap zones for %s: no gap layer drawn", spec.kind)
@@ -560,7 +631,7 @@ def _gap_layer(
         "min": [i18n.fmt_minutes(float(v), lang) for v in gaps["nearest_facility_minutes"]],
     }
     frame = _frame(gaps, props, gcj02=gcj02, layer=f"gaps {spec.kind}")
-    group = _group(f"{label} · {text('gaps', lang)}", show=show)
+    group = _group(label, text("gaps", lang), show=show)
     _add_geojson(
         group,
         frame,
@@ -600,7 +671,7 @@ def choropleth_class(rate: float) -> int:
 
 def _area_layers(
     result: StudyResult, spec: LayerSpec, lang: str, *, gcj02: bool
-) -> list[folium.FeatureGroup]:
+) -> list[PanelGroup]:
     areas = result.areas
     col = f"coverage_{spec.kind}"
     if areas.empty or col not in areas:
@@ -625,10 +696,8 @@ def _area_layers(
             "s": [choropleth_class(r) for r in rates],
         }
         frame = _frame(part, props, gcj02=gcj02, layer=f"areas {level} {spec.kind}")
-        name = (
-            f"{label} · {text('coverage_map', lang)}{_paren(i18n.level_label(level, lang), lang)}"
-        )
-        group = _group(name, show=False)
+        name = f"{text('coverage_map', lang)}{_paren(i18n.level_label(level, lang), lang)}"
+        group = _group(label, name, show=False)
         fields = [("area", i18n.level_label(level, lang))]
         if level == "community":
             fields.append(("parent", i18n.level_label("street", lang)))
@@ -659,7 +728,7 @@ def _area_layers(
     return groups
 
 
-def _target_layers(result: StudyResult, lang: str, *, gcj02: bool) -> list[folium.FeatureGroup]:
+def _target_layers(result: StudyResult, lang: str, *, gcj02: bool) -> list[PanelGroup]:
     """One layer per 街道 / 社区 target: its units coloured met / not met."""
     targets, units, areas = result.targets, result.target_units, result.areas
     if targets is None or targets.empty or units is None or units.empty or areas.empty:
@@ -709,7 +778,7 @@ def _target_layers(result: StudyResult, lang: str, *, gcj02: bool) -> list[foliu
         }
         frame = _frame(part, props, gcj02=gcj02, layer=f"target {i + 1}")
         name = f"{text('target', lang)}{'：' if lang == 'zh' else ': '}{label}"
-        group = _group(name, show=False)
+        group = PanelGroup(name, name, show=False)
         _add_geojson(
             group,
             frame,
@@ -748,7 +817,7 @@ def _badge(colour: str, rank: int) -> str:
 
 def _suggestion_layer(
     result: StudyResult, spec: LayerSpec, lang: str, *, gcj02: bool
-) -> folium.FeatureGroup | None:
+) -> PanelGroup | None:
     sug = result.suggestions
     sug = sug[sug["kind"] == spec.kind].sort_values("rank")
     if sug.empty:
@@ -765,7 +834,7 @@ def _suggestion_layer(
     }
     frame = _frame(sug, props, gcj02=gcj02, layer=f"suggestions {spec.kind}")
     label = spec.label(lang)
-    group = _group(f"{label} · {text('suggestions', lang)}{_paren(_count(frame), lang)}", show=True)
+    group = _group(label, f"{text('suggestions', lang)}{_paren(_count(frame), lang)}", show=True)
     _add_geojson(
         group,
         frame,
@@ -785,6 +854,129 @@ def _suggestion_layer(
         ),
     )
     return group
+
+
+# --------------------------------------------------------------------------------------------
+# The walk network, coloured by walking minutes
+# --------------------------------------------------------------------------------------------
+
+
+def street_classes(minutes: np.ndarray, spec: LayerSpec) -> np.ndarray:
+    """Minute class of every street (index into :func:`_minute_classes`), vectorised.
+
+    The same bins as the residents' (:func:`_resident_class`) for a point on the network that is
+    covered when its minutes are within the headline: the first threshold the minutes reach,
+    then beyond the headline, then unreachable (``inf`` or NaN).  Display binning only.
+    """
+    within = np.asarray(_within(spec), dtype=float)
+    n = len(within)
+    minutes = np.asarray(minutes, dtype=float)
+    finite = np.isfinite(minutes)
+    safe = np.where(finite, minutes, 0.0)
+    cls = np.minimum(np.searchsorted(within, safe, side="left"), n - 1)
+    cls = np.where(safe <= spec.headline_min, cls, n)
+    return np.where(finite, cls, n + 1).astype(np.int64)
+
+
+def street_styles(spec: LayerSpec, lang: str) -> list[dict[str, Any]]:
+    """Line style of each street class: the residents' colours, unreachable ones dashed.
+
+    Problems are not drawn thicker as residents are: in a district short of sites most streets
+    are beyond the goal, and thick red lines would bury the points.
+    """
+    classes = _minute_classes(spec, lang)[:-1]  # no 'off the network' class for a street
+    n_within = len(classes) - 2
+    styles: list[dict[str, Any]] = [
+        {"color": colour, "weight": 2, "opacity": 0.85} for _, colour in classes
+    ]
+    styles[n_within + 1]["dashArray"] = "4 3"
+    return styles
+
+
+def _street_data(result: StudyResult, *, gcj02: bool) -> tuple[dict[str, Any] | None, list[str]]:
+    """The walk network for the page, once for all kinds, and the kinds it can colour.
+
+    Per street a flat list of integer coordinates in 1e-6 degrees (the 6-decimal rounding of
+    every overlay), the first point absolute and the others as differences from the previous
+    one, [lat, lon] as Leaflet wants them; per kind one character per street, its minute class
+    (``chr(48 + class)``).  A district network has tens of thousands of streets: written as
+    GeoJSON features with properties it would be several times larger.
+    """
+    streets = result.streets
+    if streets is None or streets.empty:
+        return None, []
+    kinds = [k for k in result.specs if f"minutes_{k}" in streets]
+    if not kinds:
+        log.info("the street network carries no layer's minutes: no street layer drawn")
+        return None, []
+    geoms = _display_geometry(streets, gcj02=gcj02)
+    ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
+    parts, row = shapely.get_parts(geoms[ok], return_index=True)
+    coords, part = shapely.get_coordinates(parts, return_index=True)
+    micro = np.rint(coords[:, ::-1] * 10**DECIMALS).astype(np.int64)
+    first = np.r_[True, part[1:] != part[:-1]]
+    delta = micro - np.vstack([micro[:1], micro[:-1]])
+    delta[first] = micro[first]
+    starts = np.flatnonzero(first)
+    flat = delta.ravel().tolist()
+    bounds = [*(2 * starts).tolist(), len(flat)]
+    xy = [flat[a:b] for a, b in itertools.pairwise(bounds)]
+    drawn = row[np.unique(part)]  # the source row of each part that has coordinates
+    classes = {}
+    for kind in kinds:
+        minutes = streets[f"minutes_{kind}"].to_numpy(dtype=float)[ok][drawn]
+        codes = street_classes(minutes, result.specs[kind]) + 48
+        classes[kind] = codes.astype(np.uint8).tobytes().decode("ascii")
+    log.info("street network: %d streets drawn for %d layer(s)", len(xy), len(kinds))
+    return {"xy": xy, "c": [classes[k] for k in kinds]}, kinds
+
+
+def _script_json(value: object) -> str:
+    """JSON safe inside a ``<script>`` element: no ``<``, ``>`` or ``&`` can close or open a tag."""
+    out = json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return out.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+@functools.lru_cache(maxsize=1)
+def layer_panel_assets() -> tuple[str, str]:
+    """The grouped layer panel's JS and CSS (``maps/assets/layer_panel``), to inline."""
+    folder = ASSETS / "layer_panel"
+    js = (folder / "layer_panel.js").read_text(encoding="utf-8")
+    return js, (folder / "layer_panel.css").read_text(encoding="utf-8")
+
+
+class LayerPanel(MacroElement):
+    """The grouped, collapsible layer panel (``maps/assets/layer_panel``).
+
+    It replaces folium's flat ``LayerControl`` (31 loose checkboxes for a real study).
+    ``config`` holds one group per facility kind plus the shared group; each entry names a
+    folium layer by its JavaScript variable (``ref``) or a kind of the street network
+    (``streets``, built in the browser on first use).  Add it after every layer it refers to.
+    """
+
+    _template = Template(
+        """
+        {% macro header(this, kwargs) %}
+        <style>{{ this.css }}</style>
+        <script>{{ this.js }}</script>
+        {% endmacro %}
+        {% macro script(this, kwargs) %}
+        L.control.scLayers({{ this.config }}, {
+        {%- for ref in this.refs %}{{ ref }}: {{ ref }}{{ ", " if not loop.last }}{% endfor -%}
+        }).addTo({{ this._parent.get_name() }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, config: Mapping[str, Any], refs: Sequence[str]) -> None:
+        super().__init__()
+        self._name = "LayerPanel"
+        self.js, self.css = layer_panel_assets()
+        self.config = _script_json(config)
+        if not all(re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", r) for r in refs):
+            msg = "layer references must be JavaScript identifiers"
+            raise ValueError(msg)
+        self.refs = list(refs)
 
 
 # --------------------------------------------------------------------------------------------
@@ -829,7 +1021,48 @@ def _has_unit_targets(result: StudyResult) -> bool:
     return t is not None and not t.empty and bool(t["scope"].isin(["street", "community"]).any())
 
 
-def _legend_markup(result: StudyResult, lang: str) -> str:
+def _kind_legend(
+    result: StudyResult, spec: LayerSpec, lang: str, *, key: str, visible: bool, streets: bool
+) -> str:
+    """One kind's part of the legend, in the colours its layers are drawn with.
+
+    Only the kind whose panel section was opened last is shown (``hidden`` otherwise): a legend
+    of every kind at once does not fit a laptop screen and leaves the reader to pick the rows.
+    """
+    minutes = text("minutes_short", lang)
+    colour = _safe_colour(spec.colour)
+    hidden = "" if visible else " hidden"
+    rows = [f'<div class="sc-lg-kind" data-legend="{key}"{hidden}>']
+    rows.append(f"<h4>{_swatch(colour, dot=True)}{_esc(spec.label(lang))}</h4>")
+    title = text("residents", lang)
+    rows.append(f"<h4>{_esc(_heading(title))}</h4>")
+    classes = _minute_classes(spec, lang)
+    for i, (label, c) in enumerate(classes):
+        flagged = i >= len(classes) - 3
+        line = f'<span class="ln" style="background:{c}"></span>'
+        if not streets or i == len(classes) - 1:  # a street is never off the network
+            line = ""
+        border = "#000" if flagged else "#fff"
+        rows.append(f"<div>{_swatch(c, dot=True, border=border)}{line}{_esc(label)}</div>")
+    if streets:
+        rows.append(f'<div class="note">{_esc(text("legend_dots_lines", lang))}</div>')
+    rings = " / ".join(f"{t:g}" for t in sorted(spec.thresholds_min)) + f" {minutes}"
+    rows.append(f"<h4>{_esc(_heading(text('service_areas', lang)))}</h4>")
+    rows.append(f"<div>{_swatch(colour, opacity=0.35, border=colour)}{_esc(rings)}</div>")
+    if (result.gaps["kind"] == spec.kind).any():
+        gap_swatch = _swatch(GAP_COLOUR, opacity=0.5, border=GAP_COLOUR)
+        rows.append(f"<div>{gap_swatch}{_esc(text('gaps', lang))}</div>")
+    if (result.suggestions["kind"] == spec.kind).any():
+        rows.append(f"<h4>{_esc(_heading(text('suggestions', lang)))}</h4>")
+        rows.append(
+            f'<div><span class="sc-site sc-site-small" style="background:{colour}">1</span>'
+            f"{_esc(text('suggestion_badge', lang))}</div>"
+        )
+    rows.append("</div>")
+    return "".join(rows)
+
+
+def _legend_markup(result: StudyResult, lang: str, *, street_kinds: Sequence[str] = ()) -> str:
     minutes = text("minutes_short", lang)
     rows = [f"<h4>{_esc(_heading(text('facilities', lang)))}</h4>"]
     for spec in result.specs.values():
@@ -844,25 +1077,20 @@ def _legend_markup(result: StudyResult, lang: str) -> str:
             rate = i18n.fmt_percent(float(head["coverage_rate"].iloc[0]))
             label += f" · {spec.headline_min:g} {minutes} {rate}"
         rows.append(f"<div>{_swatch(_safe_colour(spec.colour), dot=True)}{_esc(label)}</div>")
-    groups: dict[tuple[tuple[float, ...], float], list[LayerSpec]] = {}
-    for spec in result.specs.values():
-        groups.setdefault((spec.thresholds_min, spec.headline_min), []).append(spec)
-    for specs in groups.values():
-        title = text("residents", lang)
-        if len(groups) > 1:
-            title += _paren("、".join(s.label(lang) for s in specs), lang)
-        rows.append(f"<h4>{_esc(_heading(title))}</h4>")
-        classes = _minute_classes(specs[0], lang)
-        for i, (label, colour) in enumerate(classes):
-            flagged = i >= len(classes) - 3
-            border = "#000" if flagged else "#fff"
-            rows.append(f"<div>{_swatch(colour, dot=True, border=border)}{_esc(label)}</div>")
-    rings = sorted({t for s in result.specs.values() for t in s.thresholds_min})
-    ring_label = " / ".join(f"{t:g}" for t in rings) + f" {minutes}"
-    rows.append(f"<h4>{_esc(_heading(text('service_areas', lang)))}</h4>")
-    rows.append(f"<div>{_swatch('#777', opacity=0.35)}{_esc(ring_label)}</div>")
-    gap_swatch = _swatch(GAP_COLOUR, opacity=0.5, border=GAP_COLOUR)
-    rows.append(f"<div>{gap_swatch}{_esc(text('gaps', lang))}</div>")
+    if not result.facilities["snapped"].astype(bool).all():
+        hollow = _swatch("transparent", dot=True, border=UNSNAPPED_FACILITY_COLOUR)
+        rows.append(f"<div>{hollow}{_esc(text('legend_unsnapped_facility', lang))}</div>")
+    for i, spec in enumerate(result.specs.values()):
+        rows.append(
+            _kind_legend(
+                result,
+                spec,
+                lang,
+                key=f"k{i}",
+                visible=i == 0,
+                streets=spec.kind in street_kinds,
+            )
+        )
     rows.append(f"<h4>{_esc(_heading(text('coverage_map', lang)))}</h4>")
     for i, (lower, colour) in enumerate(CHOROPLETH):
         upper = 1.0 if i == 0 else CHOROPLETH[i - 1][0]
@@ -874,12 +1102,6 @@ def _legend_markup(result: StudyResult, lang: str) -> str:
         for colour, status in ((TARGET_MET_COLOUR, "met"), (TARGET_NOT_MET_COLOUR, "not met")):
             swatch = _swatch(colour, opacity=0.6, border=colour)
             rows.append(f"<div>{swatch}{_esc(i18n.status_label(status, lang))}</div>")
-    if not result.suggestions.empty:
-        rows.append(f"<h4>{_esc(_heading(text('suggestions', lang)))}</h4>")
-        rows.append(
-            '<div><span class="sc-site sc-site-small">1</span>'
-            f"{_esc(text('suggestion_badge', lang))}</div>"
-        )
     if result.sources:
         src = "<br>".join(_esc(s) for s in i18n.attributed_sources(result.sources))
         rows.append(f'<div class="src"><b>{_esc(text("sources", lang))}</b><br>{src}</div>')
@@ -912,8 +1134,45 @@ def _bounds(frames: Iterable[gpd.GeoDataFrame], *, gcj02: bool) -> list[list[flo
     ]
 
 
+def _tile_layer(basemap: str) -> folium.TileLayer | None:
+    if basemap == "osm":
+        return folium.TileLayer("OpenStreetMap", name="OpenStreetMap", control=False)
+    if basemap == "gcj02":
+        return folium.TileLayer(
+            tiles=AMAP_TILES,
+            attr=AMAP_ATTRIBUTION,
+            name="高德地图 Amap",
+            subdomains="1234",
+            max_zoom=18,
+            control=False,
+        )
+    return None
+
+
+def _kind_groups(
+    result: StudyResult, spec: LayerSpec, lang: str, *, gcj02: bool, show: bool
+) -> list[PanelGroup]:
+    """A kind's layers in panel order: what is there, who is served, where the gaps are."""
+    layers = [
+        _facility_layer(result, spec, lang, gcj02=gcj02),
+        _suggestion_layer(result, spec, lang, gcj02=gcj02),
+        _resident_layer(result, spec, lang, gcj02=gcj02, show=show),
+        _service_area_layer(result, spec, lang, gcj02=gcj02, show=show),
+        _gap_layer(result, spec, lang, gcj02=gcj02, show=show),
+        *_area_layers(result, spec, lang, gcj02=gcj02),
+    ]
+    return [g for g in layers if g is not None]
+
+
 def build_map(result: StudyResult, *, lang: str = "zh", basemap: str = "osm") -> OfflineMap:
-    """Build the folium map of a study (see :func:`render_map`); nothing is written."""
+    """Build the folium map of a study (see :func:`render_map`); nothing is written.
+
+    Layers sit in a grouped panel (:class:`LayerPanel`): one collapsible section per facility
+    kind, the first one open, and a shared section for the planning targets and the base map.
+    The walk network coloured by minutes is drawn for the first kind when there are no tiles
+    (``basemap="none"``, or an intranet without tile server): without it the points float on a
+    blank page.
+    """
     i18n.check_lang(lang)
     if basemap not in BASEMAPS:
         msg = f"basemap '{basemap}' is not known"
@@ -928,40 +1187,67 @@ def build_map(result: StudyResult, *, lang: str = "zh", basemap: str = "osm") ->
 
     m = OfflineMap(location=None, tiles=None, control_scale=True, zoom_start=14)
     m.get_root().title = _esc(result.title)  # type: ignore[attr-defined]
-    if basemap == "osm":
-        folium.TileLayer("OpenStreetMap", name="OpenStreetMap", control=False).add_to(m)
-    elif gcj02:
-        folium.TileLayer(
-            tiles=AMAP_TILES,
-            attr=AMAP_ATTRIBUTION,
-            name="高德地图 Amap",
-            subdomains="1234",
-            max_zoom=18,
-            control=False,
-        ).add_to(m)
+    tiles = _tile_layer(basemap)
+    if tiles is not None:
+        tiles.add_to(m)
     for pane, z in PANES.items():
         folium.map.CustomPane(pane, z_index=z, pointer_events=False).add_to(m)
 
-    for group in _target_layers(result, lang, gcj02=gcj02):
-        group.add_to(m)
-    first = next(iter(result.specs), None)
-    for kind, spec in result.specs.items():
-        show = kind == first
-        layers = [
-            _facility_layer(result, spec, lang, gcj02=gcj02),
-            _service_area_layer(result, spec, lang, gcj02=gcj02, show=show),
-            _resident_layer(result, spec, lang, gcj02=gcj02, show=show),
-            _gap_layer(result, spec, lang, gcj02=gcj02, show=show),
-            *_area_layers(result, spec, lang, gcj02=gcj02),
-            _suggestion_layer(result, spec, lang, gcj02=gcj02),
-        ]
-        for layer in layers:
-            if layer is not None:
-                layer.add_to(m)
+    refs: list[str] = []
 
-    folium.LayerControl(collapsed=False, position="topright").add_to(m)
+    def entry(group: folium.map.Layer, name: str) -> dict[str, Any]:
+        refs.append(group.get_name())
+        return {"name": name, "ref": group.get_name()}
+
+    targets = _target_layers(result, lang, gcj02=gcj02)
+    for group in targets:
+        group.add_to(m)
+    streets, street_kinds = _street_data(result, gcj02=gcj02)
+    sections = []
+    for i, (kind, spec) in enumerate(result.specs.items()):
+        rows = []
+        for group in _kind_groups(result, spec, lang, gcj02=gcj02, show=i == 0):
+            group.add_to(m)
+            rows.append(entry(group, group.panel_name))
+        if kind in street_kinds:
+            names = [r["name"] for r in rows]
+            at = names.index(text("residents", lang)) + 1 if text("residents", lang) in names else 0
+            rows.insert(
+                at,
+                {
+                    "name": text("streets", lang),
+                    "streets": street_kinds.index(kind),
+                    "styles": street_styles(spec, lang),
+                    "pane": "sc-streets",
+                    "show": i == 0 and tiles is None,
+                    "fallback": i == 0,  # drawn when the tiles fail (intranet)
+                },
+            )
+        sections.append(
+            {
+                "title": spec.label(lang),
+                "colour": _safe_colour(spec.colour),
+                "open": i == 0,
+                "legend": f"k{i}",
+                "layers": rows,
+            }
+        )
+    shared = [entry(g, g.panel_name) for g in targets]
+    if tiles is not None:
+        shared.append(entry(tiles, f"{text('basemap', lang)}{_paren(tiles.layer_name, lang)}"))
+    if shared:
+        sections.append({"title": text("shared_layers", lang), "open": False, "layers": shared})
+    config = {
+        "title": text("layers", lang),
+        "fold": text("fold_panel", lang),
+        "groups": sections,
+        "streets": streets,
+        "tiles": None if tiles is None else tiles.get_name(),
+    }
+    m.add_child(LayerPanel(config, refs), name="sc_layers")
     m.add_child(HtmlBlock(_title_markup(result, lang), _PAGE_CSS), name="sc_title")
-    m.add_child(HtmlBlock(_legend_markup(result, lang)), name="sc_legend")
+    legend = _legend_markup(result, lang, street_kinds=street_kinds)
+    m.add_child(HtmlBlock(legend), name="sc_legend")
     m.fit_bounds(bounds, padding=(20, 20))
     return m
 

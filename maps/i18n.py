@@ -95,6 +95,17 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
         "本图表使用合成（演示）数据，不代表真实设施或人口。",
         "This output uses synthetic (demo) data; it shows no real facilities or residents.",
     ),
+    # map layer panel and legend
+    "layers": ("图层", "Layers"),
+    "fold_panel": ("收起/展开图层列表", "hide/show the layer list"),
+    "shared_layers": ("规划目标与底图", "targets and base map"),
+    "basemap": ("底图", "base map"),
+    "streets": ("步行网络（按步行时间着色）", "walk network (by walking minutes)"),
+    "legend_dots_lines": ("圆点为居民点，线为街道", "dots: residents; lines: streets"),
+    "legend_unsnapped_facility": (
+        "空心：离路网过远的设施（不参与计算）",
+        "hollow: facility too far from any street (serves no one)",
+    ),
 }
 
 #: Units of analysis (``level`` column of ``metrics`` and ``areas``).

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from maps.coverage_map import render_map
+from maps.coverage_map import render_map, street_classes
 from maps.report import write_report
 from tests.fixtures_result import HOSTILE, make_result
 
@@ -119,11 +119,12 @@ def test_map_offline_layers_toggle_and_popup(driver, tmp_path, artifacts_dir):
     assert start > 0
     _no_alert(driver)
 
-    # the layer control toggles a layer: the first kind's service-area rings are on at start
-    labels = driver.find_elements("css selector", ".leaflet-control-layers-overlays label")
+    # the layer panel toggles a layer: the first kind's service-area rings are on at start
+    labels = driver.find_elements("css selector", "#sc-layers label.sc-layer")
     assert len(labels) >= 6 * len(hostile.specs) - 2
+    first = driver.find_element("css selector", "#sc-layers details[open] > summary")
+    assert HOSTILE in first.text  # the hostile kind label is shown as text
     rings = next(lb for lb in labels if "步行服务范围" in lb.text)
-    assert HOSTILE in rings.text  # the hostile layer label is shown as text
     box = rings.find_element("css selector", "input")
     assert box.is_selected()
     box.click()
@@ -151,6 +152,7 @@ def test_map_offline_layers_toggle_and_popup(driver, tmp_path, artifacts_dir):
     popup = _wait(driver, POPUP)
     names = set(hostile.facilities["name"])
     assert any(n in popup.text for n in names), popup.text
+    assert "· 设施（" in popup.text.splitlines()[0]  # the popup names its layer
     assert "<script>alert(1)</script>" in popup.text
     injected = "return document.querySelectorAll('.leaflet-popup-content script, .leaflet-popup-content img').length"
     assert driver.execute_script(injected) == 0
@@ -257,7 +259,9 @@ def test_map_target_layer_toggles_coloured_units(driver, tmp_path, artifacts_dir
         if r["scope"] == "street" and r["status"] == "not met"
     )
     units = result.target_units[result.target_units["target"] == i]
-    labels = driver.find_elements("css selector", ".leaflet-control-layers-overlays label")
+    # the targets sit in the shared section of the layer panel, closed at start
+    driver.find_elements("css selector", "#sc-layers details.sc-group > summary")[-1].click()
+    labels = driver.find_elements("css selector", "#sc-layers label.sc-layer")
     name = f"规划目标：{target['label']}"
     label = next(lb for lb in labels if lb.text.strip() == name)
     label.find_element("css selector", "input").click()
@@ -269,8 +273,8 @@ def test_map_target_layer_toggles_coloured_units(driver, tmp_path, artifacts_dir
     # with the other layers off, a unit's popup names the target, status, value and shortfall
     for lb in labels:
         box = lb.find_element("css selector", "input")
-        if box.is_selected() and lb.text.strip() != name:
-            box.click()
+        if box.is_selected() and lb.get_attribute("textContent").strip() != name:
+            driver.execute_script("arguments[0].click()", box)  # also in closed sections
     from selenium.webdriver.common.action_chains import ActionChains
 
     red = driver.execute_script(
@@ -284,3 +288,105 @@ def test_map_target_layer_toggles_coloured_units(driver, tmp_path, artifacts_dir
     assert f"{worst['value'] * 100:.1f}%" in popup.text
     driver.save_screenshot(str(artifacts_dir / "map_targets_popup.png"))
     assert _errors(driver) == []
+
+
+# ------------------------------------------------------------------ laptop screen, offline network
+
+STREETS = "return document.querySelectorAll('.leaflet-sc-streets-pane path').length"
+LAPTOP = {"width": 1366, "height": 768, "deviceScaleFactor": 1, "mobile": False}
+
+
+def _rect(drv, selector: str) -> dict:
+    return drv.execute_script(
+        f"const r = document.querySelector({selector!r}).getBoundingClientRect();"
+        " return {top: r.top, bottom: r.bottom, left: r.left, right: r.right};"
+    )
+
+
+@pytest.mark.parametrize("lang", ["zh", "en"])
+def test_map_fits_a_laptop_offline_with_the_walk_network(driver, tmp_path, artifacts_dir, lang):
+    """1366x768, no tiles: grouped panel fits, kinds expand and collapse, streets are drawn."""
+    from tests.fixtures_streets import with_streets
+
+    result = with_streets(make_result())
+    kinds = list(result.specs.values())
+    path = render_map(result, tmp_path / f"map_laptop_{lang}.html", basemap="none", lang=lang)
+    driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride", LAPTOP)
+    try:
+        _open(driver, path)
+        _wait(driver, PATHS)
+        # the network of the first kind is drawn below the points: one path per minute class
+        first = result.streets[f"minutes_{kinds[0].kind}"]
+        n_classes = len(set(street_classes(first.to_numpy(), kinds[0])))
+        assert _wait(driver, STREETS) == n_classes
+        strokes = driver.execute_script(
+            "return [...document.querySelectorAll('.leaflet-sc-streets-pane path')]"
+            ".map(p => [p.getAttribute('stroke'), (p.getAttribute('d').match(/M/g) || []).length])"
+        )
+        assert sum(n for _, n in strokes) == len(result.streets)  # every street, one subpath
+        assert "#7b3294" in {s for s, _ in strokes}  # the unreachable island
+        # the panel: one section per kind plus the shared one, only the first open, on screen
+        sections = driver.find_elements("css selector", "#sc-layers details.sc-group")
+        assert len(sections) == len(kinds) + 1
+        assert [s.get_attribute("open") is not None for s in sections] == [True] + [False] * len(
+            kinds
+        )
+        panel = _rect(driver, "#sc-layers")
+        assert panel["top"] >= 0 and panel["bottom"] <= 768 and panel["right"] <= 1366
+        legend = _rect(driver, "#sc-legend")
+        assert legend["bottom"] <= 768 and legend["right"] < panel["left"]  # no overlap
+        title = driver.find_element("id", "sc-title").text
+        assert result.title in title
+
+        # open the second kind: its rows show, the legend follows it
+        second = sections[1]
+        second.find_element("css selector", "summary").click()
+        assert second.get_attribute("open") is not None
+        visible = driver.execute_script(
+            "return [...document.querySelectorAll('#sc-legend [data-legend]')]"
+            ".filter(e => !e.hidden).map(e => e.getAttribute('data-legend'))"
+        )
+        assert visible == ["k1"]
+        assert kinds[1].label(lang) in driver.find_element("id", "sc-legend").text
+        rows = second.find_elements("css selector", "label.sc-layer")
+        want = "步行网络" if lang == "zh" else "walk network"
+        net = next(r for r in rows if want in r.text)
+        box = net.find_element("css selector", "input")
+        assert not box.is_selected()
+        box.click()  # the second kind's network is built and drawn
+        second_classes = set(street_classes(result.streets[f"minutes_{kinds[1].kind}"], kinds[1]))
+        assert _wait(driver, STREETS) == n_classes + len(second_classes)
+        driver.save_screenshot(str(artifacts_dir / f"map_laptop_{lang}_second_kind.png"))
+        box.click()
+        assert driver.execute_script(STREETS) == n_classes
+        # collapse it again: its rows are hidden, the layers stay as they are
+        second.find_element("css selector", "summary").click()
+        assert second.get_attribute("open") is None
+        assert not rows[0].is_displayed()
+        # the whole panel folds away for a small screen
+        driver.find_element("css selector", ".sc-layers-fold").click()
+        assert not driver.find_element("css selector", ".sc-layers-body").is_displayed()
+        driver.find_element("css selector", ".sc-layers-fold").click()
+        driver.find_element("css selector", "#sc-layers details > summary").click()  # 1st closes
+        driver.find_element("css selector", "#sc-layers details > summary").click()  # reopens
+        driver.save_screenshot(str(artifacts_dir / f"map_laptop_{lang}.png"))
+        assert _errors(driver) == []
+    finally:
+        driver.execute_cdp_cmd("Emulation.clearDeviceMetricsOverride", {})
+
+
+def test_map_draws_the_network_when_tiles_fail(driver, tmp_path, artifacts_dir):
+    """OSM tiles on an intranet: every tile fails, the walk network is switched on instead."""
+    from tests.fixtures_streets import with_streets
+
+    result = with_streets(make_result())
+    path = render_map(result, tmp_path / "map_tiles_fail.html", basemap="osm")
+    _open(driver, path)
+    _wait(driver, PATHS)
+    assert _wait(driver, STREETS) > 0
+    net = driver.execute_script(
+        "return [...document.querySelectorAll('#sc-layers details[open] label.sc-layer')]"
+        ".find(l => l.textContent.includes('步行网络')).querySelector('input').checked"
+    )
+    assert net is True
+    driver.save_screenshot(str(artifacts_dir / "map_tiles_fail.png"))

@@ -111,7 +111,9 @@ def test_layers_per_kind_with_control(result):
         assert any("服务范围" in n for n in names)
         assert any("居民点" in n for n in names)
         assert any("覆盖率" in n for n in names)
-    assert any(isinstance(c, folium.LayerControl) for c in m._children.values())
+    # the grouped panel replaces folium's flat layer control (issue 12: 31 loose checkboxes)
+    assert not any(isinstance(c, folium.LayerControl) for c in m._children.values())
+    assert isinstance(m._children["sc_layers"], cm.LayerPanel)
     page = page_text(m)
     assert "L.control.scale()" in page
     assert "sc-legend" in page and "sc-title" in page
@@ -462,3 +464,269 @@ def test_unsnapped_facilities_are_named_and_drawn_apart(result):
     assert "不参与计算" not in f_on["properties"]["snap"]
     assert _style(g_off, f_off)["fillOpacity"] == 0.0
     assert _style(g_on, f_on)["fillOpacity"] == 1.0
+
+
+# ------------------------------------------------------------- grouped panel, legend, popups, streets
+
+
+def _panel(m: folium.Map) -> dict:
+    return json.loads(m._children["sc_layers"].config)
+
+
+def test_layer_panel_groups_layers_per_kind(result):
+    """One collapsible section per kind holding its sub-layers, the first open; then the shared."""
+    m = build_map(result, basemap="osm")
+    panel = _panel(m)
+    sections = panel["groups"]
+    kinds = list(result.specs.values())
+    assert [s["title"] for s in sections] == [s.label_zh for s in kinds] + ["规划目标与底图"]
+    assert [s["open"] for s in sections] == [True] + [False] * len(kinds)
+    groups = _groups(m)
+    by_ref = {g.get_name(): g for g in groups.values()}
+    refs = [e["ref"] for s in sections for e in s["layers"] if "ref" in e]
+    tiles = [c for c in m._children.values() if isinstance(c, folium.TileLayer)]
+    assert sorted(refs) == sorted([*by_ref, tiles[0].get_name()])  # every layer, exactly once
+    for section, spec in zip(sections[:-1], kinds, strict=True):
+        assert section["colour"] == spec.colour
+        for e in section["layers"]:
+            g = by_ref[e["ref"]]
+            assert g.layer_name == html.escape(f"{spec.label_zh} · {e['name']}")  # its own kind
+        names = [e["name"] for e in section["layers"]]
+        assert names[0].startswith("设施") and "居民点步行时间" in names
+        assert len(names) <= 9  # a short list per kind instead of one list of all
+    shared = sections[-1]["layers"]
+    assert [e["name"] for e in shared[:-1]] == [n for n in groups if n.startswith("规划目标：")]
+    assert shared[-1]["name"] == "底图（OpenStreetMap）"
+    # the panel script refers to every layer by its variable, and its assets are inline
+    page = page_text(m)
+    assert "L.control.scLayers(" in page and "L.Control.ScLayers = " in page
+    assert "L.control.layers(" not in page
+    en = _panel(build_map(result, lang="en", basemap="none"))
+    assert next(s["title"] for s in en["groups"]) == kinds[0].label_en
+    assert en["title"] == "Layers"
+
+
+def test_layer_panel_text_cannot_inject_markup(hostile):
+    """The panel sets labels as text: raw names in JSON, with no < > & left in the script."""
+    m = build_map(hostile, basemap="none")
+    script = m._children["sc_layers"].config
+    assert "<" not in script and ">" not in script and "&" not in script
+    titles = [s["title"] for s in _panel(m)["groups"]]
+    assert titles[0] == next(iter(hostile.specs.values())).label_zh  # raw: shown as text
+    assert HOSTILE in titles[0]
+    page = page_text(m)
+    assert "<script>alert" not in page
+
+
+class _LegendColours(HTMLParser):
+    """Swatch colours of the legend, by section (``data-legend`` key, or "" for shared rows)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.stack: list[str] = []
+        self.colours: dict[str, set[str]] = {}
+        self.hidden: dict[str, bool] = {}
+
+    def handle_starttag(self, tag, attrs):
+        a = dict(attrs)
+        key = self.stack[-1] if self.stack else ""
+        if tag == "div":
+            if "data-legend" in a:
+                key = a["data-legend"]
+                self.hidden[key] = "hidden" in a
+            self.stack.append(key)
+        style = a.get("style") or ""
+        cls = a.get("class") or ""
+        if tag == "span" and ("sw" in cls.split() or "ln" in cls or "sc-site" in cls):
+            bg = re.search(r"background:([^;]+)", style)
+            border = re.search(r"border-color:([^;]+)", style)
+            colour = border.group(1) if bg and bg.group(1) == "transparent" else bg and bg.group(1)
+            if colour:
+                self.colours.setdefault(key, set()).add(colour.lower())
+
+    def handle_endtag(self, tag):
+        if tag == "div" and self.stack:
+            self.stack.pop()
+
+
+def _legend(m: folium.Map) -> _LegendColours:
+    p = _LegendColours()
+    p.feed(m._children["sc_legend"].markup)
+    return p
+
+
+def _class_colour(style: dict) -> str:
+    """What a feature of a class shows: its badge, its fill, or its outline when hollow/a line."""
+    if "html" in style:
+        return re.search(r"background:(#[0-9a-fA-F]+)", style["html"]).group(1).lower()
+    if "fillColor" in style and style.get("fillOpacity", 1) > 0:
+        return style["fillColor"].lower()
+    return style["color"].lower()
+
+
+def _kind_colours(m: folium.Map, spec) -> tuple[set[str], set[str]]:
+    """(colours its features are drawn with, every colour its style tables hold) for a kind."""
+    used, palette = set(), set()
+    prefix = html.escape(spec.label_zh) + " · "
+    for name, group in _groups(m).items():
+        if not name.startswith(prefix):
+            continue
+        for g in _geojson_layers(group):
+            for f in g.data["features"]:
+                used.add(_class_colour(_style(g, f)))
+            if g.on_each_feature is not None:
+                table = re.search(r"const styles = (\[.*?\]);", g.on_each_feature.js_code).group(1)
+                palette |= {_class_colour(st_) for st_ in json.loads(table)}
+            else:
+                palette |= {_class_colour(_style(g, f)) for f in g.data["features"]}
+    panel = _panel(m)
+    for section in panel["groups"]:
+        if section["title"] != spec.label_zh:
+            continue
+        for e in section["layers"]:
+            if "streets" in e:
+                classes = panel["streets"]["c"][e["streets"]]
+                used |= {e["styles"][ord(c) - 48]["color"].lower() for c in set(classes)}
+                palette |= {s["color"].lower() for s in e["styles"]}
+    return used, palette
+
+
+@pytest.mark.parametrize("unsnapped", [False, True])
+def test_legend_colours_are_the_drawn_colours(result, unsnapped):
+    """Every colour a kind's features are drawn with is in its legend, and the legend shows no
+    colour that is not in the kind's layers (the old legend drew rings grey and badges grey)."""
+    from dataclasses import replace
+
+    from tests.fixtures_streets import with_streets
+
+    r = with_streets(result)
+    if unsnapped:
+        fac = r.facilities.copy()
+        fac.loc[0, "snapped"] = False
+        r = replace(r, facilities=fac)
+    m = build_map(r, basemap="none")
+    legend = _legend(m)
+    shared = legend.colours[""]
+    drawn_everywhere = set()
+    for i, spec in enumerate(r.specs.values()):
+        own = legend.colours[f"k{i}"]
+        assert legend.hidden[f"k{i}"] == (i > 0)  # the legend follows the open kind
+        used, palette = _kind_colours(m, spec)
+        drawn_everywhere |= palette
+        assert used <= own | shared, (spec.kind, used - own - shared)
+        assert own <= palette, (spec.kind, own - palette)
+        assert spec.colour.lower() in own
+    targets = {cm.TARGET_MET_COLOUR.lower(), cm.TARGET_NOT_MET_COLOUR.lower()}
+    assert shared <= drawn_everywhere | targets
+    assert (cm.UNSNAPPED_FACILITY_COLOUR.lower() in shared) == unsnapped
+
+
+@pytest.mark.parametrize(
+    ("lang", "words"),
+    [("zh", ("设施", "居民点步行时间")), ("en", ("facilities", "residents: walking minutes"))],
+)
+def test_popups_name_their_layer(result, lang, words):
+    m = build_map(result, lang=lang, basemap="none")
+    titles = []
+    for name, group in _groups(m).items():
+        for g in _geojson_layers(group):
+            popups = [c for c in g._children.values() if isinstance(c, folium.GeoJsonPopup)]
+            if not popups:  # the rings only have a tooltip, which names the kind itself
+                label = name.split(" · ")[0]
+                assert all(f["properties"]["label"].startswith(label) for f in g.data["features"])
+                continue
+            assert len(popups) == 1, name
+            assert isinstance(popups[0], cm.LayerPopup)
+            assert popups[0].title == name  # the layer's full (escaped) name
+            titles.append(popups[0].title)
+    for spec in result.specs.values():
+        label = spec.label(lang)
+        assert any(t.startswith(f"{label} · {words[0]}") for t in titles)
+        assert f"{label} · {words[1]}" in titles
+    page = page_text(m)
+    first = next(iter(result.specs.values())).label(lang)
+    assert json.dumps(f"{first} · {words[1]}") in page  # written into the popup script
+    assert "sc-pop-layer" in page
+
+
+def _decode(flat: list[int]) -> list[tuple[float, float]]:
+    out, lat, lon = [], 0, 0
+    for i in range(0, len(flat), 2):
+        lat, lon = lat + flat[i], lon + flat[i + 1]
+        out.append((lon / 1e6, lat / 1e6))
+    return out
+
+
+@pytest.mark.parametrize("basemap", ["none", "osm", "gcj02"])
+def test_street_network_coloured_by_minutes(result, basemap):
+    from tests.fixtures_streets import with_streets
+
+    r = with_streets(result)
+    m = build_map(r, basemap=basemap)
+    panel = _panel(m)
+    data = panel["streets"]
+    assert len(data["xy"]) == len(r.streets)
+    # coordinates survive the delta encoding to the 6th decimal (shifted for Amap tiles)
+    for line, geom in zip(data["xy"], r.streets.geometry, strict=True):
+        lon, lat = np.array(geom.coords).T
+        if basemap == "gcj02":
+            lon, lat = wgs84_to_gcj02(lon, lat)
+        want = np.column_stack([np.round(lon, 6), np.round(lat, 6)])
+        np.testing.assert_allclose(np.array(_decode(line)), want, rtol=0, atol=1e-9)
+    kinds = list(r.specs.values())
+    for i, (section, spec) in enumerate(zip(panel["groups"][: len(kinds)], kinds, strict=True)):
+        entry = next(e for e in section["layers"] if "streets" in e)
+        names = [e["name"] for e in section["layers"]]
+        assert names.index(entry["name"]) == names.index("居民点步行时间") + 1
+        assert entry["name"] == "步行网络（按步行时间着色）"
+        assert entry["pane"] == "sc-streets"
+        assert cm.PANES["sc-streets"] < cm.PANES["sc-residents"]  # drawn below the points
+        # visible at start for the open kind when there are no tiles to read the map by
+        assert entry["show"] == (i == 0 and basemap == "none")
+        minutes = r.streets[f"minutes_{spec.kind}"].to_numpy()
+        classes = [ord(c) - 48 for c in data["c"][entry["streets"]]]
+        colours = [entry["styles"][c]["color"] for c in classes]
+        legend = dict(cm._minute_classes(spec, "zh"))
+        within = sorted(t for t in spec.thresholds_min if t <= spec.headline_min)
+        for mins, colour in zip(minutes, colours, strict=True):
+            if math.isinf(mins):
+                assert colour == legend["路网不可达"]
+            elif mins > spec.headline_min:
+                assert colour == legend[f"> {spec.headline_min:g} 分钟（未覆盖）"]
+            else:
+                t = next(t for t in within if mins <= t)
+                assert colour == legend[f"≤{t:g} 分钟"]
+        assert cm.UNREACHABLE_COLOUR in colours and cm.UNCOVERED_COLOUR in colours
+
+
+def test_no_streets_no_street_layer(result):
+    """Older results carry no network: no street row, nothing shipped."""
+    assert result.streets is None
+    m = build_map(result, basemap="none")
+    panel = _panel(m)
+    assert panel["streets"] is None
+    assert not any("streets" in e for s in panel["groups"] for e in s["layers"])
+    assert "圆点为居民点" not in m._children["sc_legend"].markup
+
+
+def test_street_data_is_compact(result):
+    """A street costs its coordinates and one character per kind: no per-feature properties."""
+    from tests.fixtures_streets import with_streets
+
+    r = with_streets(result)
+    with_net = len(page_text(build_map(r, basemap="none")))
+    without = len(page_text(build_map(result, basemap="none")))
+    n_points = sum(len(g.coords) for g in r.streets.geometry)
+    assert (with_net - without) / n_points < 20  # bytes per point, all kinds together
+
+
+@given(
+    st.floats(min_value=0, max_value=60) | st.just(math.inf) | st.just(math.nan),
+    st.sampled_from(["canteen", "neighborhood_center", "youth_hostel"]),
+)
+def test_street_classes_match_resident_classes(minutes, kind):
+    spec = make_result.__globals__["load_layer_table"]()[kind]
+    within = sorted(t for t in spec.thresholds_min if t <= spec.headline_min)
+    covered = minutes <= spec.headline_min
+    want = cm._resident_class(minutes, covered, True, within)
+    assert cm.street_classes(np.array([minutes]), spec)[0] == want
