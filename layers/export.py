@@ -24,16 +24,18 @@ names cut to 10 bytes with a mapping table, ``.cpg`` = UTF-8, GCJ-02 offsets); t
 decides what goes where.  Every target is checked before anything is written, so a refused
 export (an existing file without ``force``) leaves nothing half-done.
 
-Empty layers (no gaps, no suggestions...) are written wherever the format can say what the layer
-would hold: in the GeoPackage with their geometry type and fields, in GeoParquet with their
-schema, in CSV as a header.  They are skipped, with a log line, in GeoJSON (a feature collection
-without features has no schema) and Shapefile (GDAL would declare a wrong geometry type).
+Empty layers (no gaps, no suggestions...) are written in every format, so the set of files is
+the same for every study: in the GeoPackage and the Shapefile with their geometry type and
+fields, in GeoParquet with their schema, in CSV as a header, in GeoJSON as a feature collection
+without features.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import shutil
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Final
@@ -48,7 +50,7 @@ from coverage.result import StudyResult
 from layers.atomic import atomic_path, check_target
 from layers.crs import CoordSystem, parse_coord_system, system_crs, system_name
 from layers.errors import InputError
-from layers.io import write_table
+from layers.io import shapefile_field_names, write_table
 
 log = logging.getLogger(__name__)
 
@@ -135,9 +137,7 @@ def _targets(
         if fmt == "gpkg":
             targets.append(out / GPKG_NAME)
             continue
-        for name, gdf in layers.items():
-            if gdf.empty and fmt in ("geojson", "shp"):
-                continue
+        for name in layers:
             path = out / fmt / f"{name}{_SUFFIX[fmt]}"
             targets.append(path)
             if fmt == "shp":
@@ -154,6 +154,49 @@ def _write_empty_gpkg_layer(gdf: gpd.GeoDataFrame, path: Path, name: str, crs: C
     pyogrio.write_dataframe(
         frame, path, layer=name, driver="GPKG", geometry_type=_EMPTY_GEOMETRY[name]
     )
+
+
+def _write_empty_vector(
+    gdf: gpd.GeoDataFrame, path: Path, fmt: str, name: str, crs: CoordSystem, *, force: bool
+) -> list[Path]:
+    """An empty GeoJSON or Shapefile that still declares its geometry type, fields and CRS.
+
+    The set of output files is the same whatever the data: a district with no gaps still has
+    ``gaps.geojson`` and ``gaps.shp``, so scripts and QGIS projects that open them never break.
+    """
+    frame = gdf.set_crs(system_crs(crs), allow_override=True)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if fmt == "geojson":
+        with atomic_path(path, force=force) as tmp:
+            pyogrio.write_dataframe(
+                frame, tmp, layer=name, driver="GeoJSON", geometry_type=_EMPTY_GEOMETRY[name]
+            )
+        return [path]
+    cols = [str(c) for c in frame.columns if c != frame.geometry.name]
+    mapping = shapefile_field_names(cols)
+    frame = frame.rename(columns=mapping)
+    staging = Path(tempfile.mkdtemp(prefix=f".{path.stem}.tmp-", dir=path.parent))
+    try:
+        if any(k != v for k, v in mapping.items()):  # as for a layer with rows
+            pd.DataFrame(
+                {"field": list(mapping), "shapefile_field": list(mapping.values())}
+            ).to_csv(staging / f"{path.stem}_fields.csv", index=False, encoding="utf-8-sig")
+        pyogrio.write_dataframe(
+            frame,
+            staging / path.name,
+            driver="ESRI Shapefile",
+            encoding="UTF-8",
+            geometry_type=_EMPTY_GEOMETRY[name],
+        )
+        written = []
+        for part in sorted(staging.iterdir()):
+            target = path.with_name(part.name)
+            with atomic_path(target, force=force) as tmp:
+                part.replace(tmp)
+            written.append(target)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return written
 
 
 def _check_crs(layers: dict[str, gpd.GeoDataFrame]) -> None:
@@ -229,7 +272,8 @@ def export_result(
             for name, gdf in layers.items():
                 path = out / fmt / f"{name}{_SUFFIX[fmt]}"
                 if gdf.empty and fmt in ("geojson", "shp"):
-                    log.info("layer '%s' is empty: no %s file written", name, fmt)
+                    files += _write_empty_vector(gdf, path, fmt, name, system, force=force)
+                    log.info("layer '%s' is empty: %s written with its schema", name, path.name)
                     continue
                 res = write_table(gdf, path, crs=system, force=force, layer=name)
                 files += list(res.files)

@@ -212,10 +212,20 @@ def test_empty_layers(result, tmp_path, caplog):
         "geometry",
     }
     assert pd.read_csv(tmp_path / "csv" / "gaps.csv", encoding="utf-8-sig").empty
-    assert not (tmp_path / "shp" / "suggestions.shp").exists()
-    assert not (tmp_path / "geojson" / "gaps.geojson").exists()
-    assert "no shp file written" in caplog.text and "no geojson file written" in caplog.text
+    # the same set of files as a study with gaps: empty GeoJSON/Shapefile keep type and fields
+    full = tmp_path / "full"
+    export_result(result, full)
+    listing = lambda d: sorted(str(p.relative_to(d)) for p in d.rglob("*") if p.is_file())  # noqa: E731
+    assert listing(tmp_path / "geojson") == listing(full / "geojson")
+    assert listing(tmp_path / "shp") == listing(full / "shp")
+    shp = pyogrio.read_info(tmp_path / "shp" / "suggestions.shp")
+    assert shp["features"] == 0 and shp["geometry_type"] == "Point"
+    assert (tmp_path / "shp" / "suggestions.cpg").read_text().strip().upper() == "UTF-8"
+    gj = pyogrio.read_info(tmp_path / "geojson" / "gaps.geojson")
+    assert gj["features"] == 0 and gj["crs"] == "EPSG:4326"
+    assert "gaps.geojson written with its schema" in caplog.text
     assert all(p.exists() for paths in written.values() for p in paths)
+    assert not list(tmp_path.rglob("*.aux.xml")) and not list(tmp_path.rglob(".*tmp-*"))
 
 
 def test_no_overwrite_without_force(result, tmp_path):
