@@ -28,6 +28,7 @@ logger = logging.getLogger(__name__)
 EQUITY_COLUMNS: tuple[str, ...] = (
     "kind",
     "gini",
+    "gini_weighted",
     "cv",
     "worst_area",
     "worst_rate",
@@ -135,10 +136,12 @@ def equity_table(
     Returns
     -------
     pandas.DataFrame
-        Columns :data:`EQUITY_COLUMNS`.  Worst and best are the lowest and highest rates (ties go
-        to the area listed first in ``metrics``); ``best_worst_gap`` is their difference in rate
-        points (0-1).  A layer with no area carrying target population at ``level`` gets NaN
-        indices and empty area names; a single area gives Gini 0 and CV 0.
+        Columns :data:`EQUITY_COLUMNS`; ``gini`` follows ``weighted``, ``gini_weighted`` is
+        always the population-weighted Gini, so both readings stand side by side.  Worst and
+        best are the lowest and highest rates (ties go to the area listed first in
+        ``metrics``); ``best_worst_gap`` is their difference in rate points (0-1).  A layer
+        with no area carrying target population at ``level`` gets NaN indices and empty area
+        names; a single area gives Gini 0 and CV 0.
 
     Raises
     ------
@@ -163,15 +166,17 @@ def equity_table(
         rates = sel["coverage_rate"].to_numpy(dtype=float)
         names = sel["area"].astype(str).to_numpy()
         if rates.size == 0:
-            rows.append((kind, np.nan, np.nan, "", np.nan, "", np.nan, np.nan))
+            rows.append((kind, np.nan, np.nan, np.nan, "", np.nan, "", np.nan, np.nan))
             continue
-        w = sel["population"].to_numpy(dtype=float) if weighted else None
+        pop = sel["population"].to_numpy(dtype=float)
+        w = pop if weighted else None
         worst = int(np.argmin(rates))  # first occurrence on ties
         best = int(np.argmax(rates))
         rows.append(
             (
                 kind,
                 gini(rates, w),
+                gini(rates, pop),  # always beside it: readers compare places and people
                 coefficient_of_variation(rates, w),
                 str(names[worst]),
                 float(rates[worst]),

@@ -156,7 +156,16 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "mip_gap": ("最优性差距", "optimality gap"),
     "status": ("求解状态", "solver status"),
     "unreachable_population": ("任何候选点都无法覆盖的人口", "population no candidate can reach"),
-    "gini": ("基尼系数", "Gini"),
+    "gini": ("基尼系数（各街道等权）", "Gini (each sub-district counts once)"),
+    "gini_weighted": ("基尼系数（按人口加权）", "Gini (weighted by population)"),
+    "note_equity": (
+        "等权基尼系数把每个街道算作一个单位，衡量“各地方”是否同样被服务，小街道落后也会显现；"
+        "按人口加权的基尼系数衡量“各居民”之间的差异，大街道的分量更重。两者并列，数值不同是正常的。",
+        "The first Gini counts each sub-district once: are places served alike (a small "
+        "sub-district left behind shows).  The weighted Gini weighs each by its target "
+        "population: how unequal coverage is between people.  They answer different questions "
+        "and usually differ.",
+    ),
     "cv": ("变异系数", "coefficient of variation"),
     "worst_area": ("覆盖最低的街道", "lowest sub-district"),
     "worst_rate": ("最低覆盖率", "lowest rate"),
@@ -758,6 +767,7 @@ def _equity_table(result: StudyResult, lang: str) -> Table:
     cols = [
         "kind",
         "gini",
+        "gini_weighted",
         "cv",
         "worst_area",
         "worst_rate",
@@ -772,6 +782,7 @@ def _equity_table(result: StudyResult, lang: str) -> Table:
         columns=(
             Column("layer", _t("layer", lang)),
             Column("gini", _t("gini", lang), "number3"),
+            Column("gini_weighted", _t("gini_weighted", lang), "number3"),
             Column("cv", _t("cv", lang), "number3"),
             Column("worst_area", _t("worst_area", lang)),
             Column("worst_rate", _t("worst_rate", lang), "percent"),
@@ -781,6 +792,7 @@ def _equity_table(result: StudyResult, lang: str) -> Table:
         ),
         rows=_frame(rows, [*cols, "layer"]),
         ids=("kind",),
+        note=_t("note_equity", lang),
     )
 
 

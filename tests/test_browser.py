@@ -207,7 +207,7 @@ def test_report_opens_offline_without_alert(driver, tmp_path, artifacts_dir):
 
 
 def test_report_opens_with_the_target_table(driver, tmp_path, artifacts_dir):
-    """The first page a leader sees (A4-like viewport) is the planning-target table."""
+    """The first page a leader sees (A4-like viewport): the conclusions, then the targets."""
     result = make_result()
     files = write_report(result, tmp_path / "report_targets.html")
     # an A4-like viewport, exactly (a window size would include the browser's own frame)
@@ -230,8 +230,12 @@ def test_report_opens_with_the_target_table(driver, tmp_path, artifacts_dir):
         assert table_id == "t-targets"
         assert caption == f"逐项核对（{len(result.targets)}项）"
         assert rows == len(result.targets)  # one row per target
-        assert heading == "一、规划目标完成情况"
-        assert top < height / 3  # at the top of the first page
+        assert heading == "一、结论"
+        lines = driver.execute_script(
+            "return [...document.querySelectorAll('#conclusions li')].map(li => li.textContent)"
+        )
+        assert len(lines) == len(result.specs) and all("分钟步行范围内" in x for x in lines)
+        assert top < height / 2  # on the first page, right under the conclusions
         assert right <= body_right + 1  # the table fits the page width
         colours = driver.execute_script(
             "return [...document.querySelectorAll('#t-targets td.met, #t-targets td.unmet')]"

@@ -146,6 +146,10 @@ def test_equity_table_weighted() -> None:
     table = equity_table(_metrics(), headline_by_kind={"canteen": 15}, weighted=True)
     assert table.loc[0, "gini"] == pytest.approx(3 / 8)
     assert table.loc[0, "cv"] == pytest.approx(math.sqrt(0.5))
+    # the unweighted table carries the weighted Gini beside its own (places vs people)
+    plain = equity_table(_metrics(), headline_by_kind={"canteen": 15})
+    assert plain.loc[0, "gini_weighted"] == pytest.approx(3 / 8)
+    assert plain.loc[0, "gini"] == pytest.approx(4 / 9)
 
 
 def test_equity_table_edge_cases() -> None:
