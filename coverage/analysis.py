@@ -237,7 +237,10 @@ def analyse(
         f = fac[["facility_id", "kind", "name", "capacity"]].copy()
         f["snapped"] = ~fsn.unsnapped
         f["access_m"] = fsn.access_m
-        fac_frames.append(gpd.GeoDataFrame(f, geometry=fac.geometry.values, crs=4326))
+        f["demand_load"] = np.nan  # filled by 2SFCA below when capacities are known
+        f["load_ratio"] = np.nan
+        fac_frame = gpd.GeoDataFrame(f, geometry=fac.geometry.values, crs=4326)
+        fac_frames.append(fac_frame)
 
         t = time.perf_counter()
         weight = _target_weight(residents, spec)
@@ -308,6 +311,16 @@ def analyse(
                 catchment_min=spec.headline_min,
             )
             out[f"access_{kind}"] = acc.score
+            # loads reach the facilities table, hence the report and every GIS export
+            fac_frame["demand_load"] = acc.load
+            fac_frame["load_ratio"] = acc.load_ratio
+            if acc.excluded.size:
+                log.warning(
+                    "%s: %d facilities have no capacity and are left out of the 2SFCA scores: %s",
+                    kind,
+                    acc.excluded.size,
+                    ", ".join(str(fac["name"].iloc[j]) for j in acc.excluded[:10]),
+                )
             access_notes[kind] = {
                 "oversubscribed": [str(ids[j]) for j in acc.oversubscribed],
                 "load": acc.load,
@@ -417,7 +430,17 @@ def analyse(
         title=title,
         specs={k: specs[k] for k in kinds},
         facilities=_gdf(
-            fac_frames, ["facility_id", "kind", "name", "capacity", "snapped", "access_m"]
+            fac_frames,
+            [
+                "facility_id",
+                "kind",
+                "name",
+                "capacity",
+                "snapped",
+                "access_m",
+                "demand_load",
+                "load_ratio",
+            ],
         ),
         residents=out,
         service_areas=_to_gdf_rows(net, sa_rows, ["kind", "minutes", "facility_id"]),

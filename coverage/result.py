@@ -8,7 +8,10 @@ Schema
 ------
 facilities (GeoDataFrame, Point)
     ``facility_id`` (str), ``kind`` (str), ``name`` (str), ``capacity`` (float, NaN if unknown),
-    ``snapped`` (bool), ``access_m`` (float, straight leg to the street).
+    ``snapped`` (bool), ``access_m`` (float, straight leg to the street), ``demand_load``
+    (2SFCA: decay-weighted target population in the catchment; NaN when the layer has no
+    capacities), ``load_ratio`` (demand_load / capacity, > 1 = over-subscribed; NaN when the
+    capacity is unknown).
 residents (GeoDataFrame, Point: the resident unit's point, e.g. a compound centroid)
     ``resident_id`` (str), ``name`` (str), ``population`` (float) and every target-group column
     used by a layer (``elderly``, ``youth``, ...), ``area`` (str, 街道 name or "" if outside all),

@@ -157,6 +157,21 @@ _T: Final[dict[str, tuple[str, str]]] = {
     "status": ("求解状态", "solver status"),
     "unreachable_population": ("任何候选点都无法覆盖的人口", "population no candidate can reach"),
     "gini": ("基尼系数（各街道等权）", "Gini (each sub-district counts once)"),
+    "tbl_loads": ("服务人口超过容量的设施（2SFCA）", "Facilities over capacity (2SFCA)"),
+    "demand_load": ("服务范围内的需求人口", "demand in catchment"),
+    "load_ratio": ("需求/容量", "demand / capacity"),
+    "note_loads": (
+        "需求人口按两步移动搜索法（高斯衰减，目标分钟为服务半径）计算，一个居民同时计入范围内的每个设施；"
+        "比值大于1表示范围内的服务对象多于设施容量。容量未知的设施不参与计算，列于数据核查。",
+        "Demand by the two-step floating catchment method (Gaussian decay, the goal minutes as "
+        "the catchment); a resident counts for every facility in reach.  A ratio above 1 means "
+        "more target population in reach than the facility's capacity.  Facilities of unknown "
+        "capacity are left out and listed under Data checks.",
+    ),
+    "chk_no_capacity": (
+        "{layer}：容量未知、未参与供需计算的设施",
+        "{layer}: facilities of unknown capacity, left out of the demand/capacity figures",
+    ),
     "gini_weighted": ("基尼系数（按人口加权）", "Gini (weighted by population)"),
     "note_equity": (
         "等权基尼系数把每个街道算作一个单位，衡量“各地方”是否同样被服务，小街道落后也会显现；"
@@ -221,6 +236,7 @@ _SHEETS: Final[dict[str, tuple[str, str]]] = {
     "method": ("分析参数", "Parameters"),
     "sources": ("数据来源", "Sources"),
     "checks": ("数据核查", "Data checks"),
+    "loads": ("超负荷设施", "Over-subscribed"),
 }
 
 
@@ -759,6 +775,34 @@ def _suggestion_tables(result: StudyResult, lang: str) -> list[Table]:
     return [runs_table, sites_table]
 
 
+def _load_table(result: StudyResult, lang: str) -> Table:
+    """Facilities whose catchment holds more target population than their capacity (2SFCA)."""
+    fac = result.facilities
+    rows = []
+    if "load_ratio" in fac:
+        over = fac[fac["load_ratio"].to_numpy(dtype=float) > 1.0]
+        over = over.sort_values("load_ratio", ascending=False)
+        for r in over.drop(columns=over.geometry.name).to_dict("records"):
+            spec = result.specs.get(r["kind"])
+            rows.append({**r, "layer": spec.label(lang) if spec else r["kind"]})
+    cols = ["kind", "layer", "name", "capacity", "demand_load", "load_ratio"]
+    return Table(
+        key="loads",
+        title=_t("tbl_loads", lang),
+        sheet=_sheet("loads", lang),
+        columns=(
+            Column("layer", _t("layer", lang)),
+            Column("name", text("name", lang)),
+            Column("capacity", text("capacity", lang), "number0"),
+            Column("demand_load", _t("demand_load", lang), "number0"),
+            Column("load_ratio", _t("load_ratio", lang), "number2"),
+        ),
+        rows=_frame(rows, cols),
+        ids=("kind",),
+        note=_t("note_loads", lang),
+    )
+
+
 def _equity_table(result: StudyResult, lang: str) -> Table:
     rows = []
     for r in result.equity.to_dict("records"):
@@ -859,6 +903,20 @@ def _checks_table(result: StudyResult, lang: str) -> Table:
                     "detail": sep.join(names),
                 }
             )
+    fac = result.facilities
+    if "demand_load" in fac:
+        for kind, spec in result.specs.items():
+            of_kind = fac[fac["kind"] == kind]
+            ran = of_kind["demand_load"].notna().any()  # 2SFCA ran: some capacity was known
+            unknown = of_kind[of_kind["capacity"].isna()] if ran else of_kind.iloc[0:0]
+            if len(unknown):
+                rows.append(
+                    {
+                        "check": _t("chk_no_capacity", lang, layer=spec.label(lang)),
+                        "count": len(unknown),
+                        "detail": sep.join(map(str, unknown["name"])),
+                    }
+                )
     c = result.checks
     if c.residents_outside_areas:
         rows.append(
@@ -922,6 +980,7 @@ def report_tables(result: StudyResult, *, lang: str = "zh") -> list[Table]:
         _gap_table(result, lang),
         *_suggestion_tables(result, lang),
         _equity_table(result, lang),
+        _load_table(result, lang),
         *_method_tables(result, lang),
         _checks_table(result, lang),
     ]
@@ -1226,6 +1285,7 @@ def render_report_html(
         fig("coverage_curve"),
         h2("sec_equity"),
         tbl("equity"),
+        tbl("loads"),
         h2("sec_method") + '<div class="method">',
         f"<p>{_esc(_t('method_text', lang))}</p>",
         tbl("method"),

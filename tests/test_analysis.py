@@ -430,3 +430,54 @@ def test_network_warnings_reach_summary_and_report():
     checks = next(t for t in report_tables(r, lang="zh") if t.key == "checks")
     detail = " ".join(checks.rows["detail"])
     assert "机动车路网" in detail and "0.0%" in detail
+
+
+def test_loads_reach_the_facilities_report_and_exports(tmp_path):
+    """2SFCA loads are columns of the facilities table: report, workbook and GIS layers show them."""
+    import pyogrio
+
+    from coverage.access2sfca import gaussian_2sfca
+    from layers.export import export_result
+    from maps.report import report_tables
+
+    net = line_network()
+    res = residents_frame(
+        net, [(100, 0), (200, 0), (1500, 0)], pop=[100, 100, 100], elderly=[100, 100, 100]
+    )
+    fac = {
+        "canteen": facility_frame(
+            net, "canteen", [(0, 0), (1600, 0), (900, 0)], capacity=[20.0, 500.0, np.nan]
+        )
+    }
+    r = analyse(net, StudyInputs(res, fac, {"canteen": CANTEEN}), title="t")
+    f = r.facilities.set_index("facility_id")
+    # the same loads as 2SFCA computed on its own from the routed pairs
+    from geo.routing import reachable_pairs
+
+    rs = snap_points(net, _xy(net, res), max_snap_m=300)
+    fs = snap_points(net, _xy(net, fac["canteen"]), max_snap_m=300)
+    pairs = reachable_pairs(net, fs, rs, cutoff_m=15 * CANTEEN.metres_per_minute)
+    ref = gaussian_2sfca(
+        pairs["target"].to_numpy(),
+        pairs["source"].to_numpy(),
+        pairs["distance_m"].to_numpy() / CANTEEN.metres_per_minute,
+        res["elderly"].to_numpy(float),
+        np.array([20.0, 500.0, np.nan]),
+        catchment_min=15,
+    )
+    np.testing.assert_allclose(f["demand_load"].to_numpy(), ref.load)
+    assert f.loc["canteen-0", "load_ratio"] > 1 and f.loc["canteen-1", "load_ratio"] < 1
+    assert np.isnan(f.loc["canteen-2", "load_ratio"])
+    tables = {t.key: t for t in report_tables(r, lang="zh")}
+    assert list(tables["loads"].rows["name"]) == ["canteen 0"]  # only the over-subscribed
+    checks = tables["checks"].rows
+    assert "容量未知" in " ".join(checks["check"]) and "canteen 2" in " ".join(checks["detail"])
+    export_result(r, tmp_path / "gis", formats=("gpkg",))
+    info = pyogrio.read_info(tmp_path / "gis" / "study.gpkg", layer="facilities")
+    assert {"demand_load", "load_ratio"} <= set(info["fields"])
+
+
+def _xy(net, gdf):
+    from coverage.analysis import _points_xy
+
+    return _points_xy(net, gdf)
