@@ -88,6 +88,11 @@ _X_PI: Final = np.pi * 3000.0 / 180.0
 
 # Box inside which the GCJ-02 offset applies (the rule of the original code, used by
 # eviltransform and coordTransform_py): longitude 72.004-137.8347, latitude 0.8293-55.8271.
+# It is a rectangle, not China's outline: it also holds Seoul, Pyongyang, Hanoi, Taipei and
+# Ulaanbaatar, where Amap, Tencent and Baidu publish unshifted coordinates.  We keep it on
+# purpose, because every published converter (and so every file a planner receives) uses it;
+# the consequence, documented in the README, is that GCJ-02/BD-09 may only be declared for data
+# in mainland China, where this rectangle and the real rule agree.
 CHINA_BOX: Final = (72.004, 0.8293, 137.8347, 55.8271)
 
 _INVERSE_TOL_DEG: Final = 1e-10
