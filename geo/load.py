@@ -26,7 +26,7 @@ import pyproj
 import shapely
 
 from geo.network import WalkNetwork, build_network, network_from_graph
-from geo.walkfilter import is_footpath, is_walkable
+from geo.walkfilter import NAME_TAGS, is_footpath, is_walkable, street_names
 from layers.atomic import atomic_path
 from layers.errors import InputError
 
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 #: Bump when the network arrays or the walk filter change, so old cache entries are ignored.
-CACHE_VERSION = 4
+CACHE_VERSION = 5
 #: What reading a damaged cache entry can raise: a cut-short zip, a cut-short member, an
 #: unreadable file, arrays that do not fit together, a missing array or report number.
 _UNREADABLE_CACHE = (
@@ -97,18 +97,21 @@ def _file_digest(path: Path) -> str:
 
 def read_osm_ways(
     path: Path,
-) -> tuple[dict[int, tuple[float, float]], list[list[int]], list[bool]]:
-    """Walkable ways of an OSM file, the locations of their nodes, and which are footpaths.
+) -> tuple[dict[int, tuple[float, float]], list[list[int]], list[bool], list[str]]:
+    """Walkable ways of an OSM file, the locations of their nodes, which are footpaths, names.
 
     Ways are split where a referenced node has no location (clipped extracts), never bridged
     across the gap.  The third list says for each way whether it is made for people on foot
-    (:func:`geo.walkfilter.is_footpath`), to tell a walking network from a driving one.
+    (:func:`geo.walkfilter.is_footpath`), to tell a walking network from a driving one.  The
+    fourth is each way's street name (``name:zh``, else ``name``, else ``ref``; ``""`` when
+    unnamed), so that places on the network can be told by the street they are on.
     """
     import osmium
 
     locations: dict[int, tuple[float, float]] = {}
     ways: list[list[int]] = []
     footpath: list[bool] = []
+    names: list[str] = []
     try:
         fp = osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY).with_locations()
         for obj in fp:
@@ -121,6 +124,8 @@ def read_osm_ways(
             if not is_walkable(wtags):
                 continue
             foot = is_footpath(wtags)
+            found = street_names({k: tags.get(k) for k in NAME_TAGS})
+            name = found[0] if found else ""
             run: list[int] = []
             for nd in obj.nodes:
                 loc = nd.location
@@ -132,10 +137,12 @@ def read_osm_ways(
                     if len(run) >= 2:
                         ways.append(run)
                         footpath.append(foot)
+                        names.append(name)
                     run = []
             if len(run) >= 2:
                 ways.append(run)
                 footpath.append(foot)
+                names.append(name)
     except (RuntimeError, ValueError, OSError) as exc:
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         msg = f"not a readable OSM file ({first})"
@@ -151,7 +158,7 @@ def read_osm_ways(
             file=path,
             fix="use an extract that contains highway=* ways for the study area",
         )
-    return locations, ways, footpath
+    return locations, ways, footpath, names
 
 
 def _load_graphml(path: Path) -> Any:
@@ -355,7 +362,7 @@ def load_network(
             return net
 
     if kind == "osm":
-        locations, ways, footpath = read_osm_ways(path)
+        locations, ways, footpath, names = read_osm_ways(path)
         net = build_network(
             locations,
             ways,
@@ -364,6 +371,7 @@ def load_network(
             aoi_wgs84=aoi_wgs84,
             buffer_m=buffer_m,
             way_is_footpath=footpath,
+            way_names=names,
         )
     else:
         G = _load_graphml(path)

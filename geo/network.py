@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
 
@@ -119,6 +119,10 @@ class WalkNetwork:
         Edge ``e``'s polyline is ``coords[coord_offsets[e]:coord_offsets[e + 1]]``, from u to v.
     report
         What the build kept and dropped.
+    edge_name
+        Street name of each edge (object array of ``str``, ``""`` when unnamed): OSM
+        ``name:zh``, else ``name``, else ``ref``.  Lets a suggested site say which street it is
+        on (:func:`geo.snap.nearest_street_names`).  Left out, every edge is unnamed.
     """
 
     crs: pyproj.CRS
@@ -130,6 +134,17 @@ class WalkNetwork:
     coords: np.ndarray
     coord_offsets: np.ndarray
     report: BuildReport
+    edge_name: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=object))
+
+    def __post_init__(self) -> None:
+        # networks built without names (tests, old callers) get an unnamed edge each, so every
+        # consumer can index edge_name without asking whether it exists
+        names = self.edge_name
+        if len(names) == 0 and self.edge_u.ndim == 1 and len(self.edge_u) > 0:
+            names = np.full(len(self.edge_u), "", dtype=object)
+        elif names.dtype != object:
+            names = names.astype(object)
+        object.__setattr__(self, "edge_name", names)
 
     @property
     def n_nodes(self) -> int:
@@ -192,6 +207,28 @@ class WalkNetwork:
         return shapely.STRtree(pieces), first, edge
 
     @cached_property
+    def named_segment_index(self) -> tuple[shapely.STRtree, np.ndarray]:
+        """Spatial index of the straight pieces of the named edges only, built on first use.
+
+        Returns the tree and each piece's edge.  Only named pieces, so that the nearest hit is
+        already the nearest named street: a corner on an unnamed footway still finds the road
+        beside it in one query.
+        """
+        _, first, edge = self.segment_index
+        named = (self.edge_name != "")[edge]
+        first, edge = first[named], edge[named]
+        pieces = shapely.linestrings(np.stack([self.coords[first], self.coords[first + 1]], 1))
+        return shapely.STRtree(pieces), edge
+
+    @cached_property
+    def street_length_m(self) -> dict[str, float]:
+        """Total edge length of every street name, to tell a main road from a lane."""
+        named = self.edge_name != ""
+        uniq, inv = np.unique(self.edge_name[named].astype(str), return_inverse=True)
+        total = np.bincount(inv, weights=self.edge_length_m[named], minlength=len(uniq))
+        return dict(zip(uniq.tolist(), total.tolist(), strict=True))
+
+    @cached_property
     def to_wgs84(self) -> pyproj.Transformer:
         """Transformer from ``crs`` to lon/lat."""
         return pyproj.Transformer.from_crs(self.crs, 4326, always_xy=True)
@@ -230,8 +267,13 @@ class WalkNetwork:
     def arrays(self) -> dict[str, Any]:
         """Everything needed to rebuild the network (for the cache)."""
         r = self.report
+        # names as a table of distinct names plus an index: a plain unicode array (readable with
+        # allow_pickle=False) that stays small although most edges repeat a few hundred names
+        table, index = np.unique(self.edge_name.astype(str), return_inverse=True)
         return {
             "crs_wkt": np.array(self.crs.to_wkt()),
+            "edge_name_table": np.asarray(table, dtype=str),
+            "edge_name_index": index.astype(np.int32),
             "node_xy": self.node_xy,
             "node_osmid": self.node_osmid,
             "edge_u": self.edge_u,
@@ -268,6 +310,14 @@ class WalkNetwork:
             msg = "report numbers have the wrong shape"
             raise ValueError(msg)
         source = str(data["report_source"])
+        table = np.asarray(data["edge_name_table"])
+        index = np.asarray(data["edge_name_index"])
+        if table.ndim != 1 or table.dtype.kind != "U" or not np.issubdtype(index.dtype, np.integer):
+            msg = "street names have the wrong type"
+            raise ValueError(msg)
+        if index.ndim != 1 or (len(index) and (index.min() < 0 or index.max() >= len(table))):
+            msg = "street name index out of range"
+            raise ValueError(msg)
         report = BuildReport(
             source=source,
             nodes=int(n[0]),
@@ -293,6 +343,7 @@ class WalkNetwork:
             coords=data["coords"],
             coord_offsets=data["coord_offsets"],
             report=report,
+            edge_name=table.astype(object)[index],
         )
         net.check()
         return net
@@ -316,6 +367,7 @@ class WalkNetwork:
             (ne > 0 and self.report.nodes == nn and self.report.edges == ne, "report counts"),
             (self.coords.ndim == 2 and self.coords.shape[1] == 2, "coords shape"),
             (off.shape == (ne + 1,), "coord_offsets length"),
+            (self.edge_name.shape == (ne,), "edge_name length"),
         ]
         for ok, what in problems:
             if not ok:
@@ -375,6 +427,7 @@ def build_network(
     aoi_wgs84: shapely.Geometry | None = None,
     buffer_m: float = 1000.0,
     way_is_footpath: Sequence[bool] | None = None,
+    way_names: Sequence[str] | None = None,
 ) -> WalkNetwork:
     """Turn walkable ways (lists of node ids) into a :class:`WalkNetwork`.
 
@@ -399,6 +452,9 @@ def build_network(
     way_is_footpath
         For each way, whether it is made for people on foot (:func:`geo.walkfilter.is_footpath`);
         ``None`` when the tags are unknown.  Only feeds the footpath share of the report.
+    way_names
+        For each way, its street name (:func:`geo.walkfilter.street_names`), ``""`` when
+        unnamed; every edge cut from the way carries it.  ``None`` leaves all edges unnamed.
 
     Notes
     -----
@@ -424,6 +480,9 @@ def build_network(
     foot_in = None
     if way_is_footpath is not None:
         foot_in = [bool(f) for f, k in zip(way_is_footpath, keep_way, strict=True) if k]
+    names_in = None
+    if way_names is not None:
+        names_in = [str(n or "") for n, k in zip(way_names, keep_way, strict=True) if k]
     if not ways:
         msg = "no walkable streets found"
         raise InputError(msg, file=source, fix="check that the file covers the study area")
@@ -444,12 +503,14 @@ def build_network(
 
     seg_nodes: list[list[int]] = []
     seg_foot: list[bool] = []
+    seg_way: list[int] = []
     for wi, w in enumerate(ways):
         start = 0
         for i in range(1, len(w)):
             if w[i] in is_junction or i == len(w) - 1:
                 seg_nodes.append(w[start : i + 1])
                 seg_foot.append(foot_in[wi] if foot_in is not None else False)
+                seg_way.append(wi)
                 start = i
     lengths = np.fromiter((len(s) for s in seg_nodes), dtype=np.int64, count=len(seg_nodes))
     flat_pos = np.fromiter((pos[n] for s in seg_nodes for n in s), dtype=np.int64)
@@ -467,6 +528,7 @@ def build_network(
         aoi_wgs84=aoi_wgs84,
         buffer_m=buffer_m,
         edge_tag=None if foot_in is None else np.where(seg_foot, 1, 0).astype(np.int8),
+        edge_name=None if names_in is None else np.array(names_in, dtype=object)[seg_way],
     )
 
 
@@ -498,16 +560,23 @@ def _finish(
     buffer_m: float,
     largest_component: bool = True,
     edge_tag: np.ndarray | None = None,
+    edge_name: np.ndarray | None = None,
 ) -> WalkNetwork:
     """Drop duplicates, pick the component, clip and renumber.
 
     ``edge_tag`` is 1 for footpaths, 0 for other tagged streets and -1 for untagged edges.
+    ``edge_name`` is each edge's street name (``""`` unnamed); a dropped duplicate hands its
+    name to the copy kept when that one has none.
     """
     seg = np.hypot(*np.diff(coords, axis=0).T)
     cum = np.concatenate([[0.0], np.cumsum(seg)])
     length = cum[offsets[1:] - 1] - cum[offsets[:-1]]
     if edge_tag is None:
         edge_tag = np.full(len(end_u), -1, dtype=np.int8)
+    if edge_name is None:
+        edge_name = np.full(len(end_u), "", dtype=object)
+    else:
+        edge_name = np.array(edge_name, dtype=object)  # a copy: names move between duplicates
 
     # duplicates (same ends, same length to the millimetre) appear when a graph stores both
     # directions of a street; walking ignores oneway, so one copy is enough
@@ -522,6 +591,14 @@ def _finish(
     dup = np.zeros(len(a), dtype=bool)
     dup[order[1:][same]] = True
     live = ~dup
+    if len(order):
+        # the copy kept is the first of its run; it takes the first name found in the run
+        run_start = np.flatnonzero(np.concatenate([[True], ~same]))
+        pos = np.arange(len(order))
+        named_pos = np.where(edge_name[order] != "", pos, len(pos))
+        first_named = np.minimum.reduceat(named_pos, run_start)
+        has = first_named < len(pos)
+        edge_name[order[run_start[has]]] = edge_name[order[first_named[has]]]
 
     # components of the whole (unclipped) network, so the clip never decides what is connected
     n = len(xy)
@@ -604,6 +681,7 @@ def _finish(
         coords=coords[vidx],
         coord_offsets=np.concatenate([[0], np.cumsum(vcount)]).astype(np.int64),
         report=report,
+        edge_name=edge_name[eidx],
     )
 
 
@@ -623,11 +701,16 @@ def network_from_graph(
     straight line.  Walking ignores ``oneway``: both directions of a two-way street collapse into
     one edge, and a one-way street stored in one direction only is walked both ways.
 
+    Street names come from ``name:zh``, ``name`` or ``ref`` (:func:`geo.walkfilter.street_names`).
+    An edge OSMnx merged from differently named ways keeps the name with the most length in the
+    whole graph (OSMnx keeps neither their order nor their lengths): the longer street, usually
+    the main road, which is what a planner would name the place by.
+
     Notes
     -----
     Clipping and components work as in :func:`build_network`.
     """
-    from geo.walkfilter import is_footpath, is_walkable
+    from geo.walkfilter import is_footpath, is_walkable, street_names
 
     if G.number_of_nodes() == 0:
         msg = "the graph has no nodes"
@@ -651,6 +734,7 @@ def network_from_graph(
     eu: list[int] = []
     ev: list[int] = []
     tags: list[int] = []
+    names: list[list[str]] = []
     parts: list[np.ndarray] = []
     edges = G.edges(data=True)
     for u, v, data in edges:
@@ -675,6 +759,7 @@ def network_from_graph(
         eu.append(iu)
         ev.append(iv)
         tags.append((1 if is_footpath(data) else 0) if tagged else -1)
+        names.append(street_names(data))
         parts.append(c)
     if not parts:
         msg = "no walkable edges in the graph"
@@ -682,6 +767,9 @@ def network_from_graph(
     counts = np.array([len(p) for p in parts])
     coords = np.vstack(parts)
     offsets = np.concatenate([[0], np.cumsum(counts)])
+    seg = np.hypot(*np.diff(coords, axis=0).T)
+    cum = np.concatenate([[0.0], np.cumsum(seg)])
+    edge_len = cum[offsets[1:] - 1] - cum[offsets[:-1]]
     ids = np.array(
         [n if isinstance(n, int | np.integer) else i for i, n in enumerate(nodes)], dtype=np.int64
     )
@@ -698,4 +786,24 @@ def network_from_graph(
         buffer_m=buffer_m,
         largest_component=largest_component,
         edge_tag=np.array(tags, dtype=np.int8),
+        edge_name=_pick_names(names, edge_len),
     )
+
+
+def _pick_names(names: list[list[str]], length_m: np.ndarray) -> np.ndarray:
+    """One name per edge: the only one, or of several the one with most length in the graph.
+
+    Each edge's length counts towards every name it carries; ties go to the alphabetically
+    first name, so the choice never depends on the order OSMnx stored them in.
+    """
+    total: dict[str, float] = {}
+    for ns, length in zip(names, length_m.tolist(), strict=True):
+        for n in ns:
+            total[n] = total.get(n, 0.0) + length
+    out = np.full(len(names), "", dtype=object)
+    for i, ns in enumerate(names):
+        if len(ns) == 1:
+            out[i] = ns[0]
+        elif ns:
+            out[i] = min(ns, key=lambda n: (-total[n], n))
+    return out

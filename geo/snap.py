@@ -132,3 +132,60 @@ def snap_points(net: WalkNetwork, xy: np.ndarray, *, max_snap_m: float = MAX_SNA
         done[qi[best]] = True
         todo = todo[~done]
     return Snapped(edge, offset, access, snapped_xy, edge < 0)
+
+
+#: Default reach of :func:`nearest_street_names`: a corner deep inside a block of unnamed
+#: footways still gets the street the block fronts, a point in open country gets none.
+STREET_NAME_MAX_M = 150.0
+
+
+def nearest_street_names(
+    net: WalkNetwork, xy: np.ndarray, *, max_m: float = STREET_NAME_MAX_M
+) -> np.ndarray:
+    """The name of the nearest named street to each point, to tell a place by its street.
+
+    A suggested site on an unnamed footway or at a corner is told by the named road next to
+    it ("延安路附近"), so only named edges are searched.  Where several named streets are equally
+    near (a corner where two meet: both at 0 m), the one with more length in the network wins
+    (the main road, not the lane), then the alphabetically first, so the answer never depends
+    on the order of the edges.
+
+    Parameters
+    ----------
+    net
+        The walking network (names from OSM ``name:zh``/``name``/``ref``).
+    xy
+        ``(n, 2)`` coordinates in ``net.crs``.
+    max_m
+        Farther named streets are not a useful description of where a point is.
+
+    Returns
+    -------
+    numpy.ndarray
+        Object array of ``str``, one per point; ``""`` when no named street lies within
+        ``max_m`` or the coordinates are missing.
+    """
+    if not (np.isfinite(max_m) and max_m > 0):
+        msg = f"`max_m` must be a positive number of metres, got {max_m!r}"
+        raise ValueError(msg)
+    pts_xy = np.asarray(xy, dtype=float).reshape(-1, 2)
+    out = np.full(len(pts_xy), "", dtype=object)
+    ok = np.flatnonzero(np.isfinite(pts_xy).all(axis=1))
+    if len(ok) == 0 or not (net.edge_name != "").any():
+        return out
+    tree, piece_edge = net.named_segment_index
+    qi, si = tree.query_nearest(
+        shapely.points(pts_xy[ok]), max_distance=float(max_m), all_matches=True
+    )
+    if len(qi) == 0:
+        return out
+    names = net.edge_name[piece_edge[si]].astype(str)
+    uniq, inv = np.unique(names, return_inverse=True)
+    weight = np.asarray([net.street_length_m[n] for n in uniq.tolist()])
+    # per point: the most street length first, then the first name alphabetically (uniq order)
+    order = np.lexsort((inv, -weight[inv], qi))
+    first = np.ones(len(order), dtype=bool)
+    first[1:] = qi[order][1:] != qi[order][:-1]
+    best = order[first]
+    out[ok[qi[best]]] = uniq[inv[best]].astype(object)
+    return out

@@ -44,6 +44,11 @@ FOOT_HIGHWAYS = frozenset(
 )
 
 
+#: Tags that name a street, best first: the Chinese name, the name, then the route number (a
+#: road known only as G320 is still better told by its number than by an edge id).
+NAME_TAGS = ("name:zh", "name", "ref")
+
+
 def _first(value: object) -> str:
     """Normalise a tag value: OSMnx GraphML keeps merged ways' values as lists."""
     if isinstance(value, list | tuple | set):
@@ -106,3 +111,53 @@ def is_walkable(tags: Mapping[str, object]) -> bool:
         return False
     values = _highway_values(tags)
     return foot_ok or any(v not in EXCLUDED_HIGHWAYS for v in values)
+
+
+def _name_values(value: object) -> list[str]:
+    """Non-empty names of one tag value, in order, without repeats.
+
+    OSMnx keeps the values of merged ways as lists (or their ``str`` when read without OSMnx);
+    pandas gives ``NaN`` for a missing value.
+    """
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("[") and text.endswith("]"):
+            items: list[object] = [v.strip().strip("'\" ") for v in text[1:-1].split(",")]
+        else:
+            items = [text]
+    elif isinstance(value, list | tuple | set | frozenset):
+        items = sorted(value, key=str) if isinstance(value, set | frozenset) else list(value)
+    else:
+        return []
+    out: list[str] = []
+    for item in items:
+        if not isinstance(item, str):
+            continue
+        name = item.strip()
+        if name and name not in out:
+            out.append(name)
+    return out
+
+
+def street_names(tags: Mapping[str, object]) -> list[str]:
+    """The names a way goes by, from the first tag of :data:`NAME_TAGS` that has one.
+
+    The first one written in Chinese characters wins over an earlier one in Latin letters.
+
+    Kept so that a suggested site can be told as "near 延安路" rather than by an id.  Usually one
+    name; several when OSMnx merged differently named ways into one edge (it keeps them in no
+    particular order, so the caller chooses, see :func:`geo.network.network_from_graph`).
+    ``[]`` for an unnamed way.
+    """
+    found = [names for names in (_name_values(tags.get(key)) for key in NAME_TAGS) if names]
+    # a name:zh in Latin letters ("Jiuxi Road" beside name=九溪路) reads worse in a Chinese report
+    # than the Chinese name it stands in for
+    for names in found:
+        if any(_has_cjk(n) for n in names):
+            return names
+    return found[0] if found else []
+
+
+def _has_cjk(text: str) -> bool:
+    """Whether ``text`` has a CJK ideograph (basic block or extension A)."""
+    return any("\u4e00" <= c <= "\u9fff" or "\u3400" <= c <= "\u4dbf" for c in text)

@@ -38,6 +38,7 @@ def _same_network(a, b) -> None:
     np.testing.assert_array_equal(a.edge_v, b.edge_v)
     np.testing.assert_array_equal(a.coords, b.coords)
     np.testing.assert_array_equal(a.coord_offsets, b.coord_offsets)
+    assert a.edge_name.tolist() == b.edge_name.tolist()
     assert a.report == b.report
 
 
@@ -88,6 +89,12 @@ def _rewrite(entry, **changes) -> None:
         {"crs_wkt": lambda a: np.array("not a crs")},
         {"edge_u": lambda a: np.array(3)},  # a scalar
         {"coords": None},  # a missing array
+        {"edge_name_index": lambda a: a + 1000},  # a name beyond the table
+        {"edge_name_index": lambda a: a - 1000},  # ... or before it (would wrap around)
+        {"edge_name_index": lambda a: a[1:]},
+        {"edge_name_table": lambda a: np.arange(len(a))},  # numbers where names belong
+        {"edge_name_table": lambda a: a.astype(object)},  # pickled: unreadable without pickle
+        {"edge_name_table": None},  # an entry from before names were kept
     ],
 )
 def test_inconsistent_cache_entry_is_rebuilt_not_used(osm_file, tmp_path, caplog, changes):
