@@ -12,8 +12,9 @@ population
     unreachable units: a household the street network cannot reach still needs the service, so
     it stays in the denominator.
 covered
-    ``minutes <= threshold``.  ``inf`` (unreachable) is never covered and an unsnapped unit is
-    never covered whatever minutes it carries.
+    :func:`is_covered`: ``minutes <= threshold`` up to :data:`COVER_TOL_MIN` of float noise.
+    ``inf`` (unreachable) is never covered and an unsnapped unit is never covered whatever
+    minutes it carries.  Every module (metrics, targets, the what-if edits) uses this one test.
 mean / P90 minutes
     Population-weighted over *reachable* units only (snapped, finite minutes, weight > 0); ``NaN``
     when there are none.  The weighted quantile is defined in :func:`weighted_quantile`.
@@ -32,6 +33,20 @@ import numpy as np
 import pandas as pd
 
 logger = logging.getLogger(__name__)
+
+#: Float noise allowed at a threshold: a walk of exactly 15 minutes computed as 15.000000000002
+#: is covered.  A nanosecond's walk, far below any distance the network resolves.
+COVER_TOL_MIN = 1e-9
+
+
+def is_covered(minutes: np.ndarray, threshold_min: float) -> np.ndarray:
+    """Within ``threshold_min`` walking minutes: the one definition of "covered".
+
+    ``inf`` and NaN are never covered.
+    """
+    with np.errstate(invalid="ignore"):
+        return np.asarray(minutes) <= float(threshold_min) + COVER_TOL_MIN
+
 
 #: Columns of the long ``metrics`` table, in order (see ``coverage.result``).
 METRIC_COLUMNS: tuple[str, ...] = (
@@ -223,7 +238,10 @@ def _group_stats(
     reachable = np.isfinite(m)
     population = np.bincount(c, weights=w, minlength=n_groups)
     covered = np.vstack(
-        [np.bincount(c, weights=np.where(m <= t, w, 0.0), minlength=n_groups) for t in thresholds]
+        [
+            np.bincount(c, weights=np.where(is_covered(m, t), w, 0.0), minlength=n_groups)
+            for t in thresholds
+        ]
     )
     w_reach = np.where(reachable, w, 0.0)
     sum_w = np.bincount(c, weights=w_reach, minlength=n_groups)
@@ -385,7 +403,7 @@ def layers_covered(
         m = _as_float(values, f"minutes_by_kind[{kind!r}]", n)
         _check_minutes(m, f"minutes_by_kind[{kind!r}]")
         n = m.shape[0]
-        hit = (m <= float(headline_by_kind[kind])).astype(np.int64)
+        hit = is_covered(m, headline_by_kind[kind]).astype(np.int64)
         count = hit if count is None else count + hit
     assert count is not None and n is not None
     if unsnapped is not None:

@@ -39,6 +39,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.optimize import Bounds, LinearConstraint, milp
 
+from coverage.metrics import is_covered
 from layers.errors import InputError
 from layers.tomlfile import check_keys
 
@@ -47,7 +48,7 @@ log = logging.getLogger(__name__)
 SCOPES = ("district", "street", "community")
 MEASURES = ("facility_count", "coverage_rate", "communities_all_within")
 _KEYS = ("label", "layer", "scope", "measure", "minutes", "threshold")
-_TOL = 1e-9
+_TOL = 1e-9  # shares and people (coverage itself is coverage.metrics.is_covered)
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,7 @@ def evaluate_targets(
                 short_sites = int(max(0.0, t.threshold - value))
             elif t.measure == "coverage_rate":
                 total = float(d.weight[m].sum())
-                covered = float(d.weight[m & (d.minutes <= minutes + _TOL)].sum())
+                covered = float(d.weight[m & is_covered(d.minutes, minutes)].sum())
                 value = covered / total if total > 0 else math.nan
                 met = total == 0 or value >= t.threshold - _TOL
                 short_pop = max(0.0, math.ceil(t.threshold * total - covered - _TOL))
@@ -196,7 +197,7 @@ def evaluate_targets(
                     if d.weight[cm].sum() <= 0:
                         continue
                     counted += 1
-                    miss = d.weight[cm & ~(d.minutes <= minutes + _TOL)].sum()
+                    miss = d.weight[cm & ~is_covered(d.minutes, minutes)].sum()
                     ok += miss <= 0
                     gaps += float(miss)
                 value = ok / counted if counted else math.nan
@@ -299,9 +300,9 @@ def sites_needed(
     integrality[z0:] = 1
     unreachable: list[str] = []
     for m, off in blocks.items():
-        before = d.minutes <= m + _TOL
+        before = is_covered(d.minutes, m)
         lb[off : off + n][before] = 1.0  # existing facilities already cover them
-        ok = d.pair_minutes <= m + _TOL
+        ok = is_covered(d.pair_minutes, m)
         pr, pc = d.pair_resident[ok], d.pair_candidate[ok]
         # y_i - sum_j a_ij x_j <= 0 for residents not yet covered
         need = np.flatnonzero(~before)

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from coverage.metrics import (
+    COVER_TOL_MIN,
     METRIC_COLUMNS,
     area_codes,
     completeness_table,
@@ -296,7 +297,11 @@ def _brute_force(r: dict[str, np.ndarray], thresholds: list[float]) -> list[dict
                 i for i in range(len(r["minutes"])) if level == "district" or r["area"][i] == name
             ]
             pop = sum(r["weight"][i] for i in idx)
-            cov = sum(r["weight"][i] for i in idx if not r["unsnapped"][i] and r["minutes"][i] <= t)
+            cov = sum(  # the documented definition: within t up to a nanosecond of float noise
+                r["weight"][i]
+                for i in idx
+                if not r["unsnapped"][i] and r["minutes"][i] <= t + COVER_TOL_MIN
+            )
             reach = [
                 i
                 for i in idx
