@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from scipy.optimize import linprog
 
 import coverage.optimize as opt
+import coverage.optimize.highs as highs
 from coverage.optimize import CoverageProblem, evaluate, solve, solve_colocated
 from layers.errors import InputError
 
@@ -473,7 +474,7 @@ def test_fallback_to_heuristic_when_highs_stops_with_a_worse_incumbent(monkeypat
         n_candidates=n_c,
     )
     heur = solve(problem, "mclp", p=3, method="heuristic")
-    real_milp = opt.milp
+    real_milp = highs.milp
     calls = []
 
     def timed_out(cost, **kw):
@@ -491,7 +492,7 @@ def test_fallback_to_heuristic_when_highs_stops_with_a_worse_incumbent(monkeypat
             success=False,
         )
 
-    monkeypatch.setattr(opt, "milp", timed_out)
+    monkeypatch.setattr(highs, "milp", timed_out)
     sol = solve(problem, "mclp", p=3, method="exact", time_limit_s=1)
     assert calls, "the heuristic was proven optimal: pick an instance where HiGHS has to run"
     assert sol.objective == pytest.approx(heur.objective)
