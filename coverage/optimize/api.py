@@ -95,13 +95,17 @@ def solve(
     Parameters
     ----------
     problem
-        From :meth:`CoverageProblem.from_pairs`.
+        From :meth:`CoverageProblem.from_pairs` or :meth:`CoverageProblem.from_cost_matrix`.
     model
         ``"mclp"`` (p sites, most newly covered target population), ``"lscp"`` (fewest sites
         reaching ``target_coverage``), ``"pmedian"`` (p sites, least population-weighted
         minutes), ``"capacitated"`` (p sites, most newly served population within capacities).
     p
-        Number of new sites (all models but LSCP).
+        Number of *new* sites (all models but LSCP).  Existing facilities (``minutes_before``
+        / ``covered_before`` in :meth:`CoverageProblem.from_pairs`, ``existing_cost`` in
+        :meth:`CoverageProblem.from_cost_matrix`) always stay open and are not counted: p = 3
+        with 5 existing facilities gives 8 facilities.  (spopt's ``p_facilities`` counts
+        predefined facilities too; here they are existing ones and p counts only the new.)
     target_coverage
         LSCP: share of the total target population to cover, existing coverage included.
         Default: every unit that any candidate (or existing facility) can reach.  When it

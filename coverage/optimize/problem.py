@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import logging
 import math
+import numbers
 import time
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
 import numpy as np
+import scipy.sparse as sp
 
 from coverage.optimize.heuristics import gather_rows, group_order
 from layers.errors import InputError
@@ -86,6 +88,20 @@ def check_index(name: str, idx: np.ndarray, n: int, what: str) -> None:
             column=name,
             fix=f"indices must be 0-based positions of the {what} arrays",
         )
+
+
+def _is_real(x: Any) -> bool:
+    """A real number (numpy scalars included), not a bool."""
+    return isinstance(x, numbers.Real) and not isinstance(x, bool | np.bool_)
+
+
+def _first_cell(mask: np.ndarray, d: np.ndarray, c: np.ndarray) -> tuple[int, int]:
+    """(demand, candidate) of the first True in a dense mask, or in stored sparse entries."""
+    if mask.ndim == 2:
+        i, j = np.argwhere(mask)[0]
+        return int(i), int(j)
+    k = int(np.flatnonzero(mask)[0])
+    return int(d[k]), int(c[k])
 
 
 def first_bad(mask: np.ndarray) -> int:
@@ -388,6 +404,161 @@ class CoverageProblem:
             cand_ptr=ptr,
             build_s=time.perf_counter() - t0,
         )
+
+    @classmethod
+    def from_cost_matrix(
+        cls,
+        cost: Any,
+        weights: Any,
+        *,
+        threshold: float,
+        existing_cost: Any = None,
+        cutoff: float | None = None,
+        candidate_capacity: Any = None,
+        demand_area: Any = None,
+    ) -> CoverageProblem:
+        """Build the problem from a demand x candidate cost matrix, spopt-style.
+
+        For a notebook: a network or straight-line cost matrix from any tool, in any unit.
+        The models only compare costs with ``threshold`` and add them up, so minutes, metres or
+        seconds all work as long as every argument uses the same unit; the attributes named
+        ``*_min`` then hold that unit.  Only the reachable entries are kept (as long-format
+        pairs), so a sparse matrix is never densified.
+
+        Parameters
+        ----------
+        cost
+            (n_demand, n_candidates) costs.  Dense (numpy array or nested lists): ``inf``
+            means unreachable.  ``scipy.sparse``: absent entries are unreachable and every
+            stored entry is a cost, an explicit 0 included (duplicate COO entries are summed,
+            as scipy defines the matrix).
+        weights
+            (n_demand,) target population per demand row; finite and >= 0.
+        threshold
+            Cost within which a demand row counts as covered (MCLP, LSCP, capacitated).
+        existing_cost
+            (n_demand,) cost from each demand row to its nearest existing facility, ``inf``
+            where none is within reach.  None: no existing facilities.  Existing facilities
+            always stay; :func:`~coverage.optimize.solve`'s ``p`` counts new sites only.
+        cutoff
+            Keep only pairs costing at most this (p-median counts a row left with nothing in
+            reach as ``unserved_min``).  Default: every finite entry.
+        candidate_capacity, demand_area
+            As in :meth:`from_pairs`.
+
+        Returns
+        -------
+        CoverageProblem
+            ``threshold_min`` is ``threshold``, ``minutes_before`` is ``existing_cost``.
+
+        Raises
+        ------
+        TypeError
+            ``cost`` is not a numeric matrix.
+        ValueError
+            Shapes disagree, a cost is NaN or negative, a weight is negative or not finite, or
+            an option is out of range.  These are programming errors, not bad user files, so
+            they are plain ``ValueError``, never :class:`~layers.errors.InputError`.
+        """
+        if not (_is_real(threshold) and math.isfinite(threshold) and threshold > 0):
+            msg = f"`threshold` must be a finite number > 0, got {threshold!r}"
+            raise ValueError(msg)
+        if cutoff is not None and not (
+            _is_real(cutoff) and not math.isnan(cutoff) and cutoff >= threshold
+        ):
+            msg = f"`cutoff` must be a number >= threshold ({threshold:g}), got {cutoff!r}"
+            raise ValueError(msg)
+        if sp.issparse(cost):
+            coo = sp.coo_array(cost)
+            coo.sum_duplicates()  # keeps explicit zeros: they are costs
+            shape = coo.shape
+            d, c, m = (
+                coo.row.astype(np.int64),
+                coo.col.astype(np.int64),
+                np.asarray(coo.data),
+            )
+        else:
+            try:
+                dense = np.asarray(cost)
+            except (TypeError, ValueError) as err:
+                msg = f"`cost` is not a matrix of numbers ({err})"
+                raise TypeError(msg) from err
+            if dense.ndim != 2:
+                msg = (
+                    f"`cost` must be two-dimensional (demand x candidates), got shape {dense.shape}"
+                )
+                raise ValueError(msg)
+            shape = dense.shape
+            m = dense
+            d = c = np.empty(0, dtype=np.int64)
+        if m.dtype == bool or not np.issubdtype(m.dtype, np.number):
+            msg = f"`cost` must hold numbers, got dtype {m.dtype}"
+            raise TypeError(msg)
+        if np.issubdtype(m.dtype, np.complexfloating):
+            msg = "`cost` must hold real numbers, got complex"
+            raise TypeError(msg)
+        m = m.astype(np.float64, copy=False)
+        for bad, what in ((np.isnan(m), "NaN"), (m < 0, "negative")):
+            if bad.any():
+                i, j = _first_cell(bad, d, c)
+                msg = (
+                    f"`cost` is {what} at (demand {i}, candidate {j}): {float(m[bad][0]):g}; "
+                    "costs must be >= 0, with inf (dense) or no entry (sparse) for unreachable"
+                )
+                raise ValueError(msg)
+        n_d, n_c = int(shape[0]), int(shape[1])
+        try:
+            w = np.asarray(weights, dtype=np.float64)
+        except (TypeError, ValueError) as err:
+            msg = f"`weights` must be numbers ({err})"
+            raise TypeError(msg) from err
+        if w.shape != (n_d,):
+            msg = f"`weights` has shape {w.shape} but `cost` has {n_d} demand rows"
+            raise ValueError(msg)
+        if not np.isfinite(w).all() or (w < 0).any():
+            i = int(np.flatnonzero(~np.isfinite(w) | (w < 0))[0])
+            msg = f"`weights` must be finite and >= 0; row {i} is {w[i]}"
+            raise ValueError(msg)
+        before = None
+        if existing_cost is not None:
+            try:
+                before = np.asarray(existing_cost, dtype=np.float64)
+            except (TypeError, ValueError) as err:
+                msg = f"`existing_cost` must be numbers ({err})"
+                raise TypeError(msg) from err
+            if before.shape != (n_d,):
+                msg = f"`existing_cost` has shape {before.shape} but `cost` has {n_d} demand rows"
+                raise ValueError(msg)
+            if np.isnan(before).any() or (before < 0).any():
+                i = int(np.flatnonzero(np.isnan(before) | (before < 0))[0])
+                msg = (
+                    f"`existing_cost` of row {i} is {before[i]}; costs must be >= 0, inf where "
+                    "no existing facility is in reach"
+                )
+                raise ValueError(msg)
+        horizon = math.inf if cutoff is None else float(cutoff)
+        if m.ndim == 2:
+            d, c = np.nonzero(np.isfinite(m) & (m <= horizon))
+            m = m[d, c]
+        else:
+            keep = np.isfinite(m) & (m <= horizon)
+            d, c, m = d[keep], c[keep], m[keep]
+        cutoff_min = None if cutoff is None or math.isinf(cutoff) else float(cutoff)
+        try:
+            return cls.from_pairs(
+                w,
+                d,
+                c,
+                m,
+                threshold_min=float(threshold),
+                n_candidates=n_c,
+                cutoff_min=cutoff_min,
+                minutes_before=before,
+                candidate_capacity=candidate_capacity,
+                demand_area=demand_area,
+            )
+        except InputError as err:  # an option from_pairs checks (capacity, area): misuse here
+            raise ValueError(str(err)) from err
 
     def pairs_of(self, sites: np.ndarray) -> np.ndarray:
         """Indices into the pair arrays of every pair of ``sites``."""
