@@ -385,9 +385,7 @@ def execute(
         result, work / "report.html", lang=plan.lang, xlsx_path=work / "report.xlsx", force=True
     )
     export_result(result, work / "gis", formats=formats, crs=plan.export_crs, force=True)
-    summary = summary_dict(result)
-    summary["timings_s"] = {k: round(v, 3) for k, v in result.extra["timings_s"].items()}
-    summary["network"] = net.report.describe()
+    summary = summary_dict(result)  # the whole document, timings and network included
     (work / "summary.json").write_text(
         json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8"
     )

@@ -76,7 +76,7 @@ def run(name: str, net: WalkNetwork, inputs: StudyInputs, target_s: float) -> No
     r = analyse(net, inputs, title=name, options=AnalysisOptions())
     wall = time.perf_counter() - t
     stages: dict[str, float] = defaultdict(float)
-    for key, sec in r.extra["timings_s"].items():
+    for key, sec in r.timings_s.items():
         if key != "total":
             stages[key.split("_")[0] if not key.startswith("service") else "service_areas"] += sec
     polys = stages.pop("service_areas", 0.0)

@@ -22,20 +22,9 @@ from collections.abc import Mapping
 import numpy as np
 import pandas as pd
 
-logger = logging.getLogger(__name__)
+from coverage.schema import EQUITY_COLUMNS
 
-#: Columns of the ``equity`` table (see ``coverage.result``).
-EQUITY_COLUMNS: tuple[str, ...] = (
-    "kind",
-    "gini",
-    "gini_weighted",
-    "cv",
-    "worst_area",
-    "worst_rate",
-    "best_area",
-    "best_rate",
-    "best_worst_gap",
-)
+logger = logging.getLogger(__name__)
 
 
 def _values_weights(

@@ -32,6 +32,8 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from coverage.schema import METRIC_COLUMNS
+
 logger = logging.getLogger(__name__)
 
 #: Float noise allowed at a threshold: a walk of exactly 15 minutes computed as 15.000000000002
@@ -47,22 +49,6 @@ def is_covered(minutes: np.ndarray, threshold_min: float) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         return np.asarray(minutes) <= float(threshold_min) + COVER_TOL_MIN
 
-
-#: Columns of the long ``metrics`` table, in order (see ``coverage.result``).
-METRIC_COLUMNS: tuple[str, ...] = (
-    "kind",
-    "target_group",
-    "minutes",
-    "level",
-    "area",
-    "population",
-    "covered_population",
-    "coverage_rate",
-    "mean_minutes",
-    "p90_minutes",
-    "unsnapped",
-    "unreachable",
-)
 
 #: Quantile reported as ``p90_minutes``.
 P90 = 0.9

@@ -62,12 +62,13 @@ target_units (DataFrame, one row per target and 街道/社区, worst first)
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
 import geopandas as gpd
 import pandas as pd
 
+from geo.network import BuildReport
 from layers.spec import LayerSpec
 
 
@@ -84,6 +85,9 @@ class SuggestionRun:
     status: str
     curve: tuple[tuple[int, float], ...] = ()  # (number of sites, coverage rate) for 0..p
     unreachable_population: float = 0.0  # target population no candidate can reach
+    # before/after coverage per 街道 (or H3 cell) from the solver's own accounting
+    # (columns area, population, coverage_rate_before, coverage_rate_after); None without areas
+    per_area: pd.DataFrame | None = None
 
 
 @dataclass(frozen=True)
@@ -122,9 +126,11 @@ class StudyResult:
     target_units: pd.DataFrame = field(default_factory=pd.DataFrame)
     synthetic: bool = False  # True for the demo district: every output says so
     sources: tuple[str, ...] = ()  # data source lines for the method section (OSM attribution)
-    extra: dict[str, Any] = field(default_factory=dict)
     checks: DataChecks = field(default_factory=DataChecks)
     streets: gpd.GeoDataFrame | None = None  # walk network (LineString) with ``minutes_K``
+    completeness: pd.DataFrame = field(default_factory=pd.DataFrame)  # layers within reach
+    network: BuildReport | None = None  # what building the walk network kept and dropped
+    timings_s: Mapping[str, float] = field(default_factory=dict)  # seconds per stage
 
     def unsnapped_facilities(self, kind: str) -> gpd.GeoDataFrame:
         """Facilities of ``kind`` too far from any street to serve anyone (never routed)."""

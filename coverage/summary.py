@@ -10,6 +10,7 @@ import math
 from typing import Any
 
 import numpy as np
+import pandas as pd
 
 from coverage.result import StudyResult
 
@@ -29,20 +30,31 @@ def _minutes_key(m: float) -> str:
 
 
 def _areas_before_after(result: StudyResult, kind: str) -> dict[str, Any]:
-    """Headline coverage per 街道 (or hex) before and after the suggested sites."""
+    """Headline coverage per 街道 (or hex) before and after the suggested sites.
+
+    From the solver's own per-area accounting (``SuggestionRun.per_area``); every area of the
+    metrics table is listed, ``null`` where it has no target population.
+    """
+    run = result.suggestion_runs[kind]
     spec = result.specs[kind]
+    m = result.metrics
+    rows = m[
+        (m["kind"] == kind)
+        & (m["minutes"] == spec.headline_min)
+        & m["level"].isin(["street", "hex"])
+    ]
+    per = (
+        run.per_area.set_index("area")
+        if run.per_area is not None and len(run.per_area)
+        else pd.DataFrame(columns=["coverage_rate_before", "coverage_rate_after"])
+    )
     out: dict[str, Any] = {}
-    if result.metrics_after.empty:
-        return out
-    key = ["level", "area"]
-
-    def rows(m: Any) -> Any:
-        sel = (m["kind"] == kind) & (m["minutes"] == spec.headline_min)
-        return m[sel & m["level"].isin(["street", "hex"])].set_index(key)["coverage_rate"]
-
-    before, after = rows(result.metrics), rows(result.metrics_after)
-    for (level, area), rate in before.items():
-        out[str(area)] = {"before": _num(rate), "after": _num(after.get((level, area)))}
+    for area in rows["area"].astype(str):
+        hit = per.loc[area] if area in per.index else None
+        out[area] = {
+            "before": None if hit is None else _num(hit["coverage_rate_before"]),
+            "after": None if hit is None else _num(hit["coverage_rate_after"]),
+        }
     return out
 
 
@@ -101,6 +113,9 @@ def summary_dict(result: StudyResult) -> dict[str, Any]:
                     "rank": int(r["rank"]),
                     "site_id": str(r["site_id"]),
                     "name": str(r["name"]),
+                    "street": str(r.get("street", "")),
+                    "area": str(r.get("area", "")),
+                    "community": str(r.get("community", "")),
                     "lon": round(float(r.geometry.x), 7),
                     "lat": round(float(r.geometry.y), 7),
                     "added_population": _num(r["added_population"]),
@@ -123,7 +138,7 @@ def summary_dict(result: StudyResult) -> dict[str, Any]:
         }
         for _, r in result.equity.iterrows()
     }
-    comp = result.extra.get("completeness")
+    comp = result.completeness
     all_layers = None
     if comp is not None and len(comp):
         d = comp[comp["level"] == "district"]
@@ -167,4 +182,6 @@ def summary_dict(result: StudyResult) -> dict[str, Any]:
         "suggestions": suggestions,
         "targets": targets,
         "sources": list(result.sources),
+        "timings_s": {k: round(float(v), 3) for k, v in result.timings_s.items()},
+        "network": None if result.network is None else result.network.describe(),
     }
