@@ -32,6 +32,8 @@ from layers.plan import (  # noqa: E402
     LayerInput,
     Plan,
     merge,
+    parse_columns,
+    parse_formats,
     parse_minutes,
     parse_pair,
     plan_from_mapping,
@@ -56,80 +58,273 @@ class Progress:
             print(f"[{time.perf_counter() - self.t0:6.1f}s] {text}", file=sys.stderr, flush=True)
 
 
+def version() -> str:
+    """The project's version, read from ``pyproject.toml`` (no import of an installed package)."""
+    import tomllib
+
+    try:
+        with (ROOT / "pyproject.toml").open("rb") as fh:
+            return str(tomllib.load(fh)["project"]["version"])
+    except (OSError, KeyError, tomllib.TOMLDecodeError):
+        return "unknown"
+
+
+_FORMATS_DEFAULT = "gpkg,geojson,shp,parquet,csv"
+_RUN_EXAMPLES = """\
+examples:
+  app.py run plan.toml --out out/study
+  app.py run --network westlake.osm.pbf --residents residents.gpkg \\
+      --layer canteen=canteens.csv --coords canteen=gcj02 \\
+      --areas areas.gpkg --areas-layer streets_areas --suggest canteen=5 --out out/s
+  app.py run plan.toml --residents-columns population=常住人口,elderly=60岁以上 \\
+      --layer-columns canteen:name=名称,capacity=床位 --out out/s
+
+A file holding several layers or sheets (GeoPackage, XLSX) needs its layer named:
+--residents-layer, --areas-layer, --communities-layer, --candidates-layer, or
+--layer-sheet KIND=NAME for a facility layer.  Flags override the plan file."""
+
+
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Epilog examples kept as written; option help wrapped to the terminal."""
+
+    def __init__(self, prog: str) -> None:
+        super().__init__(prog, max_help_position=30, width=min(100, _terminal_width()))
+
+
+def _terminal_width() -> int:
+    import shutil
+
+    return shutil.get_terminal_size((80, 24)).columns
+
+
 def _parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--out", required=True, type=Path, help="output folder (created whole)")
-    common.add_argument("--force", action="store_true", help="replace an existing output folder")
-    common.add_argument("--lang", choices=["zh", "en"], help="language of map and report")
-    common.add_argument(
+    out = common.add_argument_group("output")
+    out.add_argument(
+        "--out", required=True, type=Path, metavar="DIR", help="output folder (created whole)"
+    )
+    out.add_argument(
+        "--force", action="store_true", help="replace an output folder this tool wrote before"
+    )
+    out.add_argument(
+        "--lang", choices=["zh", "en"], help="language of map and report (default: zh)"
+    )
+    out.add_argument(
         "--basemap",
         choices=["osm", "none", "gcj02"],
-        help="map tiles: OpenStreetMap, none (offline), or Amap-style GCJ-02",
+        help="map tiles: OpenStreetMap, none (offline) or Amap-style GCJ-02 (default: osm)",
     )
-    common.add_argument("--export-crs", help="CRS of GIS exports: wgs84, cgcs2000, gcj02, EPSG")
-    common.add_argument(
+    out.add_argument(
+        "--export-crs",
+        metavar="CRS",
+        help="CRS of GIS exports: wgs84, cgcs2000, gcj02, bd09 or an EPSG code (default: wgs84)",
+    )
+    out.add_argument(
         "--formats",
-        default="gpkg,geojson,shp,parquet,csv",
-        help="GIS export formats (comma-separated)",
+        default=_FORMATS_DEFAULT,
+        metavar="LIST",
+        help=f"GIS export formats, comma-separated (default: {_FORMATS_DEFAULT})",
     )
-    common.add_argument("--cache-dir", type=Path, help="network cache folder")
-    g = common.add_mutually_exclusive_group()
-    g.add_argument("--quiet", action="store_true", help="no progress output")
+    out.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="network cache (default: $SERVICECIRCLE_CACHE or ~/.cache/servicecircle/networks)",
+    )
+    g = out.add_mutually_exclusive_group()
+    g.add_argument("--quiet", action="store_true", help="no progress lines")
     g.add_argument("--verbose", action="store_true", help="log details (and tracebacks)")
 
-    p = argparse.ArgumentParser(prog="app.py", description=__doc__.split("\n\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
-    d = sub.add_parser("demo", parents=[common], help="run the synthetic demo district")
-    d.add_argument("--seed", type=int, default=2026, help="demo generator seed")
-    d.add_argument("--suggest", type=int, default=3, help="new sites suggested per layer")
-    r = sub.add_parser("run", parents=[common], help="run a study")
+    p = argparse.ArgumentParser(
+        prog="app.py",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=_Help,
+        epilog="examples:\n  app.py demo --out out/demo\n  app.py run plan.toml --out out/study\n"
+        "  app.py prepare-osm city.osm.pbf --areas 街道.geojson --out inputs\n"
+        "Run 'app.py COMMAND --help' for a command's options.",
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    d = sub.add_parser(
+        "demo",
+        usage="app.py demo [options] --out DIR",
+        parents=[common],
+        help="run the synthetic demo district end to end",
+        description="Generate a synthetic district (streets, residents, facilities, 街道, "
+        "社区) and run the whole study on it.",
+        formatter_class=_Help,
+        epilog="example:\n  app.py demo --out out/demo --lang en --basemap none",
+    )
+    d.add_argument("--seed", type=int, default=2026, help="demo generator seed (default: 2026)")
+    d.add_argument(
+        "--suggest", type=int, default=3, metavar="N", help="new sites per layer (default: 3)"
+    )
+
+    r = sub.add_parser(
+        "run",
+        parents=[common],
+        help="run a study from a plan file and/or flags",
+        usage="app.py run [PLAN.toml] [options] --out DIR",
+        description="Measure walking access to each facility layer and suggest new sites.\n"
+        "Every option can also be set in the TOML plan file; a flag overrides it.",
+        formatter_class=_Help,
+        epilog=_RUN_EXAMPLES,
+    )
     r.add_argument("plan", nargs="?", type=Path, help="TOML plan file (optional)")
-    r.add_argument("--title")
-    r.add_argument("--network", type=Path, help=".osm.pbf / .osm / .osm.bz2 / .graphml")
-    r.add_argument("--place", help="download the network online through OSMnx")
-    r.add_argument("--residents", type=Path)
-    r.add_argument("--layer", action="append", default=[], metavar="KIND=FILE")
-    r.add_argument("--areas", type=Path, help="街道 polygons")
-    r.add_argument("--communities", type=Path, help="社区 polygons")
-    r.add_argument("--candidates", type=Path, help="candidate sites for new facilities")
-    r.add_argument("--suggest", action="append", default=[], metavar="KIND=N")
-    r.add_argument("--model", choices=MODELS)
-    r.add_argument("--speed", action="append", default=[], metavar="KIND=KMH")
-    r.add_argument("--minutes", help="thresholds, e.g. 5,10,15")
-    r.add_argument(
+    i = r.add_argument_group("inputs (FILE: GeoJSON, GeoPackage, Shapefile, GeoParquet, CSV, XLSX)")
+    i.add_argument("--network", type=Path, metavar="FILE", help=".osm.pbf, .osm(.bz2), .graphml")
+    i.add_argument(
+        "--place", help="download the street network online (OSMnx), e.g. 上城区, 杭州市"
+    )
+    i.add_argument("--residents", type=Path, metavar="FILE", help="resident points or polygons")
+    i.add_argument("--residents-layer", metavar="NAME", help="its GeoPackage layer or XLSX sheet")
+    i.add_argument(
+        "--residents-columns",
+        metavar="COLS",
+        help="K=COL,..: population, elderly, youth, id, name",
+    )
+    i.add_argument(
+        "--layer",
+        action="append",
+        default=[],
+        metavar="KIND=FILE",
+        help="a facility layer, e.g. canteen=canteens.csv (repeatable)",
+    )
+    i.add_argument(
+        "--layer-sheet",
+        action="append",
+        default=[],
+        metavar="KIND=NAME",
+        help="GeoPackage layer or XLSX sheet of that file",
+    )
+    i.add_argument(
+        "--layer-columns",
+        action="append",
+        default=[],
+        metavar="KIND:COLS",
+        help="e.g. canteen:name=名称,capacity=床位 (id, name, capacity)",
+    )
+    i.add_argument("--areas", type=Path, metavar="FILE", help="街道 (sub-district) polygons")
+    i.add_argument("--areas-layer", metavar="NAME", help="its GeoPackage layer or XLSX sheet")
+    i.add_argument("--areas-columns", metavar="COLS", help="name=COL: the column naming each 街道")
+    i.add_argument("--communities", type=Path, metavar="FILE", help="社区 (community) polygons")
+    i.add_argument("--communities-layer", metavar="NAME", help="its layer or sheet")
+    i.add_argument(
+        "--communities-columns", metavar="COLS", help="name=COL,parent=COL (the 社区's 街道)"
+    )
+    i.add_argument("--candidates", type=Path, metavar="FILE", help="candidate sites for new ones")
+    i.add_argument("--candidates-layer", metavar="NAME", help="its layer or sheet")
+    i.add_argument("--candidates-columns", metavar="COLS", help="K=COL,..: id, name, capacity")
+    i.add_argument(
         "--coords",
         action="append",
         default=[],
-        metavar="[LAYER=]SYSTEM",
-        help="coordinate system of point tables: wgs84, gcj02, bd09, cgcs2000",
+        metavar="[INPUT=]SYS",
+        help="SYS of CSV/XLSX tables: wgs84, gcj02 (Amap), bd09 (Baidu), cgcs2000 (default: "
+        "wgs84); INPUT=SYS (residents, streets, communities, candidates, KIND) overrides a "
+        "file's own CRS",
     )
-    r.add_argument("--layer-table", type=Path, help="TOML layer table (default data/layers.toml)")
-    r.add_argument("--crs", help="metric CRS for the analysis, e.g. 4549 (default local UTM)")
-    r.add_argument("--max-snap-m", type=float)
-    r.add_argument("--targets", type=Path, help="TOML file of [[targets]] (planning targets)")
+    i.add_argument(
+        "--layer-table", type=Path, metavar="FILE", help="layer kinds (default: data/layers.toml)"
+    )
+    i.add_argument("--targets", type=Path, metavar="FILE", help="planning targets ([[targets]])")
+    a = r.add_argument_group("analysis")
+    a.add_argument("--title", help="study title (default: 15分钟公共服务圈)")
+    a.add_argument("--minutes", metavar="LIST", help="walking minutes (default: 5,10,15)")
+    a.add_argument(
+        "--speed",
+        action="append",
+        default=[],
+        metavar="KIND=KMH",
+        help="walking speed of a layer's group (default: data/layers.toml)",
+    )
+    a.add_argument("--crs", help="metric CRS, e.g. 4549 (default: local UTM zone)")
+    a.add_argument(
+        "--max-snap-m",
+        type=float,
+        metavar="M",
+        help="farthest walk onto the network, in metres (default: 300)",
+    )
+    a.add_argument(
+        "--suggest",
+        action="append",
+        default=[],
+        metavar="KIND[=N]",
+        help="suggest N new sites (mclp, pmedian, capacitated); KIND alone with lscp",
+    )
+    a.add_argument(
+        "--model",
+        choices=MODELS,
+        help="mclp: reach most people with N sites; lscp: fewest sites reaching everyone "
+        "reachable; pmedian: shortest mean walk; capacitated: mclp within site capacity "
+        "(default: mclp)",
+    )
+
     o = sub.add_parser(
         "prepare-osm",
-        help="write residents, OSM-tag facility layers, 街道 and a "
-        "plan.toml for a study on real streets",
+        usage="app.py prepare-osm OSM --areas FILE [options] --out DIR",
+        help="write residents, OSM-tag facility layers, 街道 and a plan.toml from an OSM file",
+        description="Derive a study's inputs from OpenStreetMap: residents from buildings, "
+        "facility layers from OSM tags (proxies), 街道 from your polygons.",
+        formatter_class=_Help,
+        epilog="example:\n  app.py prepare-osm westlake.osm.pbf --areas hangzhou_admin.geojson \\\n"
+        "      --area-where in_new_shangcheng_2021=true --totals 人口.csv --out inputs\n"
+        "  app.py run inputs/plan.toml --out out/study",
     )
     o.add_argument("osm", type=Path, help=".osm.pbf / .osm with streets, buildings and POIs")
-    o.add_argument("--areas", type=Path, required=True, help="街道 polygons")
+    o.add_argument("--areas", type=Path, required=True, metavar="FILE", help="街道 polygons")
     o.add_argument("--area-where", metavar="COLUMN=VALUE", help="keep only matching polygons")
-    o.add_argument("--area-name-col", default="name")
-    o.add_argument("--totals", type=Path, help="CSV: 街道 name, population (else density)")
+    o.add_argument(
+        "--area-name-col", default="name", metavar="COL", help="街道 name column (default: name)"
+    )
+    o.add_argument("--totals", type=Path, metavar="CSV", help="CSV of 街道 name, population")
     o.add_argument(
         "--density",
         type=float,
         default=11_500.0,
-        help="people per km2 assumed when no totals are given",
+        metavar="PER_KM2",
+        help="people per km² when no --totals are given (default: 11500)",
     )
-    o.add_argument("--unit", choices=["compound", "building"], default="compound")
-    o.add_argument("--out", required=True, type=Path)
-    o.add_argument("--force", action="store_true")
+    o.add_argument(
+        "--unit",
+        choices=["compound", "building"],
+        default="compound",
+        help="resident unit (default: compound)",
+    )
+    o.add_argument("--out", required=True, type=Path, metavar="DIR", help="folder to write")
+    o.add_argument("--force", action="store_true", help="replace a folder this tool wrote")
     g2 = o.add_mutually_exclusive_group()
-    g2.add_argument("--quiet", action="store_true")
-    g2.add_argument("--verbose", action="store_true")
+    g2.add_argument("--quiet", action="store_true", help="no summary lines")
+    g2.add_argument("--verbose", action="store_true", help="log details")
     return p
+
+
+def _by_kind(items: list[str], flag: str, example: str) -> dict[str, str]:
+    return dict(parse_pair(s, flag=flag, example=example) for s in items)
+
+
+def _layer_columns(items: list[str]) -> dict[str, dict[str, str]]:
+    """``--layer-columns canteen:name=名称,capacity=床位`` (repeatable)."""
+    out: dict[str, dict[str, str]] = {}
+    for item in items:
+        kind, sep, rest = item.partition(":")
+        if not sep or not kind.strip() or "=" in kind:
+            msg = f"--layer-columns {item}: expected KIND:KEY=COLUMN"
+            raise InputError(msg, fix="write e.g. --layer-columns canteen:name=名称,capacity=床位")
+        out.setdefault(kind.strip(), {}).update(parse_columns(rest, flag="--layer-columns"))
+    return out
+
+
+def _suggest(items: list[str]) -> dict[str, int]:
+    """``--suggest canteen=5``; ``--suggest canteen`` (no number) for LSCP, stored as 0."""
+    out = {}
+    for item in items:
+        if "=" in item:
+            kind, n = parse_pair(item, flag="--suggest", number=int, example="canteen=5")
+        else:
+            kind, n = item.strip(), 0
+        out[kind] = n
+    return out
 
 
 def _plan_from_args(args: argparse.Namespace) -> tuple[Plan, dict[str, str]]:
@@ -138,32 +333,59 @@ def _plan_from_args(args: argparse.Namespace) -> tuple[Plan, dict[str, str]]:
     coords_by_layer: dict[str, str] = {}
     for item in args.coords:
         if "=" in item:
-            k, v = parse_pair(item, flag="--coords")
+            k, v = parse_pair(item, flag="--coords", example="canteen=gcj02")
             coords_by_layer[k] = v
         else:
             coords_default = item
+    sheets = _by_kind(args.layer_sheet, "--layer-sheet", "canteen=Sheet1")
+    columns = _layer_columns(args.layer_columns)
     layers = []
     for item in args.layer:
-        kind, file = parse_pair(item, flag="--layer")
-        layers.append(LayerInput(kind, Path(file), coords_by_layer.get(kind)))
+        kind, file = parse_pair(item, flag="--layer", example="canteen=canteens.csv")
+        layers.append(LayerInput(kind, Path(file)))
     given = {li.kind for li in layers}
-    # --coords KIND=SYSTEM also applies to a layer that came from the plan file
-    layers += [
-        LayerInput(li.kind, li.file, coords_by_layer[li.kind])
-        for li in plan.layers
-        if li.kind in coords_by_layer and li.kind not in given
+    # --coords/--layer-sheet/--layer-columns KIND=... also apply to a layer of the plan file
+    layers += [li for li in plan.layers if li.kind not in given]
+    kinds = [li.kind for li in layers]
+    for flag, table in (("--layer-sheet", sheets), ("--layer-columns", columns)):
+        for kind in table:
+            if kind not in kinds:
+                msg = f"{flag} {kind}: '{kind}' is not one of the given layers"
+                raise InputError(
+                    msg, fix=f"use one of {', '.join(kinds) or '(none)'} or add --layer {kind}=FILE"
+                )
+    layers = [
+        dataclasses.replace(
+            li,
+            coords=coords_by_layer.get(li.kind, li.coords),
+            layer=sheets.get(li.kind, li.layer),
+            columns={**li.columns, **columns.get(li.kind, {})},
+        )
+        for li in layers
     ]
+
+    def cols(text: str | None, flag: str) -> dict[str, str] | None:
+        return parse_columns(text, flag=flag) if text else None
+
     plan = merge(
         plan,
         title=args.title,
         network=args.network,
         place=args.place,
         residents=args.residents,
+        residents_layer=args.residents_layer,
+        residents_columns=cols(args.residents_columns, "--residents-columns"),
         streets=args.areas,
+        streets_layer=args.areas_layer,
+        streets_columns=cols(args.areas_columns, "--areas-columns"),
         communities=args.communities,
+        communities_layer=args.communities_layer,
+        communities_columns=cols(args.communities_columns, "--communities-columns"),
         candidates=args.candidates,
+        candidates_layer=args.candidates_layer,
+        candidates_columns=cols(args.candidates_columns, "--candidates-columns"),
         layers=tuple(layers),
-        suggest=dict(parse_pair(s, flag="--suggest", number=int) for s in args.suggest),
+        suggest=_suggest(args.suggest),
         speed=dict(parse_pair(s, flag="--speed", number=float) for s in args.speed),
         minutes=parse_minutes(args.minutes) if args.minutes else None,
         coords=coords_default,
@@ -230,7 +452,7 @@ def execute(
     from layers.export import export_result
     from layers.model import read_areas, read_candidates, read_facilities, read_residents
     from layers.spec import load_layer_table
-    from layers.validate import check_overlap
+    from layers.validate import check_group_columns, check_overlap
     from maps.coverage_map import render_map
     from maps.report import write_report
 
@@ -249,20 +471,49 @@ def execute(
         plan.targets, layers=[li.kind for li in plan.layers], file=plan.targets_file
     )
     progress("reading layers")
+    # candidates first (small): --suggest N is checked against them before the big files
+    candidates = (
+        read_candidates(
+            plan.candidates,
+            coords=coords_by_layer.get("candidates"),
+            default_coords=plan.coords,
+            layer=plan.candidates_layer,
+            **_point_columns(plan.candidates_columns),
+        )
+        if plan.candidates
+        else None
+    )
+    if candidates is not None:
+        check_suggest_against_candidates(plan, len(candidates))
     cols = dict(plan.residents_columns)
+    population_col = cols.pop("population", "population")
+    id_col, name_col = cols.pop("id", None), cols.pop("name", None)
     # a bare --coords (plan `coords`) is only for tables that carry no CRS of their own; an
     # input named in --coords NAME=SYSTEM (or a layer's `coords`) overrides even a declared CRS
     residents = read_residents(
         plan.residents,
         coords=coords_by_layer.get("residents"),
         default_coords=plan.coords,
-        population_col=cols.pop("population", "population"),
+        population_col=population_col,
         group_cols={"elderly": "elderly", "youth": "youth", **cols},
+        id_col=id_col,
+        name_col=name_col,
         layer=plan.residents_layer,
     )
+    # a layer serving a group the residents lack fails now, not after the network build
+    needed_by: dict[str, list[str]] = {}
+    for li in plan.layers:
+        needed_by.setdefault(specs[li.kind].target_group, []).append(li.kind)
+    check_group_columns(residents, needed_by, file=plan.residents, needed_by=needed_by)
     facilities = {
         li.kind: read_facilities(
-            li.file, li.kind, coords=li.coords, default_coords=plan.coords, specs=specs
+            li.file,
+            li.kind,
+            coords=li.coords,
+            default_coords=plan.coords,
+            specs=specs,
+            layer=li.layer,
+            **_point_columns(li.columns),
         )
         for li in plan.layers
     }
@@ -271,6 +522,7 @@ def execute(
             plan.streets,
             level="street",
             layer=plan.streets_layer,
+            name_col=plan.streets_columns.get("name"),
             coords=coords_by_layer.get("streets") or coords_by_layer.get("areas"),
             default_coords=plan.coords,
         )
@@ -282,19 +534,12 @@ def execute(
             plan.communities,
             level="community",
             layer=plan.communities_layer,
+            name_col=plan.communities_columns.get("name"),
+            parent_col=plan.communities_columns.get("parent"),
             coords=coords_by_layer.get("communities"),
             default_coords=plan.coords,
         )
         if plan.communities
-        else None
-    )
-    candidates = (
-        read_candidates(
-            plan.candidates,
-            coords=coords_by_layer.get("candidates"),
-            default_coords=plan.coords,
-        )
-        if plan.candidates
         else None
     )
 
@@ -314,7 +559,8 @@ def execute(
                 + [f.geometry.union_all().envelope for f in facilities.values() if len(f)]
             )
         )
-        check_metric_crs(plan.crs, tuple(float(b) for b in bounds))
+        x0, y0, x1, y1 = (float(b) for b in bounds)
+        check_metric_crs(plan.crs, (x0, y0, x1, y1))
 
     progress("building the walking network")
     # the clip holds every resident, facility and candidate plus the longest walk any number
@@ -390,6 +636,31 @@ def execute(
         json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8"
     )
     return summary
+
+
+def _point_columns(columns: Any) -> dict[str, str | None]:
+    """A column table (``id``, ``name``, ``capacity``) as the readers' keywords."""
+    return {f"{key}_col": columns.get(key) for key in ("id", "name", "capacity")}
+
+
+def check_suggest_against_candidates(plan: Plan, n_candidates: int) -> None:
+    """``--suggest KIND=N`` asks for at most as many sites as the candidates file holds.
+
+    Checked right after the candidates are read, before the residents and the network: the
+    solver would otherwise refuse it only at the end of the analysis.
+    """
+    for kind, n in plan.suggest.items():
+        if plan.model != "lscp" and n > n_candidates:
+            msg = (
+                f"--suggest {kind}={n} asks for {n} new sites but the candidates file has only "
+                f"{n_candidates} site{'s' if n_candidates != 1 else ''}"
+            )
+            raise InputError(
+                msg,
+                file=plan.candidates,
+                fix=f"ask for at most {n_candidates} (--suggest {kind}={n_candidates}, or "
+                f"{kind} = {n_candidates} under [suggest]), or add candidate sites to the file",
+            )
 
 
 def _prepare(args: argparse.Namespace) -> int:
@@ -477,8 +748,14 @@ def _main(args: argparse.Namespace, progress: Progress) -> int:
             # prepare reads the OSM file before it opens its folder: a bad --out fails first
             check_out_dir(args.out, force=args.force, inputs=_input_paths(args, None))
             return _prepare(args)
-        formats = [f.strip() for f in args.formats.split(",") if f.strip()]
-        plan, coords_by_layer = (None, {}) if args.command == "demo" else _plan_from_args(args)
+        # every option is checked before any work: a typo costs a second, not a network build
+        formats = parse_formats(args.formats)
+        if args.command == "demo":
+            plan, coords_by_layer = None, dict[str, str]()
+            merge(Plan(), **_common_overrides(args)).check_options()
+        else:
+            plan, coords_by_layer = _plan_from_args(args)
+            plan.check()
         inputs = _input_paths(args, plan)
         with atomic_dir(args.out, force=args.force, inputs=inputs) as work:
             if plan is None:

@@ -14,6 +14,7 @@ ArcGIS on Chinese Windows produce; Shapefiles honour their ``.cpg``.
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
 import functools
 import io as _io
@@ -21,7 +22,10 @@ import logging
 import re
 import shutil
 import tempfile
+import unicodedata
+import warnings
 import zipfile
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from os import PathLike
 from pathlib import Path
@@ -76,6 +80,12 @@ _SHP_PARTS: Final = (".shp", ".shx", ".dbf", ".prj", ".cpg", ".qix", ".sbn", ".s
 _DBF_NAME_BYTES: Final = 10
 _XLSX_MAX_ROWS: Final = 1_048_575
 _TEXT_ENCODINGS: Final = ("utf-8", "gb18030")  # GB18030 is a superset of GBK and GB2312
+#: The fix shown for an input with several layers when the caller does not say which input.
+_LAYER_OPTION: Final = (
+    "--residents-layer, --areas-layer, --communities-layer, --candidates-layer NAME or "
+    "--layer-sheet KIND=NAME (plan: residents_layer, streets_layer, communities_layer, "
+    'candidates_layer, or layer = "NAME" in a [layers] entry)'
+)
 
 
 @dataclass(frozen=True)
@@ -131,6 +141,41 @@ def list_layers(path: str | PathLike[str]) -> list[str]:
 # =================================================================================== reading
 
 
+#: Library warnings that say nothing about the data (openpyxl's styles and extensions it does
+#: not read): logged at debug level only.
+_NOISE: Final = (
+    "contains no default style",
+    "extension is not supported",
+    "Data Validation",
+    "Conditional Formatting",
+)
+
+
+@contextlib.contextmanager
+def library_warnings(path: str | PathLike[str]) -> Iterator[None]:
+    """Catch the warnings libraries raise while a file is read; log each once, as one line.
+
+    pyogrio, openpyxl and pandas print warnings with their own source lines
+    (``UserWarning: Workbook contains no default style, apply openpyxl's default``), which a
+    planner cannot act on.  Noise goes to the debug log; anything else becomes one warning
+    naming the file.  When the read fails, the :class:`InputError` alone is shown.
+    """
+    name = Path(path).name
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield
+    seen: set[str] = set()
+    for w in caught:
+        text = " ".join(str(w.message).split())
+        if text in seen:
+            continue
+        seen.add(text)
+        if any(n in text for n in _NOISE):
+            log.debug("%s: %s: %s", name, w.category.__name__, text)
+        else:
+            log.warning("%s: while reading: %s", name, text[:200])
+
+
 def _parse_system(coords: CoordSystem | None, p: Path) -> str | CRS | None:
     if coords is None:
         return None
@@ -147,6 +192,7 @@ def read_table(
     coords: CoordSystem | None = None,
     default_coords: CoordSystem | None = None,
     encoding: str | None = None,
+    layer_option: str = _LAYER_OPTION,
 ) -> gpd.GeoDataFrame:
     """Read a layer file into a GeoDataFrame in WGS84 (EPSG:4326).
 
@@ -169,6 +215,18 @@ def read_table(
     encoding
         Text encoding; by default a Shapefile's ``.cpg`` is honoured and otherwise UTF-8 then
         GB18030/GBK are tried (the choice is logged).
+    layer_option
+        How the user names ``layer`` for this input (``--areas-layer NAME (plan:
+        streets_layer)``), shown in the fix when the file holds several layers or sheets.
+
+    Notes
+    -----
+    Office tables are read as offices write them: the header row is found below a title row
+    (and a two-row merged header is joined, ``人口_60岁以上``), a CSV's separator may be ``,``
+    ``;`` tab or ``|``, and numbers may carry thousands separators (``1,164``), full-width
+    digits (``１２３４``) or a count unit used down the whole column (``1234人``).  Each of these
+    is logged.  Library warnings raised while reading (openpyxl's "no default style", GDAL
+    notes) never reach the terminal raw: the ones that matter become one log line.
 
     Returns
     -------
@@ -183,6 +241,26 @@ def read_table(
         For a missing, empty, unreadable or unsupported file, an ambiguous or unknown layer,
         missing coordinate columns, bad coordinates or geometries (see :mod:`layers.validate`).
     """
+    with library_warnings(path):
+        return _read_table(
+            path,
+            layer=layer,
+            coords=coords,
+            default_coords=default_coords,
+            encoding=encoding,
+            layer_option=layer_option,
+        )
+
+
+def _read_table(
+    path: str | PathLike[str],
+    *,
+    layer: str | None = None,
+    coords: CoordSystem | None = None,
+    default_coords: CoordSystem | None = None,
+    encoding: str | None = None,
+    layer_option: str = _LAYER_OPTION,
+) -> gpd.GeoDataFrame:
     p = check_file(path, suffixes=FORMATS)
     fmt = FORMATS[p.suffix.lower()]
     named = _parse_system(coords, p)
@@ -194,7 +272,7 @@ def read_table(
         if fmt == "CSV":
             frame, used_encoding = _read_csv(p, encoding)
         elif fmt == "XLSX":
-            chosen_layer = _choose_sheet(p, layer)
+            chosen_layer = _choose_sheet(p, layer, layer_option)
             frame = _read_xlsx(p, chosen_layer)
         else:
             frame = _read_plain_parquet(p)
@@ -213,7 +291,7 @@ def read_table(
         if fmt == "GeoParquet":
             gdf = _read_geoparquet(p)
         else:
-            chosen_layer = _choose_layer(p, fmt, layer)
+            chosen_layer = _choose_layer(p, fmt, layer, layer_option)
             gdf, used_encoding = _read_ogr(p, fmt, chosen_layer, encoding)
         check_not_empty(gdf, file=p)
         system, source = _vector_system(gdf, p, named=named, general=general)
@@ -363,7 +441,7 @@ def _unreadable(p: Path, fmt: str, exc: BaseException) -> InputError:
     return InputError(msg, file=p, fix=f"check that it really is a {fmt} file, or export it again")
 
 
-def _choose_layer(p: Path, fmt: str, layer: str | None) -> str | None:
+def _choose_layer(p: Path, fmt: str, layer: str | None, option: str) -> str | None:
     layers = _ogr_layers(p, fmt)
     spatial = [name for name, geom in layers if geom]
     names = [name for name, _ in layers]
@@ -373,7 +451,9 @@ def _choose_layer(p: Path, fmt: str, layer: str | None) -> str | None:
         hit = closest(layer, names)
         hint = f"did you mean '{hit}'? " if hit else ""
         msg = f"has no layer '{layer}'"
-        raise InputError(msg, file=p, fix=f"{hint}the layers are: {', '.join(names)}")
+        raise InputError(
+            msg, file=p, fix=f"{hint}the layers are: {', '.join(names)}; name one with {option}"
+        )
     if fmt != "GeoPackage":
         return None
     if len(spatial) == 1:
@@ -382,7 +462,7 @@ def _choose_layer(p: Path, fmt: str, layer: str | None) -> str | None:
         msg = "the GeoPackage has no layer with geometries"
         raise InputError(msg, file=p, fix="export a spatial layer")
     msg = f"the GeoPackage holds {len(spatial)} layers: {', '.join(spatial)}"
-    raise InputError(msg, file=p, fix="choose one with layer=NAME (--layer NAME)")
+    raise InputError(msg, file=p, fix=f"choose one with {option}")
 
 
 def _read_ogr(
@@ -672,57 +752,136 @@ def _csv_mixed_row(raw: bytes) -> int | None:
 def _read_csv(p: Path, encoding: str | None) -> tuple[pd.DataFrame, str]:
     """Read a CSV table; a row with more fields than the header is an error naming the row.
 
-    pandas' C parser does the work; only when it rejects the layout does the csv module
-    re-read the text to find the offending row (and to accept trailing empty cells, which
-    Excel sometimes writes).  The header is read as an ordinary row, so pandas never turns
-    surplus leading fields into an index and shifts values into the wrong columns.
+    The separator is sniffed from the header (``,`` ``;`` tab or ``|``: European Excel writes
+    ``;``, some platforms tabs).  pandas' C parser does the work; only when it rejects the
+    layout does the csv module re-read the text to find the offending row (and to accept
+    trailing empty cells, which Excel sometimes writes).  The header is read as an ordinary
+    row, so pandas never turns surplus leading fields into an index and shifts values into the
+    wrong columns; a title row above it is skipped (see :func:`_find_header`).
     """
     text, used = _decode(p.read_bytes(), p, encoding)
     if not text.strip():
         msg = "the file holds no table (only blank text)"
         raise InputError(msg, file=p, fix="export the table again")
+    sep = _sniff_separator(text, p)
     try:
         raw = pd.read_csv(
             _io.StringIO(text),
             header=None,
+            sep=sep,
             dtype=object,
             keep_default_na=False,
             na_values=[""],
             skipinitialspace=True,
         )
     except pd.errors.ParserError:
-        raw = pd.DataFrame(_csv_rows(text, p), dtype=object)
-    header = ["" if pd.isna(h) else str(h).strip() for h in raw.iloc[0]]
-    seen: set[str] = set()
-    for k, name in enumerate(header):
-        if not name:
-            header[k] = name = f"column_{k + 1}"
-        if name in seen:
-            msg = f"column '{name}' appears twice in the header"
-            raise InputError(msg, file=p, column=name, fix="give every column its own name")
-        seen.add(name)
-    body = raw.iloc[1:].reset_index(drop=True)
-    body.columns = header
-    return _infer_types(body), used
+        raw = pd.DataFrame(_csv_rows(text, p, sep), dtype=object)
+    return _table_body(raw, p), used
 
 
-def _csv_rows(text: str, p: Path) -> list[list[str | None]]:
+_SEPARATORS: Final = (",", ";", "\t", "|")
+_SEPARATOR_NAMES: Final = {",": "commas", ";": "semicolons", "\t": "tabs", "|": "'|'"}
+
+
+def _sniff_separator(text: str, p: Path) -> str:
+    """The CSV separator: the one of ``, ; tab |`` that splits the header into most columns.
+
+    :class:`csv.Sniffer` proposes one from the first lines; it is kept only when it splits the
+    header line (the first line holding any separator, so a title line is passed over) at
+    least as finely as the comma, so ordinary comma files never change reading.
+    """
+    lines = [ln for ln in text.splitlines()[:_HEADER_SCAN_ROWS] if ln.strip()]
+    header = next((ln for ln in lines if any(c in ln for c in _SEPARATORS)), "")
+    if not header:
+        return ","
+
+    def fields(sep: str) -> int:
+        try:
+            return len(next(csv.reader([header], delimiter=sep)))
+        except (csv.Error, StopIteration):
+            return 0
+
     try:
-        rows = [r for r in csv.reader(_io.StringIO(text), skipinitialspace=True) if any(r)]
+        sniffed = csv.Sniffer().sniff("\n".join(lines), delimiters="".join(_SEPARATORS)).delimiter
+    except csv.Error:
+        sniffed = ","
+    best = max(_SEPARATORS, key=lambda c: (fields(c), c == ","))
+    sep = sniffed if sniffed in _SEPARATORS and fields(sniffed) >= fields(best) else best
+    if sep != "," and fields(sep) > 1:
+        log.info("%s: columns separated by %s", p.name, _SEPARATOR_NAMES[sep])
+        return sep
+    return ","
+
+
+def _csv_rows(text: str, p: Path, sep: str = ",") -> list[list[str | None]]:
+    try:
+        rows = [
+            r
+            for r in csv.reader(_io.StringIO(text), delimiter=sep, skipinitialspace=True)
+            if any(r)
+        ]
     except csv.Error as exc:
         msg = f"is not a well-formed CSV table ({exc})"
         raise InputError(msg, file=p, fix="check the quotes in the file") from None
-    width = len(rows[0])
-    for number, row in enumerate(rows[1:], start=1):
+    head, n_header = _find_header([list(r) for r in rows[: _HEADER_SCAN_ROWS * 5]])
+    width = max(len(r) for r in rows[head : head + n_header])
+    for number, row in enumerate(rows[head + n_header :], start=1):
         if len(row) > width and any(cell.strip() for cell in row[width:]):
             msg = (
                 f"is not a well-formed CSV table: the row has {len(row)} fields "
                 f"but the header has {width}"
             )
             raise InputError(
-                msg, file=p, row=number, fix="check the separators (commas) and quotes in that row"
+                msg,
+                file=p,
+                row=number,
+                fix=f"check the separators ({_SEPARATOR_NAMES[sep]}) and quotes in that row",
             )
     return [[c.strip() or None for c in (r + [""] * width)[:width]] for r in rows]
+
+
+def _table_body(raw: pd.DataFrame, p: Path) -> pd.DataFrame:
+    """The data rows of a raw CSV/XLSX grid under its header, with typed columns."""
+    raw = raw.dropna(how="all").reset_index(drop=True)  # Excel's formatted-but-empty rows
+    if raw.empty:
+        return pd.DataFrame()
+    grid = raw.to_numpy(dtype=object)
+    head, n_header = _find_header([list(r) for r in grid[: _HEADER_SCAN_ROWS * 5]])
+    if n_header == 2:
+        header = _joined_header(list(grid[head]), list(grid[head + 1]))
+        log.warning(
+            "%s: two-row header (rows %d and %d) joined into column names: %s",
+            p.name,
+            head + 1,
+            head + 2,
+            ", ".join(h for h in header if h),
+        )
+    else:
+        header = ["" if _blank(h) else str(h).strip() for h in grid[head]]
+    if head:
+        log.warning(
+            "%s: the header is row %d; the %s above it (%s) skipped as a title",
+            p.name,
+            head + 1,
+            "row" if head == 1 else f"{head} rows",
+            " ".join(str(c).strip() for c in grid[0] if not _blank(c))[:60],
+        )
+    body = raw.iloc[head + n_header :].reset_index(drop=True)
+    keep = [bool(h) or body[c].notna().any() for h, c in zip(header, body.columns, strict=True)]
+    body = body.loc[:, keep]
+    header = [h for h, k in zip(header, keep, strict=True) if k]
+    seen: set[str] = set()
+    for k, name in enumerate(header):
+        if not name:
+            header[k] = name = f"column_{k + 1}"
+        if name in seen:
+            msg = f"column '{name}' appears twice in the header"
+            if head or n_header == 2:
+                msg += f" (row {head + n_header} of the sheet)"
+            raise InputError(msg, file=p, column=name, fix="give every column its own name")
+        seen.add(name)
+    body.columns = header
+    return _infer_types(body, p)
 
 
 def _xlsx_sheets(p: Path) -> list[str]:
@@ -733,7 +892,7 @@ def _xlsx_sheets(p: Path) -> list[str]:
         raise _unreadable(p, "XLSX workbook", exc) from None
 
 
-def _choose_sheet(p: Path, sheet: str | None) -> str:
+def _choose_sheet(p: Path, sheet: str | None, option: str) -> str:
     sheets = _xlsx_sheets(p)
     if sheet is not None:
         if sheet in sheets:
@@ -741,7 +900,9 @@ def _choose_sheet(p: Path, sheet: str | None) -> str:
         hit = closest(sheet, sheets)
         hint = f"did you mean '{hit}'? " if hit else ""
         msg = f"has no sheet '{sheet}'"
-        raise InputError(msg, file=p, fix=f"{hint}the sheets are: {', '.join(sheets)}")
+        raise InputError(
+            msg, file=p, fix=f"{hint}the sheets are: {', '.join(sheets)}; name one with {option}"
+        )
     if len(sheets) == 1:
         return sheets[0]
     with pd.ExcelFile(p, engine="openpyxl") as book:
@@ -751,34 +912,160 @@ def _choose_sheet(p: Path, sheet: str | None) -> str:
     if not filled:
         return sheets[0]  # reported as an empty layer
     msg = f"the workbook has {len(filled)} sheets with data: {', '.join(filled)}"
-    raise InputError(msg, file=p, fix="choose one with layer=SHEET (--layer SHEET)")
+    raise InputError(msg, file=p, fix=f"choose one with {option}")
 
 
 def _read_xlsx(p: Path, sheet: str) -> pd.DataFrame:
     try:
-        frame = pd.read_excel(p, sheet_name=sheet, engine="openpyxl")
+        raw = pd.read_excel(p, sheet_name=sheet, engine="openpyxl", header=None)
     except (zipfile.BadZipFile, KeyError, ValueError, OSError) as exc:
         raise _unreadable(p, "XLSX workbook", exc) from None
-    frame = frame.dropna(how="all")  # Excel's formatted-but-empty rows
-    frame.columns = [str(c).strip() for c in frame.columns]
-    frame = frame.loc[
-        :, [not re.fullmatch(r"Unnamed: \d+", c) or frame[c].notna().any() for c in frame.columns]
-    ]
-    return frame.reset_index(drop=True)
+    return _table_body(raw, p)
 
 
+# ------------------------------------------------------------------ header rows and numbers
+
+_HEADER_SCAN_ROWS: Final = 10
+_WKT_START = re.compile(r"^\s*(multi)?(point|linestring|polygon)\b|^\s*geometrycollection\b", re.I)
+
+
+def _blank(value: object) -> bool:
+    if value is None:
+        return True
+    if isinstance(value, float) and np.isnan(value):
+        return True
+    return isinstance(value, str) and not value.strip()
+
+
+def _is_label(value: object) -> bool:
+    """Text that can be a column name: not a number (in any office spelling), not WKT."""
+    if not isinstance(value, str) or not value.strip():
+        return False
+    return _office_number(value) is None and not _WKT_START.match(value)
+
+
+def _header_like(row: list[object], width: int) -> bool:
+    cells = [str(c).strip() for c in row if not _blank(c)]
+    return (
+        len(cells) >= max(2, -(-width // 2))
+        and all(_is_label(c) for c in cells)
+        and len(set(cells)) == len(cells)
+    )
+
+
+def _find_header(rows: list[list[object]]) -> tuple[int, int]:
+    """Where the header is, and whether it spans two rows: ``(row, 1 or 2)``, 0-based.
+
+    Offices put a title above the header (``上城区助餐点名单（2026年）`` in A1) and merge a
+    group name over two columns (``人口`` over ``总数 | 60岁以上``).  The header is the first
+    row whose non-empty cells are at least half the table's width, all distinct text and no
+    numbers; rows above it are titles.  It spans two rows when the next row is text too and
+    has a label under an empty cell of the first (what a merged cell leaves).  A table whose
+    first row is not header-like (column names such as ``2020``) keeps its first row.
+    """
+    if not rows:
+        return 0, 1
+    width = max(sum(not _blank(c) for c in r) for r in rows)
+    head = 0
+    if not _header_like(rows[0], width):
+        for i in range(1, min(len(rows) - 1, _HEADER_SCAN_ROWS)):
+            if _header_like(rows[i], width):
+                head = i
+                break
+    if head + 2 < len(rows):
+        top, below = rows[head], rows[head + 1]
+        labels = [c for c in below if not _blank(c)]
+        merged = any(_blank(t) and not _blank(b) for t, b in zip(top, below, strict=False))
+        if (
+            merged
+            and len(labels) >= 2
+            and all(_is_label(c) for c in labels)
+            and not all(_is_label(c) or _blank(c) for c in rows[head + 2])
+        ):
+            return head, 2
+    return head, 1
+
+
+def _joined_header(top: list[object], below: list[object]) -> list[str]:
+    """Column names of a two-row header: ``人口_60岁以上`` under a merged ``人口``.
+
+    A merged cell leaves its value in the first column only; an empty top cell whose left
+    neighbour carries a group name over a label takes that group name.
+    """
+    names: list[str] = []
+    group: str | None = None
+    for t, b in zip(top, below, strict=False):
+        t_text = None if _blank(t) else str(t).strip()
+        b_text = None if _blank(b) else str(b).strip()
+        if t_text is not None:
+            group = t_text if b_text is not None else None
+        elif b_text is not None and group is not None:
+            t_text = group
+        else:
+            group = None
+        if t_text and b_text:
+            names.append(t_text if t_text == b_text else f"{t_text}_{b_text}")
+        else:
+            names.append(t_text or b_text or "")
+    return names
+
+
+_THOUSANDS = re.compile(r"^[+-]?\d{1,3}(,\d{3})+(\.\d+)?$")
+#: Count units offices write after numbers (``1234人``, ``12 床``); stripped only when a column's
+#: numbers all carry the same one.
+_COUNT_UNITS: Final = "人户个床张"
+_WITH_UNIT = re.compile(rf"^(.*?\d)\s*([{_COUNT_UNITS}])$")
 _LEADING_ZERO = re.compile(r"^[+-]?0\d")
 _FLOAT_MARK = re.compile(r"[.eEnN]")
 _MAX_NUMBER_CHARS = 15
 
 
-def _infer_types(frame: pd.DataFrame) -> pd.DataFrame:
+def _office_number(text: str) -> float | None:
+    """``text`` as a number in an office spelling (``1,164``, ``１２３４``, ``1234人``) or None."""
+    t = unicodedata.normalize("NFKC", text).strip()
+    m = _WITH_UNIT.match(t)
+    if m:
+        t = m.group(1).strip()
+    if _THOUSANDS.match(t):
+        t = t.replace(",", "")
+    try:
+        return float(t)
+    except ValueError:
+        return None
+
+
+def _number_texts(text: list[str]) -> tuple[list[str], list[str]]:
+    """Office spellings of numbers made plain, and what was changed (for the log).
+
+    Full-width digits become ASCII (NFKC), thousands separators go when every comma in the
+    column sits in one (``30,27`` would be a decimal comma: left alone), and a count unit goes
+    when every number of the column carries the same one.
+    """
+    norm = [unicodedata.normalize("NFKC", t).strip() for t in text]
+    notes = []
+    if norm != text:
+        notes.append("full-width digits")
+    units = [_WITH_UNIT.match(t) for t in norm]
+    found = {m.group(2) for m in units if m}
+    if len(found) == 1 and all(units):
+        norm = [m.group(1).strip() for m in units if m]
+        notes.append(f"unit '{found.pop()}' removed")
+    commas = [t for t in norm if "," in t]
+    if commas and all(_THOUSANDS.match(t) for t in commas):
+        norm = [t.replace(",", "") for t in norm]
+        notes.append("thousands separators")
+    return norm, notes
+
+
+def _infer_types(frame: pd.DataFrame, p: Path | None = None) -> pd.DataFrame:
     """Numbers from text columns, keeping codes as text.
 
     Integers stay integers unless a value is written with a decimal point, so ``1.0`` comes
     back as a float and ``1`` as an integer, as written.  Codes with leading zeros (``001``)
     and digit strings longer than 15 characters (ID numbers a float would round) stay text.
-    Text is stripped of surrounding spaces.
+    Text is stripped of surrounding spaces.  Numbers written as offices write them (``1,164``,
+    ``１２３４``, ``1234人`` down a whole column) are read as numbers, and the log says so; cells
+    that are numbers already (XLSX) are kept as they are.
     """
     out: dict[str, object] = {}
     for col in frame.columns:
@@ -787,25 +1074,42 @@ def _infer_types(frame: pd.DataFrame) -> pd.DataFrame:
         if not mask.any():
             out[col] = np.full(len(values), np.nan)
             continue
-        text = [str(v).strip() for v in values[mask]]
-        num = pd.to_numeric(np.asarray(text, dtype=object), errors="coerce")
+        present = values[mask]
+        is_text = np.array([isinstance(v, str) for v in present])
+        is_number = np.array(
+            [isinstance(v, int | float | np.number) and not isinstance(v, bool) for v in present]
+        )
+        if not (is_text | is_number).all():
+            out[col] = frame[col]  # dates, booleans from a workbook: as read
+            continue
+        raw_text = [str(v).strip() for v in present[is_text]]
+        plain, notes = _number_texts(raw_text)
+        num_text = pd.to_numeric(np.asarray(plain, dtype=object), errors="coerce")
         numeric = (
-            not np.isnan(num).any()
-            and not any(_LEADING_ZERO.match(t) for t in text)
-            and max(map(len, text)) <= _MAX_NUMBER_CHARS
+            not np.isnan(np.asarray(num_text, dtype=np.float64)).any()
+            and not any(_LEADING_ZERO.match(t) for t in plain)
+            and max(map(len, plain), default=0) <= _MAX_NUMBER_CHARS
         )
         if numeric:
-            if mask.all() and not any(_FLOAT_MARK.search(t) for t in text):
+            num = np.empty(len(present), dtype=np.float64)
+            num[is_text] = num_text
+            num[is_number] = present[is_number].astype(np.float64)
+            whole = not any(_FLOAT_MARK.search(t) for t in plain) and all(
+                float(v).is_integer() for v in present[is_number]
+            )
+            if notes and p is not None:
+                log.info("%s: column '%s' read as numbers (%s)", p.name, col, ", ".join(notes))
+            if mask.all() and whole:
                 out[col] = num.astype(np.int64)
             else:
                 full = np.full(len(values), np.nan)
                 full[mask] = num
                 out[col] = full
-        elif mask.all() and {t.lower() for t in text} <= {"true", "false"}:
-            out[col] = np.array([t.lower() == "true" for t in text])
+        elif mask.all() and is_text.all() and {t.lower() for t in raw_text} <= {"true", "false"}:
+            out[col] = np.array([t.lower() == "true" for t in raw_text])
         else:
             stripped = values.copy()
-            stripped[mask] = text
+            stripped[mask] = [str(v).strip() if isinstance(v, str) else v for v in present]
             stripped[~mask] = None
             out[col] = pd.Series(stripped, index=frame.index, dtype=object)
     return pd.DataFrame(out, index=frame.index)

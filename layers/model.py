@@ -20,6 +20,7 @@ are in WGS84.
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Mapping, Sequence
 from os import PathLike
@@ -120,6 +121,42 @@ AREA_NAME_ALIASES: Mapping[str, tuple[str, ...]] = {
 }
 PARENT_ALIASES = ("parent", "所属街道", "街道", "街道名称", "乡镇街道")
 
+#: How the user names a column of each input, on the command line and in the plan file:
+#: input -> (flag prefix, plan table).  Facility kinds use ``--layer-columns KIND:``.
+_COLUMN_FLAGS: Mapping[str, tuple[str, str]] = {
+    "residents": ("--residents-columns ", "[residents_columns]"),
+    "street": ("--areas-columns ", "[streets_columns]"),
+    "community": ("--communities-columns ", "[communities_columns]"),
+    "candidates": ("--candidates-columns ", "[candidates_columns]"),
+}
+#: How the user names the GeoPackage layer or XLSX sheet of each input.
+_LAYER_FLAGS: Mapping[str, str] = {
+    "residents": "--residents-layer NAME (plan: residents_layer)",
+    "street": "--areas-layer NAME (plan: streets_layer)",
+    "community": "--communities-layer NAME (plan: communities_layer)",
+    "candidates": "--candidates-layer NAME (plan: candidates_layer)",
+}
+
+
+def column_option(which: str, key: str) -> str:
+    """How to name the column ``key`` of input ``which``, as a fix shows it.
+
+    ``which`` is ``residents``, ``street``, ``community``, ``candidates`` or a facility kind;
+    the text contains ``{col}`` where the column's name goes
+    (``--residents-columns population={col} (plan: [residents_columns] population)``).
+    """
+    flag, table = _COLUMN_FLAGS.get(
+        which, (f"--layer-columns {which}:", f"columns in [layers] {which}")
+    )
+    return f"{flag}{key}={{col}} (plan: {key} in {table})"
+
+
+def layer_option(which: str) -> str:
+    """How to name the GeoPackage layer or XLSX sheet of input ``which`` (for fixes)."""
+    return _LAYER_FLAGS.get(
+        which, f'--layer-sheet {which}=NAME (plan: layer = "NAME" in [layers] {which})'
+    )
+
 
 # ------------------------------------------------------------------------------ loading
 
@@ -131,6 +168,7 @@ def _load(
     default_coords: CoordSystem | None = None,
     layer: str | None,
     encoding: str | None,
+    which: str,
 ) -> tuple[gpd.GeoDataFrame, str | None]:
     """A WGS84 frame and the file name for messages (``None`` for in-memory frames).
 
@@ -158,7 +196,12 @@ def _load(
             gdf = to_wgs84(gdf, system)
         return gdf.reset_index(drop=True), None
     gdf = read_table(
-        source, layer=layer, coords=coords, default_coords=default_coords, encoding=encoding
+        source,
+        layer=layer,
+        coords=coords,
+        default_coords=default_coords,
+        encoding=encoding,
+        layer_option=layer_option(which),
     )
     return gdf, str(Path(source))
 
@@ -172,7 +215,10 @@ def _column(
     file: str | None,
     option: str,
 ) -> str | None:
-    """The user's column for ``wanted``: the explicit one (must exist) or a recognised alias."""
+    """The user's column for ``wanted``: the explicit one (must exist) or a recognised alias.
+
+    ``option`` says how to name it (:func:`column_option`).
+    """
     if explicit is not None:
         return find_column(
             gdf.columns, explicit, (), file=file, required=True, option=option, given=True
@@ -343,13 +389,27 @@ def read_facilities(
     table = specs if specs is not None else load_layer_table()
     check_kind(kind, table, file=None if isinstance(source, gpd.GeoDataFrame) else source)
     gdf, file = _load(
-        source, coords=coords, default_coords=default_coords, layer=layer, encoding=encoding
+        source,
+        coords=coords,
+        default_coords=default_coords,
+        layer=layer,
+        encoding=encoding,
+        which=kind,
     )
     gdf = _as_points(gdf, file=file, what="facilities")
-    id_c = _column(gdf, id_col, "facility_id", ID_ALIASES, file=file, option="id_col")
-    name_c = _column(gdf, name_col, "name", NAME_ALIASES, file=file, option="name_col")
+    id_c = _column(
+        gdf, id_col, "facility_id", ID_ALIASES, file=file, option=column_option(kind, "id")
+    )
+    name_c = _column(
+        gdf, name_col, "name", NAME_ALIASES, file=file, option=column_option(kind, "name")
+    )
     cap_c = _column(
-        gdf, capacity_col, "capacity", CAPACITY_ALIASES, file=file, option="capacity_col"
+        gdf,
+        capacity_col,
+        "capacity",
+        CAPACITY_ALIASES,
+        file=file,
+        option=column_option(kind, "capacity"),
     )
     capacity = check_capacity(gdf, cap_c, file=file) if cap_c else np.full(len(gdf), np.nan)
     schema = {
@@ -378,13 +438,19 @@ def read_candidates(
     Returns points with ``site_id``, ``name``, ``capacity`` (NaN when unknown) first.
     """
     gdf, file = _load(
-        source, coords=coords, default_coords=default_coords, layer=layer, encoding=encoding
+        source,
+        coords=coords,
+        default_coords=default_coords,
+        layer=layer,
+        encoding=encoding,
+        which="candidates",
     )
     gdf = _as_points(gdf, file=file, what="candidate sites")
-    id_c = _column(gdf, id_col, "site_id", ID_ALIASES, file=file, option="id_col")
-    name_c = _column(gdf, name_col, "name", NAME_ALIASES, file=file, option="name_col")
+    opt = functools.partial(column_option, "candidates")
+    id_c = _column(gdf, id_col, "site_id", ID_ALIASES, file=file, option=opt("id"))
+    name_c = _column(gdf, name_col, "name", NAME_ALIASES, file=file, option=opt("name"))
     cap_c = _column(
-        gdf, capacity_col, "capacity", CAPACITY_ALIASES, file=file, option="capacity_col"
+        gdf, capacity_col, "capacity", CAPACITY_ALIASES, file=file, option=opt("capacity")
     )
     capacity = check_capacity(gdf, cap_c, file=file) if cap_c else np.full(len(gdf), np.nan)
     schema = {
@@ -433,8 +499,14 @@ def read_residents(
     :func:`resident_points`.
     """
     gdf, file = _load(
-        source, coords=coords, default_coords=default_coords, layer=layer, encoding=encoding
+        source,
+        coords=coords,
+        default_coords=default_coords,
+        layer=layer,
+        encoding=encoding,
+        which="residents",
     )
+    opt = functools.partial(column_option, "residents")
     aliases = POPULATION_ALIASES if population_col == "population" else ()
     pop_c = find_column(
         gdf.columns,
@@ -442,13 +514,13 @@ def read_residents(
         aliases,
         file=file,
         required=True,
-        option="population_col",
+        option=opt("population"),
         given=population_col != "population",
     )
     assert pop_c is not None  # required=True raises instead
     population = check_counts(gdf, pop_c, file=file, label="population")
-    id_c = _column(gdf, id_col, "resident_id", ID_ALIASES, file=file, option="id_col")
-    name_c = _column(gdf, name_col, "name", NAME_ALIASES, file=file, option="name_col")
+    id_c = _column(gdf, id_col, "resident_id", ID_ALIASES, file=file, option=opt("id"))
+    name_c = _column(gdf, name_col, "name", NAME_ALIASES, file=file, option=opt("name"))
     schema: dict[str, pd.Series | np.ndarray | str] = {
         "resident_id": _ids(gdf, id_c, "R", file=file, out_col="resident_id"),
         "name": _names(gdf, name_c),
@@ -463,7 +535,7 @@ def read_residents(
             () if explicit else GROUP_ALIASES.get(group, ()),
             file=file,
             required=explicit,
-            option="group_cols",
+            option=opt(group),
             given=explicit,
         )
         if found is None:
@@ -514,18 +586,34 @@ def read_areas(
         msg = f"unknown area level '{level}'"
         raise InputError(msg, fix=f"use one of {', '.join(AREA_LEVELS)}")
     gdf, file = _load(
-        source, coords=coords, default_coords=default_coords, layer=layer, encoding=encoding
+        source,
+        coords=coords,
+        default_coords=default_coords,
+        layer=layer,
+        encoding=encoding,
+        which=level,
     )
     gdf = check_geometries(gdf, file=file, allowed=("Polygon", "MultiPolygon"), what="area")
+    opt = functools.partial(column_option, level)
     name_c = find_column(
         gdf.columns,
         name_col or "area",
         () if name_col else AREA_NAME_ALIASES[level],
         file=file,
-        required=True,
-        option="name_col",
-        given=name_col is not None,
+        required=False,
     )
+    if name_c is None and name_col is None:
+        name_c = _only_name_column(gdf, file=file, level=level)
+    if name_c is None:
+        name_c = find_column(
+            gdf.columns,
+            name_col or "area",
+            () if name_col else AREA_NAME_ALIASES[level],
+            file=file,
+            required=True,
+            option=opt("name"),
+            given=name_col is not None,
+        )
     assert name_c is not None
     names = _names(gdf, name_c)
     empty = np.flatnonzero(names.to_numpy() == "")
@@ -537,7 +625,7 @@ def read_areas(
     parent_c = None
     if parent_col is not None or level == "community":
         parent_c = _column(
-            gdf, parent_col, "parent", PARENT_ALIASES, file=file, option="parent_col"
+            gdf, parent_col, "parent", PARENT_ALIASES, file=file, option=opt("parent")
         )
         if parent_c == name_c:
             parent_c = None
@@ -562,6 +650,38 @@ def read_areas(
         )
     out.attrs["overlaps"] = pairs
     return out
+
+
+def _only_name_column(gdf: gpd.GeoDataFrame, *, file: str | None, level: str) -> str | None:
+    """The one text column that names every area, when no known name column exists.
+
+    A 街道 file from a city platform may call its name column anything (``area_name``, ``JDMC``).
+    A column of text with a distinct, non-empty value for every polygon can only be the name
+    when it is the only such column; it is used, and the log says which.  With none or
+    several, ``None`` (the caller then asks the user to name it).
+    """
+    found = []
+    for col in gdf.columns:
+        if col == gdf.geometry.name:
+            continue
+        values = gdf[col]
+        if not all(isinstance(v, str) for v in values):
+            continue
+        text = values.str.strip()
+        if (text != "").all() and text.is_unique:
+            found.append(str(col))
+    if len(found) != 1:
+        return None
+    log.warning(
+        "%s: no %s name column (name, 名称, %s...); using '%s', the only text column with a "
+        "distinct name for every polygon (name it with %s)",
+        file or "areas",
+        "街道" if level == "street" else "社区",
+        "街道" if level == "street" else "社区",
+        found[0],
+        column_option(level, "name").format(col=found[0]),
+    )
+    return found[0]
 
 
 #: Overlaps smaller than this share of the smaller polygon are digitising slivers, not news.

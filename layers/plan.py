@@ -8,10 +8,10 @@ Plan file keys (all optional except what a run needs)::
 
     title = "上城区15分钟公共服务圈"
     network = "westlake_10km.osm.pbf"      # or place = "上城区, 杭州市, 中国"
-    residents = "residents.gpkg"
+    residents = "residents.gpkg"             # residents_layer = "..." (GeoPackage layer/sheet)
     streets = "areas.gpkg"                   # 街道 polygons  (streets_layer = "...")
     communities = "areas.gpkg"               # 社区 polygons  (communities_layer = "...")
-    candidates = "candidates.geojson"
+    candidates = "candidates.geojson"        # candidates_layer = "..."
     layer_table = "my_layers.toml"
     coords = "wgs84"                         # default system of CSV/XLSX point tables
     minutes = [5, 10, 15]                    # or one number: minutes = 15
@@ -21,15 +21,26 @@ Plan file keys (all optional except what a run needs)::
     model = "mclp"
     max_snap_m = 300
     [layers]                                 # kind = file, or kind = {file=..., coords=...}
-    canteen = {file = "canteens.csv", coords = "gcj02"}
-    neighborhood_center = "centers.geojson"
+    canteen = {file = "canteens.csv", coords = "gcj02", columns = {capacity = "座位数"}}
+    neighborhood_center = {file = "services.xlsx", layer = "邻里中心"}   # sheet or layer
+    elderly_station = "stations.geojson"
     [suggest]
     canteen = 5
     [speed]
     canteen = 3.3
     [residents_columns]                      # rename: our name = your column
-    population = "常住人口"
+    population = "常住人口"                  # also elderly, youth, id, name
     elderly = "60岁以上"
+    [streets_columns]                        # the column naming each 街道
+    name = "街道名称"
+    [communities_columns]                    # each 社区's name and its 街道
+    name = "社区名称"
+    parent = "所属街道"
+    [candidates_columns]                     # id, name, capacity (also per layer: columns)
+    name = "地址"
+
+``[suggest]`` takes a whole number of sites for ``mclp``, ``pmedian`` and ``capacitated``;
+``lscp`` finds the fewest sites itself, so it takes ``KIND = true`` (or 0), never a number.
 
 Every key at every level is checked (a misspelt key is refused with the closest valid one named),
 counts are whole numbers, speeds are walking speeds in km/h.  The file may be UTF-8 or GBK (see
@@ -39,6 +50,7 @@ counts are whole numbers, speeds are walking speeds in km/h.  The file may be UT
 from __future__ import annotations
 
 import math
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -49,6 +61,15 @@ from layers.tomlfile import check_keys, read_toml
 
 MODELS = ("mclp", "lscp", "pmedian", "capacitated")
 LANGS = ("zh", "en")
+BASEMAPS = ("osm", "none", "gcj02")
+#: GIS export formats (as :mod:`layers.export` writes them) and the other names users write.
+EXPORT_FORMATS = ("gpkg", "geojson", "shp", "parquet", "csv")
+_FORMAT_ALIASES = {
+    "shapefile": "shp",
+    "geoparquet": "parquet",
+    "geopackage": "gpkg",
+    "json": "geojson",
+}
 _KNOWN_KEYS = {
     "title",
     "network",
@@ -60,6 +81,7 @@ _KNOWN_KEYS = {
     "communities",
     "communities_layer",
     "candidates",
+    "candidates_layer",
     "layer_table",
     "coords",
     "minutes",
@@ -72,22 +94,44 @@ _KNOWN_KEYS = {
     "suggest",
     "speed",
     "residents_columns",
+    "streets_columns",
+    "communities_columns",
+    "candidates_columns",
     "basemap",
     "buffer_m",
     "time_limit_s",
     "targets",
 }
-_LAYER_KEYS = ("file", "coords")
+_LAYER_KEYS = ("file", "coords", "layer", "columns")
+#: Column keys each input takes (our name -> the user's column); residents also take every
+#: target group of the layer table (``elderly``, ``youth``...).
+POINT_COLUMN_KEYS = ("id", "name", "capacity")
+RESIDENT_COLUMN_KEYS = ("population", "id", "name")
+STREET_COLUMN_KEYS = ("name",)
+COMMUNITY_COLUMN_KEYS = ("name", "parent")
+#: The column tables of a plan file and the flag that sets each (for messages).
+COLUMN_TABLES = {
+    "residents_columns": "--residents-columns",
+    "streets_columns": "--areas-columns",
+    "communities_columns": "--communities-columns",
+    "candidates_columns": "--candidates-columns",
+}
 _EXAMPLE = {"max_snap_m": 300, "buffer_m": 1000, "time_limit_s": 30}
 
 
 @dataclass(frozen=True)
 class LayerInput:
-    """One facility layer's file and, optionally, its coordinate system."""
+    """One facility layer's file and, optionally, its coordinate system, layer and columns.
+
+    ``layer`` is the GeoPackage layer or XLSX sheet inside ``file``; ``columns`` maps our
+    names (``id``, ``name``, ``capacity``) to the user's columns.
+    """
 
     kind: str
     file: Path
     coords: str | None = None
+    layer: str | None = None
+    columns: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -105,6 +149,10 @@ class Plan:
     communities: Path | None = None
     communities_layer: str | None = None
     candidates: Path | None = None
+    candidates_layer: str | None = None
+    streets_columns: Mapping[str, str] = field(default_factory=dict)
+    communities_columns: Mapping[str, str] = field(default_factory=dict)
+    candidates_columns: Mapping[str, str] = field(default_factory=dict)
     layers: tuple[LayerInput, ...] = ()
     layer_table: Path | None = None
     coords: str | None = None
@@ -129,9 +177,6 @@ class Plan:
         the analysis CRS keeps distances over the study area needs the residents' extent:
         :func:`layers.crs.check_metric_crs` does it once they are read.
         """
-        from layers.crs import parse_coord_system, parse_metric_crs
-        from layers.spec import TARGET_GROUP_LABELS, check_speed_kmh, load_layer_table
-
         if self.network is None and self.place is None:
             msg = "no street network given"
             raise InputError(
@@ -156,17 +201,9 @@ class Plan:
             if f is not None and not f.exists():
                 msg = "file not found"
                 raise InputError(msg, file=f, fix="check the path")
-        if self.model not in MODELS:
-            msg = f"unknown model '{self.model}'"
-            raise InputError(
-                msg,
-                fix=f"{_did_you_mean(self.model, MODELS)}use --model {' | '.join(MODELS)}",
-            )
-        if self.lang not in LANGS:
-            msg = f"unknown language '{self.lang}'"
-            raise InputError(msg, fix="use --lang zh or --lang en")
-        if self.crs is not None:
-            parse_metric_crs(self.crs, flag="--crs")
+        self.check_options()
+        from layers.crs import parse_coord_system
+
         for coords, how in [
             (self.coords, "--coords "),
             *[(li.coords, f"--coords {li.kind}=") for li in self.layers],
@@ -183,6 +220,48 @@ class Plan:
             ("time_limit_s", "time_limit_s = 30 in the plan"),
         ):
             _positive(getattr(self, key), where=key, file=None, example=flag)
+        return self._check_layers()
+
+    def check_options(self) -> Plan:
+        """The options that need no input file: model, language, CRSs, basemap.
+
+        ``app.py demo`` checks these before it generates its district.
+        """
+        from layers.crs import parse_coord_system, parse_metric_crs
+
+        if self.model not in MODELS:
+            msg = f"unknown model '{self.model}'"
+            raise InputError(
+                msg,
+                fix=f"{_did_you_mean(self.model, MODELS)}use --model {' | '.join(MODELS)}",
+            )
+        if self.lang not in LANGS:
+            msg = f"unknown language '{self.lang}'"
+            raise InputError(msg, fix="use --lang zh or --lang en")
+        if self.crs is not None:
+            parse_metric_crs(self.crs, flag="--crs")
+        try:
+            parse_coord_system(self.export_crs)
+        except InputError as err:
+            msg = f"--export-crs {self.export_crs}: {err.problem}"
+            near = re.search(r"did you mean '[^']+'\? ", err.fix or "")
+            raise InputError(
+                msg,
+                fix=f"{near.group(0) if near else ''}write --export-crs (plan: export_crs) as "
+                "wgs84, cgcs2000, gcj02, bd09 or an EPSG code such as 4549",
+            ) from None
+        if self.basemap not in BASEMAPS:
+            msg = f"unknown basemap '{self.basemap}'"
+            raise InputError(
+                msg,
+                fix=f"{_did_you_mean(self.basemap, BASEMAPS)}use --basemap (plan: basemap) "
+                f"{' | '.join(BASEMAPS)}",
+            )
+        return self
+
+    def _check_layers(self) -> Plan:
+        from layers.spec import TARGET_GROUP_LABELS, check_speed_kmh, load_layer_table
+
         specs = load_layer_table(self.layer_table)
         kinds = [li.kind for li in self.layers]
         for kind in kinds:
@@ -203,9 +282,7 @@ class Plan:
                         f"or add --layer {kind}=FILE",
                     )
         for kind, n in self.suggest.items():
-            if n < 0 or (n == 0 and self.model != "lscp"):
-                msg = f"--suggest {kind}={n}: the number of sites must be positive"
-                raise InputError(msg, fix=f"write e.g. --suggest {kind}=5")
+            _check_suggest(kind, n, self.model)
         for kind, kmh in self.speed.items():
             check_speed_kmh(
                 kmh,
@@ -214,8 +291,60 @@ class Plan:
                 example=f"--speed {kind}=3.6 (or {kind} = 3.6 under [speed] in the plan)",
             )
         groups = dict.fromkeys([*TARGET_GROUP_LABELS, *(s.target_group for s in specs.values())])
-        check_keys(self.residents_columns, groups, where="[residents_columns]", file=None)
+        check_keys(
+            self.residents_columns,
+            dict.fromkeys([*groups, *RESIDENT_COLUMN_KEYS]),
+            where="--residents-columns / [residents_columns]",
+            file=None,
+        )
+        for key, allowed in (
+            ("streets_columns", STREET_COLUMN_KEYS),
+            ("communities_columns", COMMUNITY_COLUMN_KEYS),
+            ("candidates_columns", POINT_COLUMN_KEYS),
+        ):
+            check_keys(
+                getattr(self, key), allowed, where=f"{COLUMN_TABLES[key]} / [{key}]", file=None
+            )
+        for li in self.layers:
+            check_keys(
+                li.columns,
+                POINT_COLUMN_KEYS,
+                where=f"--layer-columns {li.kind}: / columns of [layers] {li.kind}",
+                file=None,
+            )
         return self
+
+
+def _check_suggest(kind: str, n: int, model: str) -> None:
+    """A number of new sites fits the model: LSCP chooses its own number, the others need one.
+
+    ``0`` stands for "no number given" (``--suggest KIND`` or ``KIND = true``).
+    """
+    if model == "lscp":
+        if n > 0:
+            msg = (
+                f"--suggest {kind}={n}: --model lscp finds the fewest sites that reach every "
+                "reachable resident; it takes no number of sites"
+            )
+            raise InputError(
+                msg,
+                fix=f"drop ={n} (--suggest {kind}, or {kind} = true under [suggest]), "
+                f"or use --model mclp to place {n} sites",
+            )
+        if n < 0:
+            msg = f"--suggest {kind}={n}: a number of sites cannot be negative"
+            raise InputError(msg, fix=f"write --suggest {kind}")
+        return
+    if n == 0:
+        msg = f"--suggest {kind}: --model {model} places a given number of new sites"
+        raise InputError(
+            msg,
+            fix=f"write --suggest {kind}=5 ({kind} = 5 under [suggest]), "
+            "or use --model lscp to find the fewest sites that reach everyone",
+        )
+    if n < 0:
+        msg = f"--suggest {kind}={n}: the number of sites must be positive"
+        raise InputError(msg, fix=f"write e.g. --suggest {kind}=5")
 
 
 def _did_you_mean(name: str, options: Iterable[str]) -> str:
@@ -301,16 +430,46 @@ def parse_minutes(
     return tuple(sorted({v for v in values if v is not None}))
 
 
-def parse_pair(text: str, *, flag: str, number: type = str) -> tuple[str, Any]:
-    """``KIND=VALUE`` of a repeatable flag."""
+def parse_formats(text: str) -> list[str]:
+    """``--formats gpkg,csv``: checked before any work, so a typo does not cost a whole run."""
+    out: list[str] = []
+    for item in text.split(","):
+        key = item.strip().lower().lstrip(".")
+        if not key:
+            continue
+        key = _FORMAT_ALIASES.get(key, key)
+        if key not in EXPORT_FORMATS:
+            msg = f"--formats: '{item.strip()}' is not an export format"
+            raise InputError(
+                msg,
+                fix=f"{_did_you_mean(key, EXPORT_FORMATS)}write --formats with any of "
+                f"{','.join(EXPORT_FORMATS)} (comma-separated)",
+            )
+        if key not in out:
+            out.append(key)
+    if not out:
+        msg = "--formats names no export format"
+        raise InputError(msg, fix=f"write e.g. --formats {','.join(EXPORT_FORMATS)}")
+    return out
+
+
+def parse_pair(
+    text: str,
+    *,
+    flag: str,
+    number: type = str,
+    example: str = "canteen=...",
+    shape: str = "KIND=VALUE",
+) -> tuple[str, Any]:
+    """``KIND=VALUE`` of a repeatable flag; ``example`` is shown after the flag in a fix."""
     if "=" not in text:
-        msg = f"{flag} {text}: expected KIND=VALUE"
-        raise InputError(msg, fix=f"write e.g. {flag} canteen=...")
+        msg = f"{flag} {text}: expected {shape}"
+        raise InputError(msg, fix=f"write e.g. {flag} {example}")
     key, _, value = text.partition("=")
     key, value = key.strip(), value.strip()
     if not key or not value:
-        msg = f"{flag} {text}: expected KIND=VALUE"
-        raise InputError(msg, fix=f"write e.g. {flag} canteen=...")
+        msg = f"{flag} {text}: expected {shape}"
+        raise InputError(msg, fix=f"write e.g. {flag} {example}")
     if number is str:
         return key, value
     if number is int:
@@ -348,6 +507,7 @@ def plan_from_mapping(
         "residents_layer",
         "streets_layer",
         "communities_layer",
+        "candidates_layer",
         "model",
         "lang",
         "basemap",
@@ -370,11 +530,14 @@ def plan_from_mapping(
         elif isinstance(entry, dict) and "file" in entry:
             check_keys(entry, _LAYER_KEYS, where=where, file=file)
             coords = entry.get("coords")
+            inner = entry.get("layer")
             layers.append(
                 LayerInput(
                     kind,
                     _path(entry["file"], base, where, file),
                     None if coords is None else _system_text(coords, f"{where}.coords", file),
+                    None if inner is None else _text(inner, f"{where}.layer", file),
+                    _columns(entry.get("columns", {}), f"{where}.columns", file),
                 )
             )
         else:
@@ -383,8 +546,11 @@ def plan_from_mapping(
             msg = f"{where} must be a file or {{file = ..., coords = ...}}"
             raise InputError(msg, file=file, fix=f'write {kind} = {{file = "FILE"}} under [layers]')
     kw["layers"] = tuple(layers)
+    # ``KIND = true`` asks for suggestions without a number (LSCP chooses it): stored as 0
     kw["suggest"] = {
-        kind: whole_count(
+        kind: 0
+        if v is True
+        else whole_count(
             v, where=f"[suggest] {kind}", example=f"{kind} = 5 under [suggest]", file=file
         )
         for kind, v in _table(data, "suggest", file).items()
@@ -407,11 +573,34 @@ def plan_from_mapping(
         else:
             msg = "'targets' must be [[targets]] tables or a TOML file path"
             raise InputError(msg, file=file, fix='write targets = "targets.toml"')
-    columns = {}
-    for ours, theirs in _table(data, "residents_columns", file).items():
-        columns[str(ours)] = _text(theirs, f"[residents_columns] {ours}", file)
-    kw["residents_columns"] = columns
+    for key in COLUMN_TABLES:
+        kw[key] = _columns(_table(data, key, file), f"[{key}]", file)
     return Plan(**kw)
+
+
+def _columns(value: Any, where: str, file: str) -> dict[str, str]:
+    """A column table (our name = the user's column), every value text."""
+    if not isinstance(value, dict):
+        msg = f"{where} must be a table of our name = your column, got {value!r}"
+        raise InputError(msg, file=file, fix='write e.g. columns = {name = "名称"}')
+    return {str(k): _text(v, f"{where} {k}", file) for k, v in value.items()}
+
+
+def parse_columns(text: str, *, flag: str) -> dict[str, str]:
+    """``KEY=COLUMN,...`` of a ``--*-columns`` flag (``population=常住人口,elderly=60岁以上``).
+
+    Column names are taken as written (spaces inside kept); a comma always separates pairs.
+    """
+    out: dict[str, str] = {}
+    for item in text.split(","):
+        if not item.strip():
+            continue
+        key, value = parse_pair(item, flag=flag, example="name=名称", shape="KEY=COLUMN")
+        out[key] = value
+    if not out:
+        msg = f"{flag} {text!r}: expected KEY=COLUMN"
+        raise InputError(msg, fix=f"write e.g. {flag} name=名称")
+    return out
 
 
 def _table(data: Mapping[str, Any], key: str, file: str) -> dict[str, Any]:
@@ -461,7 +650,7 @@ def merge(plan: Plan, **overrides: Any) -> Plan:
             given = {li.kind: li for li in plan.layers}
             given.update({li.kind: li for li in value})
             value = tuple(given.values())
-        elif key in ("suggest", "speed", "residents_columns"):
+        elif key in ("suggest", "speed", *COLUMN_TABLES):
             value = {**getattr(plan, key), **value}
         kw[key] = value
     return replace(plan, **kw)

@@ -192,8 +192,9 @@ def find_column(
 
     ``wanted`` is tried first, then each alias (e.g. ``人口`` for ``population``).  When nothing
     matches and ``required``, the error suggests the closest existing column (a misspelling such
-    as ``populaton``) and how to name the column explicitly (``option``); ``given`` says the
-    name came from the user (``population_col=...``), so the fix is to check that name.
+    as ``populaton``) and how to name the column explicitly: ``option`` is the flag or plan key
+    with ``{col}`` where the column goes (``--residents-columns population={col}``), never a
+    Python keyword.  ``given`` says the name came from the user, so the fix is to check it.
     """
     cols = [str(c) for c in columns if str(c) != "geometry"]
     by_key: dict[str, str] = {}
@@ -210,13 +211,20 @@ def find_column(
         if hit:
             break
     if given:
-        fix = (f"did you mean '{hit}'? " if hit else "") + (
-            f"check the column name given to {option or 'the reader'}"
+        fix = (
+            f"did you mean '{hit}'? write {option.format(col=hit)}"
+            if hit and option
+            else "check the column name given"
+            + (f" with {option.format(col=wanted)}" if option else "")
         )
     elif hit:
-        fix = f"rename '{hit}' to '{wanted}'" + (f" or pass {option}='{hit}'" if option else "")
+        fix = f"rename '{hit}' to '{wanted}'" + (
+            f" or name it with {option.format(col=hit)}" if option else ""
+        )
     else:
-        fix = f"add a '{wanted}' column" + (f" or name yours with {option}=" if option else "")
+        fix = f"add a '{wanted}' column" + (
+            f" or name yours with {option.format(col='COLUMN')}" if option else ""
+        )
     msg = f"missing column '{wanted}'"
     raise InputError(msg, file=file, column=wanted, fix=f"{fix}; the columns are: {_listing(cols)}")
 
@@ -414,8 +422,9 @@ def check_lonlat_columns(
             file=file,
             fix="write decimal degrees such as 120.1551 (no degree signs or letters)",
         )
+        _reject_infinite(num, "coordinate", file=file, column=col)
         _reject_rows(
-            np.flatnonzero(~np.isfinite(num)),
+            np.flatnonzero(np.isnan(num)),
             "coordinate is empty",
             file=file,
             column=col,
@@ -655,19 +664,32 @@ def check_kind(kind: str, allowed: Iterable[str], *, file: FileRef = None) -> st
 
 
 def check_group_columns(
-    residents: pd.DataFrame, groups: Iterable[str], *, file: FileRef = None
+    residents: pd.DataFrame,
+    groups: Iterable[str],
+    *,
+    file: FileRef = None,
+    needed_by: Mapping[str, Sequence[str]] | None = None,
 ) -> None:
-    """Every target group a layer needs (``elderly`` for canteens...) must be a residents column."""
+    """Every target group a layer needs (``elderly`` for canteens...) must be a residents column.
+
+    Called right after the residents are read, so a missing column fails in seconds rather
+    than after the network build.  ``needed_by`` names the layers serving each group.
+    """
+    needed_by = needed_by or {}
     cols = [str(c) for c in residents.columns]
     for group in groups:
         if group not in cols:
-            msg = f"residents have no '{group}' column, needed by a layer whose target group it is"
+            needs = f" (needed by {', '.join(needed_by[group])})" if needed_by.get(group) else ""
+            hit = closest(group, cols)
+            col = hit or "COLUMN"
+            msg = f"residents have no '{group}' column{needs}"
             raise InputError(
                 msg,
                 file=file,
                 column=group,
-                fix=f"{_did_you_mean(group, cols)}add the column, name it in the plan's group "
-                "columns, or derive residents from OSM with shares",
+                fix=f"{f'did you mean {hit!r}? ' if hit else ''}name the column with "
+                f'--residents-columns {group}={col} (plan: {group} = "{col}" under '
+                "[residents_columns]), or add it to the residents file",
             )
 
 

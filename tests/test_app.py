@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -466,3 +468,139 @@ def test_web_mercator_crs_exits_2(demo, tmp_path):
     assert s["layers"]["canteen"]["coverage_rate"] == pytest.approx(
         d["layers"]["canteen"]["coverage_rate"], abs=0.005
     )
+
+
+# --- issue 12: every input nameable, every option checked before any heavy work, help -----------
+
+
+@pytest.fixture(scope="module")
+def demo_inputs(tmp_path_factory) -> Path:
+    """The demo's input files only (no analysis): what a planner receives."""
+    from data.demo import generate_demo, write_demo
+
+    folder = tmp_path_factory.mktemp("inputs") / "inputs"
+    write_demo(generate_demo(), folder)
+    return folder
+
+
+def test_demo_areas_gpkg_usable_from_the_cli(demo_inputs, tmp_path):
+    """The demo's own two-layer areas.gpkg: the fix names --areas-layer, and it works."""
+    import pyogrio
+
+    inp = demo_inputs
+    common = [
+        "--network", inp / "streets.osm",
+        "--residents", inp / "residents.gpkg",
+        "--layer", f"youth_hostel={inp / 'youth_hostels.geojson'}",
+        "--formats", "csv",
+    ]  # fmt: skip
+    r = cli("run", *common, "--areas", inp / "areas.gpkg", "--out", tmp_path / "no")
+    assert r.returncode == 2, r.stderr
+    assert "--areas-layer NAME" in r.stderr and "layer=NAME" not in r.stderr
+    r = cli(
+        "run", *common,
+        "--areas", inp / "areas.gpkg", "--areas-layer", "streets_areas",
+        "--communities", inp / "areas.gpkg", "--communities-layer", "communities",
+        "--communities-columns", "name=name,parent=parent",
+        "--out", tmp_path / "yes",
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    s = json.loads((tmp_path / "yes" / "summary.json").read_text(encoding="utf-8"))
+    names = pyogrio.read_dataframe(inp / "areas.gpkg", layer="streets_areas")["name"]
+    assert set(s["areas"]) == set(names)
+
+
+def _residents_without(inp: Path, tmp: Path, column: str) -> Path:
+    import geopandas as gpd
+
+    p = tmp / f"res_no_{column}.geojson"
+    gpd.read_file(inp / "residents.gpkg").drop(columns=[column]).to_file(p)
+    return p
+
+
+@pytest.mark.parametrize(
+    ("extra", "words"),
+    [
+        (lambda inp, tmp: ["--formats", "gpkg,shpp"], "did you mean 'shp'"),
+        (lambda inp, tmp: ["--export-crs", "wgs8"], "--export-crs wgs8"),
+        (
+            lambda inp, tmp: ["--suggest", "canteen=5", "--model", "lscp"],
+            "--model lscp finds the fewest sites",
+        ),
+        (
+            lambda inp, tmp: [
+                "--candidates",
+                inp / "candidates.geojson",
+                "--suggest",
+                "canteen=500",
+            ],
+            "asks for 500 new sites but the candidates file has only",
+        ),
+        (
+            lambda inp, tmp: ["--residents", _residents_without(inp, tmp, "elderly")],
+            "--residents-columns elderly=",
+        ),
+        (
+            lambda inp, tmp: ["--residents-columns", "population=常住人口"],
+            "--residents-columns population=",
+        ),
+        (
+            lambda inp, tmp: ["--layer-columns", "canteen:capacity=床位"],
+            "--layer-columns canteen:capacity=",
+        ),
+    ],
+)
+def test_options_checked_before_the_network_is_read(demo_inputs, tmp_path, extra, words):
+    """A broken network file is read last: each mistake is reported before it, in plain words."""
+    inp = demo_inputs
+    junk = tmp_path / "junk.osm"
+    junk.write_text("not an OSM file", encoding="utf-8")
+    args = [
+        "--network", junk,
+        "--residents", inp / "residents.gpkg",
+        "--layer", f"canteen={inp / 'canteens_gcj02.csv'}",
+        "--coords", "canteen=gcj02",
+    ]  # fmt: skip
+    more = extra(inp, tmp_path)
+    if "--residents" in more:
+        at = args.index("--residents")
+        args[at + 1] = more[more.index("--residents") + 1]
+        more = [a for a in more if a not in ("--residents", args[at + 1])]
+    r = cli("run", *args, *more, "--out", tmp_path / "o")
+    assert r.returncode == 2, r.stderr
+    assert words in r.stderr, r.stderr
+    assert "`p`" not in r.stderr and "Traceback" not in r.stderr
+    assert not re.search(r"\w_cols?\b", r.stderr), r.stderr  # no Python keyword as a fix
+    assert len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert not (tmp_path / "o").exists()
+
+
+def test_help_describes_every_option_with_defaults_and_examples():
+    import importlib
+
+    app = importlib.import_module("app")
+    parser = app._parser()
+    subs = next(a for a in parser._actions if a.__class__.__name__ == "_SubParsersAction")
+    for name, sub in subs.choices.items():
+        assert sub.epilog and f"app.py {name}" in sub.epilog, name  # an example per command
+        for action in sub._actions:
+            assert action.help, (name, action.option_strings)
+            default = action.default
+            if default not in (None, False, [], argparse.SUPPRESS) and action.option_strings:
+                assert "default" in action.help, (name, action.option_strings)
+    text = subs.choices["run"].format_help()
+    lines = text.splitlines()
+    assert len(lines) <= 90 and max(map(len, lines)) <= 100
+    for flag in ("--areas-layer", "--layer-sheet", "--residents-columns", "--candidates-layer"):
+        assert flag in text
+    assert "街道" in text and "社区" in text
+
+
+def test_version_comes_from_pyproject():
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"][
+        "version"
+    ]
+    r = cli("--version")
+    assert r.returncode == 0 and r.stdout.strip() == f"app.py {version}"

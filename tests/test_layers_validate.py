@@ -222,8 +222,8 @@ CASES: list[Case] = [
     # ---- layers
     (
         "ambiguous GeoPackage",
-        lambda t: read_table(gpkg_two_layers(t)),
-        ["study.gpkg", "holds 2 layers: canteen, elderly_station", "layer=NAME"],
+        lambda t: read_facilities(gpkg_two_layers(t), "canteen"),
+        ["study.gpkg", "holds 2 layers: canteen, elderly_station", "--layer-sheet canteen=NAME"],
     ),
     (
         "unknown GeoPackage layer",
@@ -232,8 +232,8 @@ CASES: list[Case] = [
     ),
     (
         "ambiguous workbook",
-        lambda t: read_table(xlsx_two_sheets(t)),
-        ["book.xlsx", "2 sheets with data: 一, 二", "layer=SHEET"],
+        lambda t: read_residents(xlsx_two_sheets(t)),
+        ["book.xlsx", "2 sheets with data: 一, 二", "--residents-layer NAME"],
     ),
     # ---- geometries
     (
@@ -268,7 +268,7 @@ CASES: list[Case] = [
             "residents.csv",
             "missing column 'population'",
             "rename 'populaton' to 'population'",
-            "population_col='populaton'",
+            "--residents-columns population=populaton",
         ],
     ),
     (
@@ -305,7 +305,10 @@ CASES: list[Case] = [
         lambda t: read_residents(
             residents_csv(t, "a,120.1,30.2,100,20\n"), group_cols={"elderly": "老年人口数"}
         ),
-        ["missing column '老年人口数'", "check the column name given to group_cols"],
+        [
+            "missing column '老年人口数'",
+            "check the column name given with --residents-columns elderly=老年人口数",
+        ],
     ),
     # ---- facilities, candidates, areas
     (
