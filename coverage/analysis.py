@@ -508,6 +508,17 @@ def analyse(
         if len(candidates[kind]) == 0:
             log.warning("%s: no candidate sites (no gaps, or no candidates given)", kind)
             continue
+        if opts.model != "lscp" and p > len(candidates[kind]):
+            where = "given" if inputs.candidates is not None else "found in the gap zones"
+            msg = (
+                f"--suggest {kind}={p} asks for {p} new sites but only "
+                f"{len(candidates[kind])} candidate sites were {where}"
+            )
+            raise InputError(
+                msg,
+                fix=f"ask for at most {len(candidates[kind])} (--suggest "
+                f"{kind}={len(candidates[kind])}) or give --candidates FILE",
+            )
         clock.step(f"{specs[kind].label_en}: choosing {p} new sites ({opts.model})")
         with clock.stage(f"optimize_{kind}"):
             suggested[kind] = suggest_sites(

@@ -482,3 +482,19 @@ def _xy(net, gdf):
     from coverage.state import points_xy
 
     return points_xy(net, gdf)
+
+
+def test_more_sites_than_candidates_is_said_in_plain_words():
+    from layers.errors import InputError
+
+    net = line_network()
+    res = residents_frame(net, [(1900, 0), (1950, 0)], pop=[10, 10], elderly=[5, 5])
+    fac = {"canteen": facility_frame(net, "canteen", [(0, 0)])}
+    with pytest.raises(InputError, match=r"asks for 50 new sites but only \d+ candidate") as e:
+        analyse(
+            net,
+            StudyInputs(res, fac, {"canteen": CANTEEN}),
+            title="t",
+            options=AnalysisOptions(suggest={"canteen": 50}),
+        )
+    assert "`p`" not in str(e.value) and "--suggest canteen=" in str(e.value)
