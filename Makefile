@@ -28,6 +28,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_routing
 	$(BIN)/python -m bench.bench_coverage
 	$(BIN)/python -m bench.bench_optimize
+	$(BIN)/python -m bench.bench_whatif
 
 clean:
 	rm -rf $(VENV) out .cache
