@@ -327,6 +327,33 @@ def _suggest(items: list[str]) -> dict[str, int]:
     return out
 
 
+#: Inputs other than facility layers that --coords NAME=SYSTEM can name.
+COORDS_INPUTS = ("residents", "candidates", "streets", "areas", "communities")
+
+
+def _check_coords_names(coords_by_layer: dict[str, str], kinds: list[str]) -> None:
+    """A misspelt input in --coords NAME=SYSTEM would convert nothing: refuse it."""
+    from layers.validate import closest
+
+    valid = [*kinds, *COORDS_INPUTS]
+    for name in coords_by_layer:
+        if name not in valid:
+            near = closest(name, valid)
+            hint = f"did you mean '{near}'? " if near else ""
+            msg = f"--coords {name}=...: '{name}' is not an input of this run"
+            raise InputError(msg, fix=f"{hint}name one of {', '.join(valid)}")
+
+
+def _demo_inputs(plan: Plan | None) -> bool:
+    """A run on the demo's generated streets is synthetic, whoever started it."""
+    from data.demo import is_demo_network
+
+    found = plan is not None and plan.network is not None and is_demo_network(plan.network)
+    if found:
+        log.info("the network is the synthetic demo's: outputs are labelled synthetic")
+    return found
+
+
 def _plan_from_args(args: argparse.Namespace) -> tuple[Plan, dict[str, str]]:
     plan = read_plan(args.plan) if args.plan else Plan()
     coords_default = None
@@ -347,6 +374,7 @@ def _plan_from_args(args: argparse.Namespace) -> tuple[Plan, dict[str, str]]:
     # --coords/--layer-sheet/--layer-columns KIND=... also apply to a layer of the plan file
     layers += [li for li in plan.layers if li.kind not in given]
     kinds = [li.kind for li in layers]
+    _check_coords_names(coords_by_layer, kinds)
     for flag, table in (("--layer-sheet", sheets), ("--layer-columns", columns)):
         for kind in table:
             if kind not in kinds:
@@ -766,7 +794,7 @@ def _main(args: argparse.Namespace, progress: Progress) -> int:
                 args.out,
                 coords_by_layer=coords_by_layer,
                 progress=progress,
-                synthetic=args.command == "demo",
+                synthetic=args.command == "demo" or _demo_inputs(plan),
                 formats=formats,
                 cache_dir=args.cache_dir,
                 work=work,

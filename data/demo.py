@@ -1327,6 +1327,21 @@ def _osm_xml(d: DemoDistrict) -> bytes:
     return ("\n".join(out) + "\n").encode("utf-8")
 
 
+_DEMO_GENERATOR: Final = b'generator="servicecircle demo"'
+
+
+def is_demo_network(path: str | Path) -> bool:
+    """True for a street file this module wrote: a run on the demo's inputs is synthetic too.
+
+    Reads only the first kilobyte (the ``<osm generator=...>`` header), so any file is safe.
+    """
+    try:
+        with Path(path).open("rb") as fh:
+            return _DEMO_GENERATOR in fh.read(1024)
+    except OSError:
+        return False
+
+
 @contextmanager
 def _fixed_gpkg_date() -> Iterator[None]:
     """GeoPackages stamp the write time; pin it so that the same seed gives the same bytes."""

@@ -604,3 +604,23 @@ def test_version_comes_from_pyproject():
     ]
     r = cli("--version")
     assert r.returncode == 0 and r.stdout.strip() == f"app.py {version}"
+
+
+def test_run_on_the_demo_inputs_is_synthetic_and_coords_names_are_checked(demo, tmp_path):
+    """A run on the demo's generated streets says synthetic; a misspelt --coords name is refused."""
+    inp = demo / "inputs"
+    args = [
+        "run",
+        "--network", inp / "streets.osm",
+        "--residents", inp / "residents.gpkg",
+        "--layer", f"youth_hostel={inp / 'youth_hostels.geojson'}",
+        "--formats", "csv",
+    ]  # fmt: skip
+    typo = cli(*args, "--coords", "resident=gcj02", "--out", tmp_path / "typo")
+    assert typo.returncode == 2 and "did you mean 'residents'?" in typo.stderr, typo.stderr
+    assert not (tmp_path / "typo").exists()
+    r = cli(*args, "--out", tmp_path / "syn")
+    assert r.returncode == 0, r.stderr
+    s = json.loads((tmp_path / "syn" / "summary.json").read_text(encoding="utf-8"))
+    assert s["synthetic"] is True
+    assert not any("OpenStreetMap" in line for line in s["sources"])
