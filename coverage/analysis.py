@@ -52,11 +52,14 @@ from geo.routing import Nearest, reachable_pairs
 from geo.service_area import service_areas
 from geo.snap import MAX_SNAP_M, Snapped, nearest_street_names
 from layers.errors import InputError
+from layers.osm_layers import is_osm_proxy
 from layers.spec import LayerSpec
 
 log = logging.getLogger(__name__)
 
 Progress = Callable[[str], None]
+#: Said in every output's sources when a layer comes from OSM tags (translated in maps/).
+PROXY_SOURCE_LINE = "Facility layers from OpenStreetMap tags (proxies, see data/osm_tags.toml)"
 
 
 @dataclass(frozen=True)
@@ -709,7 +712,15 @@ def _assemble(
         measure_layer(layers[k], residents, inputs, s.minutes_after) for k, s in suggested.items()
     ]
     sugg_rows = [row for s in suggested.values() for row in s.rows]
+    proxies = tuple(k for k, s in layers.items() if is_osm_proxy(s.facilities))
+    if proxies:
+        log.warning(
+            "%s: facilities from OpenStreetMap tags (proxies), not real facility lists",
+            ", ".join(proxies),
+        )
+        sources = (*sources, PROXY_SOURCE_LINE)
     checks = DataChecks(
+        osm_proxy_layers=proxies,
         max_snap_m=opts.max_snap_m,
         network_warnings=tuple(net.report.warnings),
         footpath_share=net.report.footpath_share,

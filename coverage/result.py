@@ -104,6 +104,7 @@ class DataChecks:
     area_overlaps: tuple[tuple[str, str, float], ...] = ()  # (area, area, share of the smaller)
     network_warnings: tuple[str, ...] = ()  # e.g. a drive network with almost no footways
     footpath_share: float | None = None  # footways/paths/steps share of the tagged street length
+    osm_proxy_layers: tuple[str, ...] = ()  # layers built from OSM tags, not real facility lists
 
 
 @dataclass(frozen=True)

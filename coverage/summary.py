@@ -73,6 +73,7 @@ def summary_dict(result: StudyResult) -> dict[str, Any]:
             # facilities that serve someone; those beyond the snapping limit are counted apart
             "facilities": int((result.facilities["kind"] == kind).sum()) - len(off),
             "facilities_unsnapped": len(off),
+            "osm_proxy": kind in result.checks.osm_proxy_layers,
             "unsnapped_facilities": [
                 {"facility_id": str(i), "name": str(n)}
                 for i, n in zip(off["facility_id"], off["name"], strict=True)

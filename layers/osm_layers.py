@@ -22,6 +22,17 @@ from layers.errors import InputError
 log = logging.getLogger(__name__)
 
 DEFAULT_TAGS = Path(__file__).resolve().parents[1] / "data" / "osm_tags.toml"
+#: The ``source`` of every facility built here; outputs of a study using them say so.
+OSM_PROXY_SOURCE = "OpenStreetMap tag proxy (ODbL; data/osm_tags.toml)"
+_OLD_SOURCE = "OpenStreetMap (ODbL)"  # written by earlier versions of prepare-osm
+
+
+def is_osm_proxy(facilities: gpd.GeoDataFrame) -> bool:
+    """True when a facility layer was built from OSM tags by ``prepare-osm``, not a real list."""
+    if "source" not in facilities.columns or len(facilities) == 0:
+        return False
+    src = facilities["source"].astype(str)
+    return bool(src.isin([OSM_PROXY_SOURCE, _OLD_SOURCE]).all())
 
 
 def load_tag_table(path: str | PathLike[str] | None = None) -> dict[str, list[tuple[str, str]]]:
@@ -106,7 +117,7 @@ def facilities_from_osm(
                         "kind": kind,
                         "name": name,
                         "capacity": np.nan,
-                        "source": "OpenStreetMap (ODbL)",
+                        "source": OSM_PROXY_SOURCE,
                         "geometry": shapely.Point(lon, lat),
                     }
                 )

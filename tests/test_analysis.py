@@ -498,3 +498,24 @@ def test_more_sites_than_candidates_is_said_in_plain_words():
             options=AnalysisOptions(suggest={"canteen": 50}),
         )
     assert "`p`" not in str(e.value) and "--suggest canteen=" in str(e.value)
+
+
+def test_osm_tag_proxy_layers_are_said_in_every_output():
+    """Facilities built by prepare-osm from OSM tags are flagged in the summary and sources."""
+    from coverage.analysis import PROXY_SOURCE_LINE
+    from layers.osm_layers import OSM_PROXY_SOURCE
+
+    net = line_network()
+    res = residents_frame(net, [(100, 0)], pop=[10], elderly=[5])
+    fac = facility_frame(net, "canteen", [(0, 0)]).assign(source=OSM_PROXY_SOURCE)
+    center = facility_frame(net, "neighborhood_center", [(500, 0)])
+    specs = {"canteen": CANTEEN, "neighborhood_center": CENTER}
+    r = analyse(
+        net,
+        StudyInputs(res, {"canteen": fac, "neighborhood_center": center}, specs),
+        title="t",
+    )
+    s = summary_dict(r)
+    assert s["layers"]["canteen"]["osm_proxy"] is True
+    assert s["layers"]["neighborhood_center"]["osm_proxy"] is False
+    assert PROXY_SOURCE_LINE in s["sources"]
