@@ -12,7 +12,6 @@ import numpy as np
 import shapely
 
 from geo.network import WalkNetwork
-from layers.errors import InputError
 
 #: Default limit of the straight access leg from a point to the street.
 MAX_SNAP_M = 300.0
@@ -71,19 +70,16 @@ def snap_points(net: WalkNetwork, xy: np.ndarray, *, max_snap_m: float = MAX_SNA
 
     Raises
     ------
-    InputError
+    ValueError
         For NaN or infinite coordinates, naming the first bad row.
     """
     pts_xy = np.asarray(xy, dtype=float).reshape(-1, 2)
     bad = ~np.isfinite(pts_xy).all(axis=1)
     if bad.any():
         row = int(np.flatnonzero(bad)[0]) + 1
-        msg = f"{int(bad.sum())} point(s) have missing or invalid coordinates"
-        raise InputError(
-            msg,
-            row=row,
-            fix="fill in or remove the coordinates of those rows",
-        )
+        # readers reject such rows with the file and row; here it is a caller's mistake
+        msg = f"{int(bad.sum())} point(s) have missing or invalid coordinates (first: row {row})"
+        raise ValueError(msg)
     if max_snap_m <= 0:
         msg = "`max_snap_m` must be positive"
         raise ValueError(msg)

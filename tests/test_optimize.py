@@ -18,7 +18,6 @@ from scipy.optimize import linprog
 import coverage.optimize as opt
 import coverage.optimize.highs as highs
 from coverage.optimize import CoverageProblem, evaluate, solve, solve_colocated
-from layers.errors import InputError
 
 THRESHOLD = 10.0
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -527,7 +526,7 @@ def test_inputs_are_not_modified():
 
 
 # ---------------------------------------------------------------------------------------------
-# invalid input -> InputError with a clear message
+# invalid input -> ValueError with a clear message (a library API: misuse is a programmer's error)
 
 
 @pytest.mark.parametrize(
@@ -548,7 +547,7 @@ def test_inputs_are_not_modified():
 def test_bad_solve_arguments(kwargs, solve_kw, fragment):
     problem = line_problem(**kwargs)
     model = solve_kw.pop("model")
-    with pytest.raises(InputError, match=None) as err:
+    with pytest.raises(ValueError, match=None) as err:
         solve(problem, model, **solve_kw)
     assert fragment in str(err.value)
     assert "\n" not in str(err.value)
@@ -587,7 +586,7 @@ M = np.array([1.0, 2.0, 3.0])
 )
 def test_bad_problem_inputs(args, kwargs, fragment):
     kwargs = {"threshold_min": 10.0, **kwargs}
-    with pytest.raises(InputError) as err:
+    with pytest.raises(ValueError) as err:
         CoverageProblem.from_pairs(*args, **kwargs)
     assert fragment in str(err.value)
     assert "\n" not in str(err.value)
@@ -596,9 +595,9 @@ def test_bad_problem_inputs(args, kwargs, fragment):
 def test_bad_colocated_inputs():
     a = line_problem()
     b = CoverageProblem.from_pairs(W, D, C, M, threshold_min=10.0, n_candidates=2)
-    with pytest.raises(InputError, match="different numbers of candidates"):
+    with pytest.raises(ValueError, match="different numbers of candidates"):
         solve_colocated({"x": a, "y": b}, {"x": 1.0, "y": 1.0}, p=1)
-    with pytest.raises(InputError, match="name different layers"):
+    with pytest.raises(ValueError, match="name different layers"):
         solve_colocated({"x": a}, {"y": 1.0}, p=1)
-    with pytest.raises(InputError, match="lists a candidate twice"):
+    with pytest.raises(ValueError, match="lists a candidate twice"):
         evaluate(a, "mclp", [1, 1])

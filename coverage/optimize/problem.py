@@ -19,7 +19,6 @@ import numpy as np
 import scipy.sparse as sp
 
 from coverage.optimize.heuristics import gather_rows, group_order
-from layers.errors import InputError
 
 logger = logging.getLogger(__name__)
 
@@ -29,8 +28,14 @@ logger = logging.getLogger(__name__)
 
 
 def reject(problem: str, *, column: str | None = None, fix: str | None = None) -> NoReturn:
-    """Raise the user-facing :class:`InputError` (one line: problem; fix)."""
-    raise InputError(problem, column=column, fix=fix)
+    """Raise :class:`ValueError` for a caller's mistake (one line: what, where, the fix).
+
+    The optimizer is a library API: its inputs are arrays a program built, so a bad one is a
+    programmer's error, not a planner's.  The CLI checks everything a planner types before it
+    gets here (``layers.plan``, ``coverage.analysis.check_inputs``).
+    """
+    where = f"`{column}`: " if column else ""
+    raise ValueError(where + problem + (f"; fix: {fix}" if fix else ""))
 
 
 def checked_vector(name: str, values: Any, *, kind: str = "float") -> np.ndarray:
@@ -544,21 +549,18 @@ class CoverageProblem:
             keep = np.isfinite(m) & (m <= horizon)
             d, c, m = d[keep], c[keep], m[keep]
         cutoff_min = None if cutoff is None or math.isinf(cutoff) else float(cutoff)
-        try:
-            return cls.from_pairs(
-                w,
-                d,
-                c,
-                m,
-                threshold_min=float(threshold),
-                n_candidates=n_c,
-                cutoff_min=cutoff_min,
-                minutes_before=before,
-                candidate_capacity=candidate_capacity,
-                demand_area=demand_area,
-            )
-        except InputError as err:  # an option from_pairs checks (capacity, area): misuse here
-            raise ValueError(str(err)) from err
+        return cls.from_pairs(
+            w,
+            d,
+            c,
+            m,
+            threshold_min=float(threshold),
+            n_candidates=n_c,
+            cutoff_min=cutoff_min,
+            minutes_before=before,
+            candidate_capacity=candidate_capacity,
+            demand_area=demand_area,
+        )
 
     def pairs_of(self, sites: np.ndarray) -> np.ndarray:
         """Indices into the pair arrays of every pair of ``sites``."""
