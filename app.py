@@ -809,7 +809,8 @@ def _main(args: argparse.Namespace, progress: Progress) -> int:
         if args.verbose:
             log.exception("internal error")
         print(
-            f"internal error: {type(err).__name__}: {err} (run with --verbose for details)",
+            f"internal error: {type(err).__name__}: {err} (a bug, not your mistake: please "
+            "report it with the output of the same command run with --verbose)",
             file=sys.stderr,
         )
         return 1
