@@ -381,12 +381,14 @@ def check_targets(
             candidate_community=assign_areas(cand_ll, inputs.communities),
         )
         per_layer[kind] = d
+        ids = [i for i, t in enumerate(targets) if t.layer == kind]
         what[kind] = sites_needed(
-            [t for t in targets if t.layer == kind],
+            [targets[i] for i in ids],
             d,
             streets=street_names,
             communities=comm_names,
             time_limit_s=time_limit_s,
+            target_ids=ids,
         )
     table, units = evaluate_targets(
         targets, per_layer, streets=street_names, communities=comm_names
@@ -396,8 +398,9 @@ def check_targets(
             table.loc[i, "sites_needed"] = table.loc[i, "shortfall_sites"]
             continue
         w = what[t.layer]
-        reasons = [r for r in w.unreachable if f"「{t.label}」" in r]
-        table.loc[i, "reason"] = "; ".join(reasons)
+        reasons = w.reasons_for(i)  # by the target's index, never by its label
+        table.loc[i, "reason_code"] = w.reason_code(i)
+        table.loc[i, "reason"] = w.reason_json(i)  # coded, worded by maps.i18n
         table.loc[i, "sites_needed"] = np.nan if reasons else float(len(w.sites))
     return table, units
 

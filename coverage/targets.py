@@ -22,17 +22,19 @@ or "每个街道至少一个康养联合体".  A target here is one such sentenc
 Evaluation gives, per target and per unit, the value, met / not met, the shortfall in people and
 in sites.  "What would it take" solves one set-covering MILP per layer with *every* coverage
 target of that layer as a constraint (HiGHS through ``scipy.optimize.milp``): the fewest new
-sites from the candidates meeting them all at once.  What no candidate can reach is named with
-the reason, never a bare "infeasible".
+sites from the candidates meeting them all at once.  What no candidate can reach comes back as an
+:class:`Unreachable` reason (a code and its numbers, never a bare "infeasible"); the report and
+``summary.json`` word it (:mod:`maps.i18n`).
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Final
 
 import numpy as np
 import pandas as pd
@@ -157,7 +159,8 @@ def evaluate_targets(
     (targets table, units table)
         ``targets``: one row per target (``label, layer, scope, measure, minutes, threshold,
         status, value, units_met, units_total, shortfall_population, shortfall_sites,
-        sites_needed, reason``), where ``value`` is the district value or the worst unit's;
+        sites_needed, reason_code, reason``), where ``value`` is the district value or the
+        worst unit's (``reason``: filled by the caller from :meth:`WhatItTakes.reason_json`);
         ``units``: one row per target and unit (``target, label, unit, value, met,
         shortfall_population, shortfall_sites``), worst units first.
     """
@@ -242,10 +245,51 @@ def evaluate_targets(
                 "shortfall_population": float(sum(r[3] for r in per)),
                 "shortfall_sites": int(sum(r[4] for r in per)),
                 "sites_needed": np.nan,
+                "reason_code": "",
                 "reason": "",
             }
         )
     return pd.DataFrame(rows), pd.DataFrame(unit_rows)
+
+
+#: Why a target cannot be met by any set of candidates (:attr:`Unreachable.code`).
+REASON_CODES: Final = ("coverage_out_of_reach", "communities_out_of_reach")
+#: Communities named in a ``communities_out_of_reach`` reason (the rest are counted).
+BLOCKED_NAMED: Final = 5
+
+
+@dataclass(frozen=True)
+class Unreachable:
+    """Why one target cannot be met in one unit, as numbers: :mod:`maps.i18n` words it.
+
+    Kept as data, not a sentence, so that the report (Chinese or English), ``summary.json`` and
+    the exports word the same facts their own way, and so that a target is found by its index
+    rather than by its label inside a sentence.
+
+    ``code`` is ``"coverage_out_of_reach"`` (a coverage rate: even every candidate open covers
+    only ``best_share`` of the unit's target group; ``people_out_of_reach`` are within reach of
+    no candidate) or ``"communities_out_of_reach"`` (a share of 社区 all within the minutes: only
+    ``possible`` of ``total`` 社区 can be; ``blocked`` names the first few that cannot).
+    """
+
+    target: int  # index of the target in the sequence given to :func:`sites_needed`
+    unit: str  # the 街道 or 社区; "" for the whole district
+    code: str
+    minutes: float
+    best_share: float = math.nan
+    people_out_of_reach: float = math.nan
+    possible: int = 0
+    total: int = 0
+    blocked: tuple[str, ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready fields (NaN left out): the ``reason`` text of the targets table."""
+        out: dict[str, Any] = {"code": self.code, "unit": self.unit, "minutes": self.minutes}
+        if self.code == "coverage_out_of_reach":
+            out |= {"best_share": self.best_share, "people_out_of_reach": self.people_out_of_reach}
+        else:
+            out |= {"possible": self.possible, "total": self.total, "blocked": list(self.blocked)}
+        return out
 
 
 @dataclass(frozen=True)
@@ -257,7 +301,26 @@ class WhatItTakes:
     feasible: bool
     optimal: bool
     status: str
-    unreachable: tuple[str, ...]  # one sentence (Chinese) per target no candidate set can meet
+    unreachable: tuple[Unreachable, ...]  # one per target and unit no candidate set can meet
+
+    def reasons_for(self, target: int) -> tuple[Unreachable, ...]:
+        """The reasons target number ``target`` cannot be met (empty when it can)."""
+        return tuple(r for r in self.unreachable if r.target == target)
+
+    def reason_code(self, target: int) -> str:
+        """The codes of :meth:`reasons_for`, each once, joined by ``;`` ("" when none)."""
+        return ";".join(dict.fromkeys(r.code for r in self.reasons_for(target)))
+
+    def reason_json(self, target: int) -> str:
+        """The reasons of ``target`` as JSON text (a list of :meth:`Unreachable.as_dict`).
+
+        Machine-readable text, so that the targets table stays a plain table in every export
+        format; "" when the target can be met.
+        """
+        reasons = self.reasons_for(target)
+        if not reasons:
+            return ""
+        return json.dumps([r.as_dict() for r in reasons], ensure_ascii=False)
 
 
 def sites_needed(
@@ -267,6 +330,7 @@ def sites_needed(
     streets: Sequence[str],
     communities: Sequence[str],
     time_limit_s: float = 30.0,
+    target_ids: Sequence[int] | None = None,
 ) -> WhatItTakes:
     """Set covering with per-area constraints for the coverage targets of one layer.
 
@@ -275,7 +339,14 @@ def sites_needed(
     because ``y`` only needs to reach 1 when some covering site is open), and ``z_c`` (社区 c
     fully covered, binary) for ``communities_all_within``.  Minimise the number of sites.
     Residents already covered by existing facilities have ``y_i = 1`` fixed.
+
+    ``target_ids`` numbers ``targets`` for the :class:`Unreachable` reasons (default: their
+    positions), so a caller passing one layer's targets gets back its own target indices.
     """
+    ids = list(range(len(targets))) if target_ids is None else list(target_ids)
+    if len(ids) != len(targets):
+        msg = f"{len(ids)} target_ids for {len(targets)} targets"
+        raise ValueError(msg)
     layer = targets[0].layer if targets else ""
     cov = [t for t in targets if t.measure != "facility_count"]
     n = len(d.weight)
@@ -298,7 +369,7 @@ def sites_needed(
     integrality = np.zeros(nvar)
     integrality[:nc] = 1
     integrality[z0:] = 1
-    unreachable: list[str] = []
+    unreachable: list[Unreachable] = []
     for m, off in blocks.items():
         before = is_covered(d.minutes, m)
         lb[off : off + n][before] = 1.0  # existing facilities already cover them
@@ -316,21 +387,28 @@ def sites_needed(
         A_rows.append(sp.csr_matrix((vals, (rows, cols)), shape=(len(need), nvar)))
         lo += [-np.inf] * len(need)
         hi += [0.0] * len(need)
-    for t in cov:
+    for ti, t in zip(ids, targets, strict=True):
+        if t.measure == "facility_count":
+            continue
         m = t.minutes if t.minutes is not None else d.headline_min
         off = blocks[m]
         max_y = ub[off : off + n]
         for unit in _units(t, d, streets, communities):
             mem = _member(t, d, unit)
-            where = "全区" if t.scope == "district" else unit
             if t.measure == "coverage_rate":
                 total = float(d.weight[mem].sum())
                 need_pop = t.threshold * total - _TOL * max(total, 1.0)
                 best = float((d.weight * max_y)[mem].sum())
                 if total > 0 and best < need_pop:
                     unreachable.append(
-                        f"「{t.label}」{where}：即使启用全部候选点，{m:g}分钟内最多覆盖目标人群的"
-                        f"{best / total:.1%}（{total - best:,.0f}人不在任何候选点的可达范围内）"
+                        Unreachable(
+                            ti,
+                            unit,
+                            "coverage_out_of_reach",
+                            float(m),
+                            best_share=best / total,
+                            people_out_of_reach=total - best,
+                        )
                     )
                     continue
                 row = np.zeros(nvar)
@@ -363,9 +441,15 @@ def sites_needed(
                 if len(possible) < k_need:
                     blocked = [c for c in comms if c not in possible]
                     unreachable.append(
-                        f"「{t.label}」{where}：仅{len(possible)}/{len(comms)}个社区可全部在"
-                        f"{m:g}分钟内覆盖；没有候选点能到达以下社区的全部居民："
-                        f"{'、'.join(blocked[:5])}"
+                        Unreachable(
+                            ti,
+                            unit,
+                            "communities_out_of_reach",
+                            float(m),
+                            possible=len(possible),
+                            total=len(comms),
+                            blocked=tuple(blocked[:BLOCKED_NAMED]),
+                        )
                     )
                     continue
                 row = np.zeros(nvar)

@@ -73,18 +73,6 @@ CJK_PROBE: Final = "中文覆盖率街道社区分钟人口"
 CJK_DISTINCT_PROBE: Final = "食堂邻"
 LATIN_FONT: Final = "DejaVu Sans"
 
-_CHART_LABELS: Final[dict[str, tuple[str, str]]] = {
-    "by_area": ("各街道覆盖率（{m}分钟目标）", "Coverage by sub-district (goal {m} min)"),
-    "by_area_x": ("服务对象覆盖率", "share of target population covered"),
-    "cdf": ("步行时间分布（按服务对象人口加权）", "Walking minutes (population-weighted)"),
-    "cdf_x": ("到最近设施的步行时间（分钟）", "walking minutes to the nearest facility"),
-    "cdf_y": ("在该时间内可达的服务对象比例", "share of target population within"),
-    "curve": ("新增站点数与覆盖率", "Coverage vs number of new sites"),
-    "curve_x": ("新增站点数", "number of new sites"),
-    "curve_y": ("全区覆盖率", "district coverage"),
-    "goal": ("{m}分钟目标", "{m}-min goal"),
-}
-
 
 @dataclass(frozen=True)
 class Chart:
@@ -338,8 +326,8 @@ def _data_label(text: str, placeholder: str) -> str:
 
 
 def _label(key: str, lang: str, **values: object) -> str:
-    zh, en = _CHART_LABELS[key]
-    return (zh if lang == "zh" else en).format(**values)
+    """A chart's words from the catalogue (:mod:`maps.i18n`, keys ``chart_*``)."""
+    return i18n.text(f"chart_{key}", lang, **values)
 
 
 # --------------------------------------------------------------------------------------------

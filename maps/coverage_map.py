@@ -777,7 +777,7 @@ def _target_layers(result: StudyResult, lang: str, *, gcj02: bool) -> list[Panel
             "s": [0 if m else 1 for m in met],
         }
         frame = _frame(part, props, gcj02=gcj02, layer=f"target {i + 1}")
-        name = f"{text('target', lang)}{'：' if lang == 'zh' else ': '}{label}"
+        name = f"{text('target', lang)}{text('label_sep', lang)}{label}"
         group = PanelGroup(name, name, show=False)
         _add_geojson(
             group,
@@ -985,11 +985,7 @@ class LayerPanel(MacroElement):
 
 
 def _title_markup(result: StudyResult, lang: str) -> str:
-    sub = (
-        "15分钟公共服务圈 · 步行覆盖图"
-        if lang == "zh"
-        else "15-minute service circles · walking coverage"
-    )
+    sub = _esc(text("map_subtitle", lang))
     parts = [
         f'<div class="sc-title" id="sc-title">{_esc(result.title)}<div class="sc-sub">{sub}</div>'
     ]

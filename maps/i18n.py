@@ -1,4 +1,4 @@
-"""Labels (Chinese and English) and number formats shared by the map, the report and the charts.
+"""The zh/en message catalogue and number formats shared by the map, the report and the charts.
 
 District leaders read Chinese, so ``zh`` is the default everywhere; ``en`` serves reviewers and
 the GIS team.  Numbers are formatted in one place so that the map popups, the report tables and
@@ -8,9 +8,10 @@ thousands separators, minutes with one decimal, ``inf`` shown as "unreachable".
 
 from __future__ import annotations
 
+import json
 import math
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Mapping, Sequence
+from typing import Any, Final
 
 from layers.errors import InputError
 from layers.spec import TARGET_GROUP_LABELS, LayerSpec
@@ -20,9 +21,13 @@ LANGS: Final = ("zh", "en")
 #: The banner every output of synthetic (demo) data carries, in both languages on purpose.
 SYNTHETIC_BANNER: Final = "合成数据 / SYNTHETIC DATA"
 
-#: key -> (Chinese, English)
-LABELS: Final[dict[str, tuple[str, str]]] = {
-    # map layers
+#: The one catalogue of reader-facing words: key -> (Chinese, English).  The map, the report and
+#: the charts all read it through :func:`text`; keys are unique across all of them (the report's
+#: "resident units off the network" is ``units_unsnapped``, the map's "too far" is ``unsnapped``),
+#: and ``tests/test_messages.py`` checks that every key used in code or templates is here, in
+#: both languages, with no stray English inside the Chinese.
+MESSAGES: Final[dict[str, tuple[str, str]]] = {
+    # map layers, fields and shared words (map, report, charts)
     "facilities": ("设施", "facilities"),
     "service_areas": ("步行服务范围", "walking service area"),
     "residents": ("居民点步行时间", "residents: walking minutes"),
@@ -31,7 +36,6 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "suggestions": ("建议新增选址", "suggested new sites"),
     "legend": ("图例", "Legend"),
     "sources": ("数据来源", "Data sources"),
-    # fields
     "name": ("名称", "name"),
     "id": ("编号", "id"),
     "kind": ("类别", "layer"),
@@ -76,7 +80,6 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
     "within": ("≤{m:g} 分钟", "≤ {m:g} min"),
     "beyond": ("> {m:g} 分钟（未覆盖）", "> {m:g} min (not covered)"),
     "ring": ("{m:g} 分钟步行范围", "{m:g}-minute walk"),
-    # planning targets
     "targets": ("规划目标", "planning targets"),
     "target": ("规划目标", "target"),
     "scope": ("范围", "scope"),
@@ -95,7 +98,6 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
         "本图表使用合成（演示）数据，不代表真实设施或人口。",
         "This output uses synthetic (demo) data; it shows no real facilities or residents.",
     ),
-    # map layer panel and legend
     "layers": ("图层", "Layers"),
     "fold_panel": ("收起/展开图层列表", "hide/show the layer list"),
     "shared_layers": ("规划目标与底图", "targets and base map"),
@@ -106,30 +108,244 @@ LABELS: Final[dict[str, tuple[str, str]]] = {
         "空心：离路网过远的设施（不参与计算）",
         "hollow: facility too far from any street (serves no one)",
     ),
-}
-
-#: Units of analysis (``level`` column of ``metrics`` and ``areas``).
-LEVEL_LABELS: Final[dict[str, tuple[str, str]]] = {
-    "district": ("全区", "district"),
-    "street": ("街道", "sub-district (jiedao)"),
-    "community": ("社区", "community (shequ)"),
-    "hex": ("网格", "hexagon"),
-}
-
-#: Planning-target vocabulary (``coverage.targets``): scopes, measures and statuses.
-SCOPE_LABELS: Final[dict[str, tuple[str, str]]] = {
-    "district": ("全区", "district"),
-    "street": ("各街道", "each sub-district"),
-    "community": ("各社区", "each community"),
-}
-MEASURE_LABELS: Final[dict[str, tuple[str, str]]] = {
-    "facility_count": ("设施数量", "facilities"),
-    "coverage_rate": ("覆盖率", "coverage rate"),
-    "communities_all_within": ("全覆盖社区占比", "communities fully covered"),
-}
-STATUS_LABELS: Final[dict[str, tuple[str, str]]] = {
-    "met": ("达标", "met"),
-    "not met": ("未达标", "not met"),
+    # the report: sections, tables, notes, data checks
+    "report": ("15分钟公共服务圈缺口报告", "15-minute service circle gap report"),
+    "sec_targets": ("规划目标完成情况", "Planning targets"),
+    "sec_headline": ("总体覆盖与15分钟目标", "Coverage against the 15-minute goal"),
+    "sec_streets": ("各街道覆盖情况", "Coverage by sub-district (jiedao)"),
+    "sec_communities": ("各社区覆盖情况", "Coverage by community (shequ)"),
+    "sec_gaps": ("服务缺口（按未覆盖人口排序）", "Worst service gaps"),
+    "sec_suggestions": ("建议新增选址及效果", "Suggested new sites: before and after"),
+    "sec_equity": ("公平性", "Equity across sub-districts"),
+    "sec_method": ("方法与数据", "Method and data"),
+    "sec_conclusions": ("结论", "Conclusions"),
+    "status_optimal": ("已证明最优", "proven optimal"),
+    "status_gap": (
+        "时限内未证明最优，与最优解最多相差{gap}",
+        "not proven optimal within the time limit; at most {gap} below the optimum",
+    ),
+    "status_unproven": ("时限内未证明最优", "not proven optimal within the time limit"),
+    "concl_rate": (
+        "{group}中{rate}在{m}分钟步行范围内有{label}",
+        "{rate} of {group} live within a {m}-minute walk of a {label}",
+    ),
+    "concl_no_people": ("{label}：没有服务对象人口", "{label}: no target population"),
+    "concl_worst": ("最差的是{area}（{rate}）", "the lowest sub-district is {area} ({rate})"),
+    "concl_all_full": ("各街道均已全覆盖", "every sub-district is fully covered"),
+    "concl_after": ("新增{n}处可提高到{rate}", "{n} new sites would raise it to {rate}"),
+    "concl_off": (
+        "另有{n}处设施离路网过远，未计入",
+        "{n} facilities too far from any street are not counted",
+    ),
+    "headline_card": (
+        "{covered} / {population} 名{group}在{m}分钟步行范围内",
+        "{covered} of {population} ({group}) within a {m}-minute walk",
+    ),
+    "goal": ("目标：100%（{m}分钟）", "goal: 100% within {m} min"),
+    "tbl_targets": ("逐项核对（{n}项）", "Each target checked ({n})"),
+    "tbl_target_units": (
+        "未达标目标中最差的街道/社区（每个目标最多{n}个）",
+        "Worst sub-districts / communities of the targets not met (at most {n} per target)",
+    ),
+    "note_targets": (
+        "现状值：全区目标为全区数值，各街道/各社区目标为最差单元的数值。缺口人口：达到目标尚缺的服务对象"
+        "人口（覆盖率目标），或未全覆盖社区中不可达的人口（全覆盖社区占比目标），各单元合计。需新增站点："
+        "从候选点中同时满足该图层全部覆盖类目标所需的最少新增站点数，同一图层的覆盖类目标共用此数，"
+        "不可相加；设施数量目标为尚缺的设施数；“—”表示候选点无法满足，原因列于该目标下方。",
+        "Value: the district's value, or for targets of each sub-district / community the worst "
+        "unit's value.  People short: target-group people still missing to reach the target "
+        "(coverage targets) or out of reach in communities not fully covered (community share "
+        "targets), summed over units.  New sites needed: the fewest candidate sites that meet "
+        "every coverage target of the layer at once; coverage targets of one layer share this "
+        "number (do not add them up); for facility counts, the facilities missing.  A dash means "
+        "no set of candidates can meet the target; the reason is given under it.",
+    ),
+    "note_target_units": (
+        "按缺口从大到小排列；完整的单元列表见GIS导出（target_units）。",
+        "Largest shortfall first; every unit is in the GIS export (target_units).",
+    ),
+    "unit_rank": ("排序", "rank"),
+    "tbl_headline": ("各图层全区覆盖（目标分钟）", "District coverage per layer (goal minutes)"),
+    "tbl_thresholds": ("各步行时间阈值的全区覆盖", "District coverage at each threshold"),
+    "tbl_streets": ("各街道覆盖率（目标分钟）", "Coverage rate by sub-district (goal minutes)"),
+    "tbl_street_detail": ("各街道明细", "Sub-district detail"),
+    "tbl_communities": ("各社区明细", "Community detail"),
+    "tbl_gaps": ("各图层最严重的{n}个缺口", "The {n} worst gaps per layer"),
+    "tbl_runs": ("选址前后全区覆盖率", "District coverage before and after the suggested sites"),
+    "tbl_suggestions": ("建议新增选址（按选择顺序）", "Suggested sites in the order chosen"),
+    "tbl_equity": ("各街道之间的覆盖差异", "Spread of coverage across sub-districts"),
+    "tbl_method": ("分析参数", "Parameters"),
+    "tbl_sources": ("数据来源", "Data sources"),
+    "tbl_checks": (
+        "数据核查：未计入或需留意的数据",
+        "Data checks: what was left out or needs a look",
+    ),
+    "check": ("核查项", "check"),
+    "check_count": ("数量", "count"),
+    "check_detail": ("说明", "detail"),
+    "chk_facilities": (
+        "{layer}：离路网超过{m:.0f}米、未参与计算的设施",
+        "{layer}: facilities farther than {m:.0f} m from any street, not counted",
+    ),
+    "chk_outside": ("不在任何街道范围内的居民点", "resident units inside no sub-district"),
+    "chk_outside_detail": (
+        "人口{pop}，计入全区数字，不计入任何街道",
+        "population {pop}; counted in the district figures, in no sub-district",
+    ),
+    "chk_overlap": ("相互重叠的街道", "overlapping sub-districts"),
+    "chk_overlap_pair": ("{a}与{b}（重叠{share}）", "{a} and {b} ({share} overlap)"),
+    "chk_network": ("路网提示", "street network"),
+    "chk_drive_network": (
+        "人行道、小路、步行街和台阶只占路网长度的{share}，这看起来是机动车路网，缺少居民实际步行的小路，"
+        "会低估覆盖率；请改用 .osm.pbf 或步行（walk/all）GraphML 路网",
+        "{share} footways",
+    ),
+    "chk_none": ("未发现问题", "nothing found"),
+    "layer": ("图层", "layer"),
+    "target_group": ("服务对象", "target group"),
+    "speed": ("步行速度（公里/小时）", "walking speed (km/h)"),
+    "thresholds": ("统计阈值（分钟）", "thresholds (min)"),
+    "headline_min": ("目标（分钟）", "goal (min)"),
+    "cutoff_m": ("最大步行距离（米）", "longest walk (m)"),
+    "mean_minutes": ("平均步行时间（分钟）", "mean walking minutes"),
+    "p90_minutes": ("90%分位步行时间（分钟）", "90th percentile minutes"),
+    "units_unsnapped": ("离路网过远的居民点", "resident units off the network"),
+    "units_unreachable": ("路网不可达的居民点", "resident units unreachable"),
+    "sites": ("新增站点数", "new sites"),
+    "optimal": ("已证明最优", "proven optimal"),
+    "mip_gap": ("最优性差距", "optimality gap"),
+    "status": ("求解状态", "solver status"),
+    "unreachable_population": ("任何候选点都无法覆盖的人口", "population no candidate can reach"),
+    "gini": ("基尼系数（各街道等权）", "Gini (each sub-district counts once)"),
+    "tbl_loads": ("服务人口超过容量的设施（2SFCA）", "Facilities over capacity (2SFCA)"),
+    "demand_load": ("服务范围内的需求人口", "demand in catchment"),
+    "load_ratio": ("需求/容量", "demand / capacity"),
+    "note_loads": (
+        "需求人口按两步移动搜索法（高斯衰减，目标分钟为服务半径）计算，一个居民同时计入范围内的每个设施；"
+        "比值大于1表示范围内的服务对象多于设施容量。容量未知的设施不参与计算，列于数据核查。",
+        "Demand by the two-step floating catchment method (Gaussian decay, the goal minutes as "
+        "the catchment); a resident counts for every facility in reach.  A ratio above 1 means "
+        "more target population in reach than the facility's capacity.  Facilities of unknown "
+        "capacity are left out and listed under Data checks.",
+    ),
+    "chk_no_capacity": (
+        "{layer}：容量未知、未参与供需计算的设施",
+        "{layer}: facilities of unknown capacity, left out of the demand/capacity figures",
+    ),
+    "gini_weighted": ("基尼系数（按人口加权）", "Gini (weighted by population)"),
+    "note_equity": (
+        "等权基尼系数把每个街道算作一个单位，衡量“各地方”是否同样被服务，小街道落后也会显现；"
+        "按人口加权的基尼系数衡量“各居民”之间的差异，大街道的分量更重。两者并列，数值不同是正常的。",
+        "The first Gini counts each sub-district once: are places served alike (a small "
+        "sub-district left behind shows).  The weighted Gini weighs each by its target "
+        "population: how unequal coverage is between people.  They answer different questions "
+        "and usually differ.",
+    ),
+    "cv": ("变异系数", "coefficient of variation"),
+    "worst_area": ("覆盖最低的街道", "lowest sub-district"),
+    "worst_rate": ("最低覆盖率", "lowest rate"),
+    "best_area": ("覆盖最高的街道", "highest sub-district"),
+    "best_rate": ("最高覆盖率", "highest rate"),
+    "best_worst_gap": ("最高与最低之差", "highest minus lowest"),
+    "source": ("来源", "source"),
+    "cap_minutes_distribution": (
+        "曲线表示在横轴分钟内可到达最近设施的服务对象人口比例；离路网过远或不可达的居民计入分母，"
+        "因此曲线在目标分钟处的数值等于上表覆盖率。",
+        "Share of each target group within x minutes of the nearest facility; residents off the "
+        "network or unreachable stay in the denominator, so the curve at the goal equals the "
+        "coverage rate above.",
+    ),
+    "cap_coverage_by_area": (
+        "各街道在目标分钟内的服务对象覆盖率，虚线为100%目标。",
+        "Coverage of each sub-district at the goal minutes; the dashed line is the 100% goal.",
+    ),
+    "cap_coverage_curve": (
+        "按建议顺序逐个新增站点后的全区覆盖率（0为现状）。",
+        "District coverage as the suggested sites are added in order (0 = today).",
+    ),
+    "no_rows": ("（无）", "(none)"),
+    "method_text": (
+        "步行时间按真实步行路网计算：居民点和设施分别接入最近的可步行道路，距离=接入段+沿路网最短距离，"
+        "再按服务对象的步行速度换算为分钟；不考虑单行限制。覆盖率=在目标分钟内可到达最近设施的服务对象人口"
+        "÷服务对象总人口（离路网过远或不可达的居民点计入分母）。服务范围图形仅用于展示，覆盖率一律按步行时间计算。",
+        "Walking minutes come from the street network: residents and facilities join the nearest "
+        "walkable street; distance = access legs + shortest network path; minutes = distance / "
+        "the target group's walking speed; one-way rules are ignored for walking.  Coverage = "
+        "target population whose nearest facility is within the goal minutes / total target "
+        "population (units off the network or unreachable stay in the denominator).  Service-area "
+        "shapes are illustrations; coverage is always computed from travel times.",
+    ),
+    "synthetic_warning": (
+        "注意：本报告使用合成（演示）数据，所有设施、居民和数字均非真实情况。",
+        "Note: this report uses synthetic (demo) data; no facility, resident or figure is real.",
+    ),
+    # report sheets (XLSX; at most 31 characters, no []:*?/\)
+    "sheet_targets": ("规划目标", "Targets"),
+    "sheet_target_units": ("目标未达标单元", "Targets - worst units"),
+    "sheet_headline": ("总体覆盖", "Headline"),
+    "sheet_thresholds": ("分阈值覆盖", "By threshold"),
+    "sheet_streets": ("街道覆盖率", "Sub-districts"),
+    "sheet_street_detail": ("街道明细", "Sub-district detail"),
+    "sheet_communities": ("社区明细", "Communities"),
+    "sheet_gaps": ("服务缺口", "Gaps"),
+    "sheet_runs": ("选址前后", "Before-after"),
+    "sheet_suggestions": ("建议选址", "Suggested sites"),
+    "sheet_equity": ("公平性", "Equity"),
+    "sheet_method": ("分析参数", "Parameters"),
+    "sheet_sources": ("数据来源", "Sources"),
+    "sheet_checks": ("数据核查", "Data checks"),
+    "sheet_loads": ("超负荷设施", "Over-subscribed"),
+    # charts
+    "chart_by_area": ("各街道覆盖率（{m}分钟目标）", "Coverage by sub-district (goal {m} min)"),
+    "chart_by_area_x": ("服务对象覆盖率", "share of target population covered"),
+    "chart_cdf": ("步行时间分布（按服务对象人口加权）", "Walking minutes (population-weighted)"),
+    "chart_cdf_x": ("到最近设施的步行时间（分钟）", "walking minutes to the nearest facility"),
+    "chart_cdf_y": ("在该时间内可达的服务对象比例", "share of target population within"),
+    "chart_curve": ("新增站点数与覆盖率", "Coverage vs number of new sites"),
+    "chart_curve_x": ("新增站点数", "number of new sites"),
+    "chart_curve_y": ("全区覆盖率", "district coverage"),
+    "chart_goal": ("{m}分钟目标", "{m}-min goal"),
+    # units of analysis (``level`` of metrics and areas)
+    "level_district": ("全区", "district"),
+    "level_street": ("街道", "sub-district (jiedao)"),
+    "level_community": ("社区", "community (shequ)"),
+    "level_hex": ("网格", "hexagon"),
+    # planning targets: scopes, measures, statuses
+    "scope_district": ("全区", "district"),
+    "scope_street": ("各街道", "each sub-district"),
+    "scope_community": ("各社区", "each community"),
+    "measure_facility_count": ("设施数量", "facilities"),
+    "measure_coverage_rate": ("覆盖率", "coverage rate"),
+    "measure_communities_all_within": ("全覆盖社区占比", "communities fully covered"),
+    "status_met": ("达标", "met"),
+    "status_not_met": ("未达标", "not met"),
+    # location models by name
+    "model_mclp": ("最大覆盖（MCLP）", "maximal covering (MCLP)"),
+    "model_lscp": ("最少站点全覆盖（LSCP）", "fewest sites (LSCP)"),
+    "model_pmedian": ("最短平均步行（p-中位）", "shortest mean walk (p-median)"),
+    "model_capacitated": ("考虑容量的覆盖", "capacitated coverage"),
+    # the map's title
+    "map_subtitle": (
+        "15分钟公共服务圈 · 步行覆盖图",
+        "15-minute service circles · walking coverage",
+    ),
+    # why a target cannot be met (coverage.targets.Unreachable, by code)
+    "reason_coverage_out_of_reach": (
+        "「{label}」{where}：即使启用全部候选点，{m}分钟内最多覆盖目标人群的{share}"
+        "（{people}人不在任何候选点的可达范围内）",
+        "“{label}”, {where}: even with every candidate site open, at most {share} of the target "
+        "group is within {m} minutes ({people} people are out of reach of every candidate)",
+    ),
+    "reason_communities_out_of_reach": (
+        "「{label}」{where}：仅{possible}/{total}个社区可全部在{m}分钟内覆盖；"
+        "没有候选点能到达以下社区的全部居民：{blocked}",
+        "“{label}”, {where}: only {possible} of {total} communities can be fully covered within "
+        "{m} minutes; no candidate reaches every resident of {blocked}",
+    ),
+    "reason_where_district": ("全区", "the district"),
+    "list_sep": ("、", ", "),
+    "reason_sep": ("; ", "; "),
+    "label_sep": ("：", ": "),
 }
 
 DASH: Final = "—"
@@ -151,18 +367,11 @@ SOURCE_LINES: Final[dict[str, str]] = {
         "设施图层取自 OpenStreetMap 标签（替代指标，见 data/osm_tags.toml），并非真实设施名录"
     ),
 }
-#: Solver models by name.
-MODEL_LABELS: Final[dict[str, tuple[str, str]]] = {
-    "mclp": ("最大覆盖（MCLP）", "maximal covering (MCLP)"),
-    "lscp": ("最少站点全覆盖（LSCP）", "fewest sites (LSCP)"),
-    "pmedian": ("最短平均步行（p-中位）", "shortest mean walk (p-median)"),
-    "capacitated": ("考虑容量的覆盖", "capacitated coverage"),
-}
 
 
 def model_label(model: str, lang: str) -> str:
     """A location model's name for readers; unknown names as given."""
-    return _pick(MODEL_LABELS, model, lang)
+    return _pick("model_", model, lang)
 
 
 def attributed_sources(sources: Sequence[str], lang: str = "en") -> list[str]:
@@ -187,16 +396,18 @@ def check_lang(lang: str) -> str:
 
 
 def text(key: str, lang: str, **values: object) -> str:
-    """The label ``key`` in ``lang``, with ``{placeholders}`` filled from ``values``."""
-    zh, en = LABELS[key]
+    """The message ``key`` in ``lang``, with ``{placeholders}`` filled from ``values``.
+
+    The one lookup of the catalogue: an unknown key is a programming error (``KeyError``).
+    """
+    zh, en = MESSAGES[key]
     label = zh if lang == "zh" else en
     return label.format(**values) if values else label
 
 
 def level_label(level: str, lang: str) -> str:
     """Name of a unit of analysis; unknown levels are shown as given."""
-    zh, en = LEVEL_LABELS.get(level, (level, level))
-    return zh if lang == "zh" else en
+    return _pick("level_", level, lang)
 
 
 def target_group_label(group: str, lang: str) -> str:
@@ -205,24 +416,76 @@ def target_group_label(group: str, lang: str) -> str:
     return zh if lang == "zh" else en
 
 
-def _pick(table: dict[str, tuple[str, str]], key: str, lang: str) -> str:
-    zh, en = table.get(key, (key, key))
-    return zh if lang == "zh" else en
+def _pick(family: str, code: str, lang: str) -> str:
+    """The message ``family + code`` (spaces as ``_``); a code the catalogue lacks as given."""
+    key = family + code.replace(" ", "_")
+    return text(key, lang) if key in MESSAGES else code
 
 
 def scope_label(scope: str, lang: str) -> str:
     """全区 / 各街道 / 各社区 for a target scope; unknown scopes as given."""
-    return _pick(SCOPE_LABELS, scope, lang)
+    return _pick("scope_", scope, lang)
 
 
 def measure_label(measure: str, lang: str) -> str:
     """Name of a target measure; unknown measures as given."""
-    return _pick(MEASURE_LABELS, measure, lang)
+    return _pick("measure_", measure, lang)
 
 
 def status_label(status: object, lang: str) -> str:
     """达标 / 未达标 for a target status (``met`` / ``not met``); others as given."""
-    return _pick(STATUS_LABELS, str(status), lang)
+    return _pick("status_", str(status), lang)
+
+
+def target_reason(reason: object, label: str, lang: str) -> str:
+    """Why a target cannot be met, in words, from the coded ``reason`` of the targets table.
+
+    ``reason`` is the JSON text :meth:`coverage.targets.WhatItTakes.reason_json` stores (a list
+    of :class:`coverage.targets.Unreachable` fields): one sentence per unit, joined.  Empty or
+    missing reasons give "".  Text that is not such JSON (a result written by hand) is shown as
+    given rather than dropped.
+    """
+    if reason is None or (isinstance(reason, float) and math.isnan(reason)):
+        return ""
+    raw = str(reason).strip()
+    if not raw:
+        return ""
+    try:
+        items = json.loads(raw)
+    except ValueError:
+        return raw
+    if not isinstance(items, list):
+        return raw
+    return text("reason_sep", lang).join(
+        _reason_sentence(item, label, lang) for item in items if isinstance(item, dict)
+    )
+
+
+def _reason_sentence(item: Mapping[str, Any], label: str, lang: str) -> str:
+    code = str(item.get("code", ""))
+    unit = str(item.get("unit", ""))
+    values: dict[str, object] = {
+        "label": label,
+        "where": unit or text("reason_where_district", lang),
+        "m": fmt_threshold(_float(item.get("minutes"))),
+    }
+    if code == "coverage_out_of_reach":
+        values["share"] = fmt_percent(_float(item.get("best_share")))
+        values["people"] = fmt_people(_float(item.get("people_out_of_reach")))
+    elif code == "communities_out_of_reach":
+        values["possible"] = int(item.get("possible", 0))
+        values["total"] = int(item.get("total", 0))
+        values["blocked"] = text("list_sep", lang).join(map(str, item.get("blocked", ())))
+    else:  # a code this version does not know: say what there is
+        return f"{label}{text('label_sep', lang)}{code}"
+    return text(f"reason_{code}", lang, **values)
+
+
+def _float(value: object) -> float | None:
+    try:
+        return None if value is None else float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
 
 
 def target_value_format(measure: str) -> str:

@@ -503,11 +503,13 @@ def _targets(
             candidate_community=_inside(candidates.geometry, comms),
         )
         inputs[kind] = d
+        ids = [i for i, t in enumerate(targets) if t.layer == kind]
         what[kind] = sites_needed(
-            [t for t in targets if t.layer == kind],
+            [targets[i] for i in ids],
             d,
             streets=list(streets["area"]),
             communities=list(comms["area"]),
+            target_ids=ids,
         )
     table, units = evaluate_targets(
         targets, inputs, streets=list(streets["area"]), communities=list(comms["area"])
@@ -516,9 +518,10 @@ def _targets(
         if t.measure == "facility_count":
             table.loc[i, "sites_needed"] = table.loc[i, "shortfall_sites"]
             continue
-        reasons = [r for r in what[t.layer].unreachable if f"「{t.label}」" in r]
-        table.loc[i, "reason"] = "; ".join(reasons)
-        table.loc[i, "sites_needed"] = np.nan if reasons else float(len(what[t.layer].sites))
+        w = what[t.layer]
+        table.loc[i, "reason_code"] = w.reason_code(i)
+        table.loc[i, "reason"] = w.reason_json(i)
+        table.loc[i, "sites_needed"] = np.nan if w.reasons_for(i) else float(len(w.sites))
     return table, units
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import json
 import logging
 import math
 import re
@@ -603,9 +604,14 @@ def test_target_table_equals_result(result, written):
             assert cells["units"][1] == f"{r['units_met']}/{r['units_total']} 达标"
         if math.isnan(r["sites_needed"]):
             assert cells["sites_needed"][1] == "—"
-        if r["reason"]:  # said under the target, in full
+        if r["reason"]:  # the coded reason under the target, in words; its code in data-value
             assert row["detail"][0] == r["reason"]
-            assert row["detail"][1] == f"无法达标原因：{r['reason']}"
+            said = i18n.target_reason(r["reason"], r["label"], "zh")
+            assert row["detail"][1] == f"无法达标原因：{said}"
+            (coded,) = json.loads(r["reason"])
+            assert said.startswith(f"「{r['label']}」全区") and coded["unit"] == ""
+            assert i18n.fmt_percent(coded["best_share"]) in said
+            assert f"{i18n.fmt_people(coded['people_out_of_reach'])}人" in said
         else:
             assert "detail" not in row
     # the fixture covers every case the table distinguishes
@@ -664,7 +670,7 @@ def test_hostile_target_labels_are_text(tmp_path):
     units = [_cells(row)["unit"][1] for row in page.tables["target_units"]["rows"]]
     assert set(units) <= set(r.target_units["unit"])
     reason = next(row["detail"] for row in page.tables["targets"]["rows"] if "detail" in row)
-    assert HOSTILE in reason[0] or "<img" in reason[0]  # the label inside the reason, as text
+    assert HOSTILE in reason[1] or "<img" in reason[1]  # the label inside the reason, as text
     wb = openpyxl.load_workbook(files.xlsx)
     assert [c.value for c in wb["规划目标"]["A"]][1:] == labels
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import itertools
+import json
 
 import numpy as np
 import pytest
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from coverage.targets import Target, TargetInputs, evaluate_targets, parse_targets, sites_needed
 from layers.errors import InputError
+from maps import i18n
 
 STREETS = ["A", "B"]
 COMMS = ["A1", "A2", "B1"]
@@ -105,9 +107,69 @@ def test_unreachable_target_is_explained():
         communities=COMMS,
     )
     assert not w.feasible
-    text = " ".join(w.unreachable)
-    assert "B1" in text and "所有社区15分钟" in text
-    assert "B街道全覆盖" in text and "40人" in text
+    by_code = {r.code: r for r in w.unreachable}  # coded reasons, numbers not sentences
+    comm = by_code["communities_out_of_reach"]
+    assert (comm.target, comm.unit, comm.blocked, comm.minutes) == (0, "", ("B1",), 15.0)
+    assert comm.possible == comm.total - 1 == len(COMMS) - 1
+    cov = by_code["coverage_out_of_reach"]
+    assert (cov.target, cov.unit, cov.people_out_of_reach) == (1, "B", 40.0)
+    assert 0 <= cov.best_share < 1
+    assert w.reasons_for(1) == (cov,) and w.reason_code(0) == "communities_out_of_reach"
+    # maps.i18n words them, in Chinese as the report always said it, and in English
+    zh = i18n.target_reason(w.reason_json(1), "B街道全覆盖", "zh")
+    assert zh.startswith("「B街道全覆盖」B：即使启用全部候选点，15分钟内最多覆盖") and "40人" in zh
+    en = i18n.target_reason(w.reason_json(0), "所有社区15分钟", "en")
+    assert "“所有社区15分钟”, the district" in en and en.endswith("every resident of B1")
+
+
+def test_reasons_found_by_target_index_not_label():
+    """Two targets with one label: only the unreachable one gets the reason (no label match)."""
+    d = district(pairs=([1], [0], [10.0]))
+    same = "同名目标"
+    w = sites_needed(
+        [
+            tgt(same, "street", "coverage_rate", 0.0),  # met by anything
+            tgt(same, "street", "coverage_rate", 1.0),  # B cannot be reached
+        ],
+        d,
+        streets=STREETS,
+        communities=COMMS,
+        target_ids=[7, 9],
+    )
+    assert w.reasons_for(7) == () and w.reason_json(7) == "" and w.reason_code(7) == ""
+    assert [r.target for r in w.unreachable] == [9] and w.reason_code(9) == "coverage_out_of_reach"
+    with pytest.raises(ValueError, match="target_ids"):
+        sites_needed(
+            [tgt(same, "street", "coverage_rate", 1.0)],
+            d,
+            streets=STREETS,
+            communities=COMMS,
+            target_ids=[1, 2],
+        )
+
+
+def test_demo_reason_reads_as_before():
+    """The demo's coded reason, worded in Chinese, is the sentence coverage/ used to build."""
+    coded = json.dumps(
+        [
+            {
+                "code": "communities_out_of_reach",
+                "unit": "",
+                "minutes": 15.0,
+                "possible": 13,
+                "total": 16,
+                "blocked": ["示例梅园社区（合成）", "示例锦绣社区（合成）", "示例云栖社区（合成）"],
+            }
+        ],
+        ensure_ascii=False,
+    )
+    before = (  # tests/data/demo_summary_before_stages.json, as written before the change
+        "「步行15分钟助餐服务网覆盖所有社区」全区：仅13/16个社区可全部在15分钟内覆盖；"
+        "没有候选点能到达以下社区的全部居民：示例梅园社区（合成）、示例锦绣社区（合成）、示例云栖社区（合成）"
+    )
+    assert i18n.target_reason(coded, "步行15分钟助餐服务网覆盖所有社区", "zh") == before
+    assert i18n.target_reason("", "x", "zh") == "" and i18n.target_reason(None, "x", "en") == ""
+    assert i18n.target_reason("written by hand", "x", "en") == "written by hand"
 
 
 @settings(max_examples=40, deadline=None)
