@@ -6,6 +6,7 @@ the map, the report or the exports.  Non-finite numbers become ``null`` (JSON ha
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -14,7 +15,9 @@ import pandas as pd
 
 from coverage.result import StudyResult
 
-SCHEMA_VERSION = 1
+#: 2 (2026-12): targets carry ``reason_code`` and structured ``reasons`` instead of a
+#: Chinese ``reason`` sentence; the report words them (zh or en) from the same data.
+SCHEMA_VERSION = 2
 
 
 def _num(x: Any) -> float | None:
@@ -56,6 +59,14 @@ def _areas_before_after(result: StudyResult, kind: str) -> dict[str, Any]:
             "after": None if hit is None else _num(hit["coverage_rate_after"]),
         }
     return out
+
+
+def _reasons(text: object) -> list[dict[str, Any]]:
+    """The coded reasons a target cannot be met (``coverage.targets.Unreachable`` as JSON)."""
+    if not isinstance(text, str) or not text.strip():
+        return []
+    value = json.loads(text)
+    return value if isinstance(value, list) else [value]
 
 
 def summary_dict(result: StudyResult) -> dict[str, Any]:
@@ -159,7 +170,8 @@ def summary_dict(result: StudyResult) -> dict[str, Any]:
             "units_total": int(r["units_total"]),
             "shortfall_population": _num(r["shortfall_population"]),
             "sites_needed": None if _num(r["sites_needed"]) is None else int(r["sites_needed"]),
-            "reason": str(r["reason"]),
+            "reason_code": str(r.get("reason_code", "") or ""),
+            "reasons": _reasons(r.get("reason", "")),
         }
         for _, r in result.targets.iterrows()
     ]
