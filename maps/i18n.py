@@ -201,6 +201,14 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "{share} footways",
     ),
     "chk_none": ("未发现问题", "nothing found"),
+    "chk_osm_proxy": (
+        "{layer}：设施取自 OpenStreetMap 标签（替代指标），并非真实设施名录",
+        "{layer}: facilities taken from OpenStreetMap tags (proxies), not a real facility list",
+    ),
+    "chk_osm_proxy_detail": (
+        "标签见 data/osm_tags.toml；覆盖率只说明方法，不代表该区真实服务水平",
+        "tags in data/osm_tags.toml; the rates show the method, not the district's real service",
+    ),
     "layer": ("图层", "layer"),
     "target_group": ("服务对象", "target group"),
     "speed": ("步行速度（公里/小时）", "walking speed (km/h)"),

@@ -674,6 +674,15 @@ def _checks_table(result: StudyResult, lang: str) -> Table:
     """Everything the inputs left out of the numbers, so that nothing is dropped unseen."""
     rows: list[dict[str, Any]] = []
     sep = "、" if lang == "zh" else ", "
+    for kind in result.checks.osm_proxy_layers:
+        spec = result.specs[kind]
+        rows.append(
+            {
+                "check": text("chk_osm_proxy", lang, layer=spec.label(lang)),
+                "count": int((result.facilities["kind"] == kind).sum()),
+                "detail": text("chk_osm_proxy_detail", lang),
+            }
+        )
     for kind, spec in result.specs.items():
         off = result.unsnapped_facilities(kind)
         if len(off):

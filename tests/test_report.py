@@ -752,3 +752,13 @@ def test_report_opens_with_one_conclusion_per_layer(result, written):
         for name in names:  # place names stay as written; every other word is English
             line = line.replace(name, "")
         assert not re.search("[\u4e00-\u9fff]", line), line
+
+
+def test_osm_proxy_layers_are_named_in_the_data_checks(result):
+    """A layer built from OSM tags (prepare-osm) says so in the report, not only the sources."""
+    r = replace(result, checks=replace(result.checks, osm_proxy_layers=("canteen",)))
+    for lang, word in (("zh", "OpenStreetMap 标签"), ("en", "OpenStreetMap tags")):
+        checks = next(t for t in report_tables(r, lang=lang) if t.key == "checks")
+        first = checks.rows.iloc[0]
+        assert word in first["check"] and r.specs["canteen"].label(lang) in first["check"]
+        assert first["count"] == int((r.facilities["kind"] == "canteen").sum())
