@@ -13,6 +13,7 @@ MAPS = Path(__file__).parents[1] / "maps"
 ALLOWED_LATIN = {
     "MCLP", "LSCP", "OSM", "ODbL", "GCJ-02", "2SFCA", "H3", "GIS", "p-", "OpenStreetMap",
     "GraphML", ".osm.pbf", "walk/all", "target_units", "SYNTHETIC", "DATA",
+    "data/osm_tags.toml",  # a file name, as written on disk
 }  # fmt: skip
 _LATIN = re.compile(r"[.\w/-]*[A-Za-z][\w./-]*", re.ASCII)
 #: Lookups in code: text("key" ...), charts' _label("key") (chart_ keys); templates: t("key").
