@@ -97,79 +97,8 @@ def _terminal_width() -> int:
     return shutil.get_terminal_size((80, 24)).columns
 
 
-def _parser() -> argparse.ArgumentParser:
-    common = argparse.ArgumentParser(add_help=False)
-    out = common.add_argument_group("output")
-    out.add_argument(
-        "--out", required=True, type=Path, metavar="DIR", help="output folder (created whole)"
-    )
-    out.add_argument(
-        "--force", action="store_true", help="replace an output folder this tool wrote before"
-    )
-    out.add_argument(
-        "--lang", choices=["zh", "en"], help="language of map and report (default: zh)"
-    )
-    out.add_argument(
-        "--basemap",
-        choices=["osm", "none", "gcj02"],
-        help="map tiles: OpenStreetMap, none (offline) or Amap-style GCJ-02 (default: osm)",
-    )
-    out.add_argument(
-        "--export-crs",
-        metavar="CRS",
-        help="CRS of GIS exports: wgs84, cgcs2000, gcj02, bd09 or an EPSG code (default: wgs84)",
-    )
-    out.add_argument(
-        "--formats",
-        default=_FORMATS_DEFAULT,
-        metavar="LIST",
-        help=f"GIS export formats, comma-separated (default: {_FORMATS_DEFAULT})",
-    )
-    out.add_argument(
-        "--cache-dir",
-        type=Path,
-        metavar="DIR",
-        help="network cache (default: $SERVICECIRCLE_CACHE or ~/.cache/servicecircle/networks)",
-    )
-    g = out.add_mutually_exclusive_group()
-    g.add_argument("--quiet", action="store_true", help="no progress lines")
-    g.add_argument("--verbose", action="store_true", help="log details (and tracebacks)")
-
-    p = argparse.ArgumentParser(
-        prog="app.py",
-        description=__doc__.split("\n\n")[0],
-        formatter_class=_Help,
-        epilog="examples:\n  app.py demo --out out/demo\n  app.py run plan.toml --out out/study\n"
-        "  app.py prepare-osm city.osm.pbf --areas 街道.geojson --out inputs\n"
-        "Run 'app.py COMMAND --help' for a command's options.",
-    )
-    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
-    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    d = sub.add_parser(
-        "demo",
-        usage="app.py demo [options] --out DIR",
-        parents=[common],
-        help="run the synthetic demo district end to end",
-        description="Generate a synthetic district (streets, residents, facilities, 街道, "
-        "社区) and run the whole study on it.",
-        formatter_class=_Help,
-        epilog="example:\n  app.py demo --out out/demo --lang en --basemap none",
-    )
-    d.add_argument("--seed", type=int, default=2026, help="demo generator seed (default: 2026)")
-    d.add_argument(
-        "--suggest", type=int, default=3, metavar="N", help="new sites per layer (default: 3)"
-    )
-
-    r = sub.add_parser(
-        "run",
-        parents=[common],
-        help="run a study from a plan file and/or flags",
-        usage="app.py run [PLAN.toml] [options] --out DIR",
-        description="Measure walking access to each facility layer and suggest new sites.\n"
-        "Every option can also be set in the TOML plan file; a flag overrides it.",
-        formatter_class=_Help,
-        epilog=_RUN_EXAMPLES,
-    )
+def _add_study_args(r: argparse.ArgumentParser) -> None:
+    """The plan file and the input and analysis flags shared by ``run`` and ``serve``."""
     r.add_argument("plan", nargs="?", type=Path, help="TOML plan file (optional)")
     i = r.add_argument_group("inputs (FILE: GeoJSON, GeoPackage, Shapefile, GeoParquet, CSV, XLSX)")
     i.add_argument("--network", type=Path, metavar="FILE", help=".osm.pbf, .osm(.bz2), .graphml")
@@ -259,6 +188,118 @@ def _parser() -> argparse.ArgumentParser:
         "reachable; pmedian: shortest mean walk; capacitated: mclp within site capacity "
         "(default: mclp)",
     )
+
+
+def _parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    out = common.add_argument_group("output")
+    out.add_argument(
+        "--out", required=True, type=Path, metavar="DIR", help="output folder (created whole)"
+    )
+    out.add_argument(
+        "--force", action="store_true", help="replace an output folder this tool wrote before"
+    )
+    out.add_argument(
+        "--lang", choices=["zh", "en"], help="language of map and report (default: zh)"
+    )
+    out.add_argument(
+        "--basemap",
+        choices=["osm", "none", "gcj02"],
+        help="map tiles: OpenStreetMap, none (offline) or Amap-style GCJ-02 (default: osm)",
+    )
+    out.add_argument(
+        "--export-crs",
+        metavar="CRS",
+        help="CRS of GIS exports: wgs84, cgcs2000, gcj02, bd09 or an EPSG code (default: wgs84)",
+    )
+    out.add_argument(
+        "--formats",
+        default=_FORMATS_DEFAULT,
+        metavar="LIST",
+        help=f"GIS export formats, comma-separated (default: {_FORMATS_DEFAULT})",
+    )
+    out.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="network cache (default: $SERVICECIRCLE_CACHE or ~/.cache/servicecircle/networks)",
+    )
+    g = out.add_mutually_exclusive_group()
+    g.add_argument("--quiet", action="store_true", help="no progress lines")
+    g.add_argument("--verbose", action="store_true", help="log details (and tracebacks)")
+
+    p = argparse.ArgumentParser(
+        prog="app.py",
+        description=__doc__.split("\n\n")[0],
+        formatter_class=_Help,
+        epilog="examples:\n  app.py demo --out out/demo\n  app.py run plan.toml --out out/study\n"
+        "  app.py prepare-osm city.osm.pbf --areas 街道.geojson --out inputs\n"
+        "Run 'app.py COMMAND --help' for a command's options.",
+    )
+    p.add_argument("--version", action="version", version=f"%(prog)s {version()}")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    d = sub.add_parser(
+        "demo",
+        usage="app.py demo [options] --out DIR",
+        parents=[common],
+        help="run the synthetic demo district end to end",
+        description="Generate a synthetic district (streets, residents, facilities, 街道, "
+        "社区) and run the whole study on it.",
+        formatter_class=_Help,
+        epilog="example:\n  app.py demo --out out/demo --lang en --basemap none",
+    )
+    d.add_argument("--seed", type=int, default=2026, help="demo generator seed (default: 2026)")
+    d.add_argument(
+        "--suggest", type=int, default=3, metavar="N", help="new sites per layer (default: 3)"
+    )
+
+    r = sub.add_parser(
+        "run",
+        parents=[common],
+        help="run a study from a plan file and/or flags",
+        usage="app.py run [PLAN.toml] [options] --out DIR",
+        description="Measure walking access to each facility layer and suggest new sites.\n"
+        "Every option can also be set in the TOML plan file; a flag overrides it.",
+        formatter_class=_Help,
+        epilog=_RUN_EXAMPLES,
+    )
+    _add_study_args(r)
+
+    v = sub.add_parser(
+        "serve",
+        usage="app.py serve [PLAN.toml] [--demo] [--host H] [--port N] [options]",
+        help="open a study in the planner's studio (a local web page with live edits)",
+        description="Serve a study in a local web page: add, move and remove sites, change "
+        "speeds and minutes, and see every number of the batch run update at once.",
+        formatter_class=_Help,
+        epilog="examples:\n  app.py serve --demo\n  app.py serve plan.toml --study studio/上城区\n"
+        "  app.py serve plan.toml --host 0.0.0.0 --token SECRET   # others on the network",
+    )
+    _add_study_args(v)
+    w = v.add_argument_group("studio")
+    w.add_argument("--demo", action="store_true", help="serve the synthetic demo district")
+    w.add_argument("--seed", type=int, default=2026, help="demo generator seed (default: 2026)")
+    w.add_argument(
+        "--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1, loopback)"
+    )
+    w.add_argument("--port", type=int, default=8765, help="port (default: 8765)")
+    w.add_argument(
+        "--token", help="access token; required off loopback (one is generated if not given)"
+    )
+    w.add_argument(
+        "--study",
+        type=Path,
+        metavar="DIR",
+        help="study folder for saved scenarios and exports (default: ./studio, ./studio-demo)",
+    )
+    w.add_argument("--lang", choices=["zh", "en"], help="page language (default: zh)")
+    w.add_argument("--basemap", choices=["osm", "none", "gcj02"], help="tiles of exported maps")
+    w.add_argument("--export-crs", metavar="CRS", help="CRS of exported GIS layers")
+    w.add_argument("--formats", default=_FORMATS_DEFAULT, metavar="LIST", help="export formats")
+    w.add_argument("--cache-dir", type=Path, metavar="DIR", help="network cache")
+    g3 = w.add_mutually_exclusive_group()
+    g3.add_argument("--quiet", action="store_true", help="no progress lines")
+    g3.add_argument("--verbose", action="store_true", help="log details (and tracebacks)")
 
     o = sub.add_parser(
         "prepare-osm",
@@ -459,30 +500,35 @@ def _demo_plan(args: argparse.Namespace, inputs_dir: Path) -> Plan:
     return merge(plan, **_common_overrides(args))
 
 
-def execute(
+@dataclasses.dataclass(frozen=True)
+class Prepared:
+    """A study read, checked and on its network: what ``run`` analyses and ``serve`` edits."""
+
+    plan: Plan
+    net: Any  # geo.network.WalkNetwork (imported lazily: --help stays fast)
+    inputs: Any  # coverage.analysis.StudyInputs
+    options: Any  # coverage.analysis.AnalysisOptions
+    synthetic: bool
+    sources: tuple[str, ...]
+
+
+def prepare(
     plan: Plan,
-    out: Path,
     *,
     coords_by_layer: dict[str, str],
     progress: Progress,
     synthetic: bool,
-    formats: list[str],
     cache_dir: Path | None,
-    work: Path,
-) -> dict:
-    """Read, route, analyse and write every output into ``work`` (the temporary folder)."""
+) -> Prepared:
+    """Read and check every input and build the walking network (``run`` and ``serve`` alike)."""
     import shapely
 
-    from coverage.analysis import AnalysisOptions, StudyInputs, analyse
-    from coverage.summary import summary_dict
+    from coverage.analysis import AnalysisOptions, StudyInputs
     from coverage.targets import parse_targets
     from geo.load import load_network, network_from_place, study_extent, walking_halo_m
-    from layers.export import export_result
     from layers.model import read_areas, read_candidates, read_facilities, read_residents
     from layers.spec import load_layer_table
     from layers.validate import check_group_columns, check_overlap
-    from maps.coverage_map import render_map
-    from maps.report import write_report
 
     plan.check()
     specs = load_layer_table(plan.layer_table)
@@ -629,9 +675,10 @@ def execute(
     if candidates is not None:
         check_overlap(candidates, extent, file=plan.candidates)
 
-    result = analyse(
-        net,
-        StudyInputs(
+    return Prepared(
+        plan=plan,
+        net=net,
+        inputs=StudyInputs(
             residents=residents,
             facilities=facilities,
             specs=specs,
@@ -639,7 +686,6 @@ def execute(
             communities=communities,
             candidates=candidates,
         ),
-        title=plan.title,
         options=AnalysisOptions(
             max_snap_m=plan.max_snap_m,
             suggest=dict(plan.suggest),
@@ -651,9 +697,31 @@ def execute(
         sources=(
             OSM_SOURCE if not synthetic else "Synthetic demo district generated by data/demo.py",
         ),
+    )
+
+
+def analyse_prepared(prepared: Prepared, *, progress: Progress, inputs: Any = None) -> Any:
+    """The batch analysis of a prepared study (``inputs``: an edited facility set of it)."""
+    from coverage.analysis import analyse
+
+    return analyse(
+        prepared.net,
+        prepared.inputs if inputs is None else inputs,
+        title=prepared.plan.title,
+        options=prepared.options,
+        synthetic=prepared.synthetic,
+        sources=prepared.sources,
         progress=progress,
     )
-    progress("writing map, report and GIS layers")
+
+
+def write_outputs(result: Any, work: Path, *, plan: Plan, formats: list[str]) -> dict:
+    """Map, report, GIS layers and summary.json of a result, written into ``work``."""
+    from coverage.summary import summary_dict
+    from layers.export import export_result
+    from maps.coverage_map import render_map
+    from maps.report import write_report
+
     render_map(result, work / "map.html", lang=plan.lang, basemap=plan.basemap, force=True)
     write_report(
         result, work / "report.html", lang=plan.lang, xlsx_path=work / "report.xlsx", force=True
@@ -664,6 +732,30 @@ def execute(
         json.dumps(summary, ensure_ascii=False, indent=2), encoding="utf-8"
     )
     return summary
+
+
+def execute(
+    plan: Plan,
+    out: Path,
+    *,
+    coords_by_layer: dict[str, str],
+    progress: Progress,
+    synthetic: bool,
+    formats: list[str],
+    cache_dir: Path | None,
+    work: Path,
+) -> dict:
+    """Read, route, analyse and write every output into ``work`` (the temporary folder)."""
+    prepared = prepare(
+        plan,
+        coords_by_layer=coords_by_layer,
+        progress=progress,
+        synthetic=synthetic,
+        cache_dir=cache_dir,
+    )
+    result = analyse_prepared(prepared, progress=progress)
+    progress("writing map, report and GIS layers")
+    return write_outputs(result, work, plan=plan, formats=formats)
 
 
 def _point_columns(columns: Any) -> dict[str, str | None]:
@@ -722,6 +814,111 @@ def _prepare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def studio_app(args: argparse.Namespace, progress: Progress) -> tuple[Any, str, str | None]:
+    """The studio of ``serve``'s arguments: (ASGI app, URL to open, token or None).
+
+    The plan is read, checked and built exactly as ``run`` does (:func:`prepare`); an export
+    from the page runs ``run``'s analysis and writers (:func:`analyse_prepared`,
+    :func:`write_outputs`) into a new folder under the study folder.
+    """
+    import secrets
+
+    from coverage.whatif import Study
+    from layers.atomic import atomic_dir
+    from maps.studio.server import create_app
+    from maps.studio.session import Session
+
+    formats = parse_formats(args.formats)
+    token = args.token
+    if not _loopback(args.host) and not token:
+        token = secrets.token_urlsafe(18)
+    if args.demo and args.plan is not None:
+        msg = "serve: give a plan file or --demo, not both"
+        raise InputError(msg, fix="drop --demo to serve the plan, or the plan to serve the demo")
+    folder = args.study or Path("studio-demo" if args.demo else "studio")
+    if folder.exists() and not folder.is_dir():
+        msg = f"--study {folder}: not a folder"
+        raise InputError(msg, fix="name a folder (it is created if missing)")
+    folder.mkdir(parents=True, exist_ok=True)
+    if args.demo:
+        merge(Plan(), **_common_overrides(args)).check_options()
+        progress(f"generating the synthetic demo district (seed {args.seed})")
+        demo_args = argparse.Namespace(**{**vars(args), "suggest": 3})
+        plan = _demo_plan(demo_args, folder / "inputs")
+        coords_by_layer: dict[str, str] = {}
+    else:
+        plan, coords_by_layer = _plan_from_args(args)
+        plan.check()
+    prepared = prepare(
+        plan,
+        coords_by_layer=coords_by_layer,
+        progress=progress,
+        synthetic=args.demo or _demo_inputs(plan),
+        cache_dir=args.cache_dir,
+    )
+    progress("routing every layer for live edits")
+    study = Study.route(prepared.net, prepared.inputs, prepared.options)
+    inputs_used = _input_paths(args, plan)
+
+    def export(edited: Any, target: Path, step: Any) -> dict:
+        with atomic_dir(target, force=False, inputs=inputs_used) as work:
+            result = analyse_prepared(prepared, progress=step, inputs=edited)
+            step("writing map, report and GIS layers")
+            return write_outputs(result, work, plan=plan, formats=formats)
+
+    session = Session(
+        study,
+        title=plan.title,
+        synthetic=prepared.synthetic,
+        sources=prepared.sources,
+        folder=folder,
+        export=export,
+    )
+    progress("computing the first summary")
+    session.summary()
+    app = create_app(session, token=token, lang=plan.lang)
+    host = f"[{args.host}]" if ":" in args.host else args.host
+    url = f"http://{host}:{args.port}/" + (f"?token={token}" if token else "")
+    return app, url, token
+
+
+def _check_port(host: str, port: int) -> None:
+    """A port in use fails now, in one line, before the study is built."""
+    import socket
+
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as err:
+            msg = f"--host {host} --port {port}: cannot listen there ({err.strerror})"
+            raise InputError(msg, fix=f"pass another --port (e.g. --port {port + 1})") from err
+
+
+def _serve(args: argparse.Namespace, progress: Progress) -> int:
+    import uvicorn
+
+    _check_port(args.host, args.port)
+    app, url, token = studio_app(args, progress)
+    if token and not _loopback(args.host):
+        print(f"listening on {args.host}: every request needs the token {token}", flush=True)
+    print(f"studio: {url}", flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+    return 0
+
+
 class Terminated(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C: the output folder is cleaned up and nothing is written."""
 
@@ -776,6 +973,8 @@ def _main(args: argparse.Namespace, progress: Progress) -> int:
             # prepare reads the OSM file before it opens its folder: a bad --out fails first
             check_out_dir(args.out, force=args.force, inputs=_input_paths(args, None))
             return _prepare(args)
+        if args.command == "serve":
+            return _serve(args, progress)
         # every option is checked before any work: a typo costs a second, not a network build
         formats = parse_formats(args.formats)
         if args.command == "demo":
