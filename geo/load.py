@@ -1,10 +1,8 @@
 """Loading walk networks from files (OSM PBF/XML, GraphML) or online (OSMnx), with a disk cache.
 
-PBF and XML are read with pyosmium: it is the maintained binding of libosmium (the reader behind
-osmium-tool and Geofabrik's extracts), reads ``.osm.pbf``, ``.osm``, ``.osm.bz2`` and ``.osm.gz``
-through one API, resolves node locations for ways itself, and reads the 3 MB Hangzhou extract in
-about a second.  pyrosm only reads PBF, and OSMnx 2 only reads XML (and needs the whole file
-filtered first), so either would leave one format to another code path.
+OSM files are read through :mod:`layers.osm.reader`, the project's one pyosmium reader (PBF, XML,
+``.osm.bz2``, ``.osm.gz``; node locations resolved for ways; ways split where a clipped extract
+lacks a node).  It reads the 3 MB Hangzhou extract in about a second.
 """
 
 from __future__ import annotations
@@ -29,6 +27,7 @@ from geo.network import WalkNetwork, build_network, network_from_graph
 from geo.walkfilter import NAME_TAGS, is_footpath, is_walkable, street_names
 from layers.atomic import atomic_path
 from layers.errors import InputError
+from layers.osm.reader import OSM_SUFFIXES, OsmWay, read_osm
 
 if TYPE_CHECKING:
     import geopandas as gpd
@@ -51,7 +50,8 @@ _UNREADABLE_CACHE = (
 )
 #: Metres per degree of latitude (and of longitude at the equator), for sizing extent cells.
 _M_PER_DEG = 111_320.0
-OSM_SUFFIXES = (".osm.pbf", ".pbf", ".osm", ".osm.bz2", ".osm.gz", ".xml", ".osm.xml")
+#: The tags the walk filter reads (:mod:`geo.walkfilter`).
+_WALK_TAGS = ("highway", "foot", "access", "service", "area")
 GRAPHML_SUFFIXES = (".graphml", ".graphml.gz")
 
 
@@ -106,51 +106,25 @@ def read_osm_ways(
     fourth is each way's street name (``name:zh``, else ``name``, else ``ref``; ``""`` when
     unnamed), so that places on the network can be told by the street they are on.
     """
-    import osmium
-
     locations: dict[int, tuple[float, float]] = {}
     ways: list[list[int]] = []
     footpath: list[bool] = []
     names: list[str] = []
-    try:
-        fp = osmium.FileProcessor(str(path), osmium.osm.NODE | osmium.osm.WAY).with_locations()
-        for obj in fp:
-            if not isinstance(obj, osmium.osm.Way):
-                continue
-            tags = obj.tags
-            if "highway" not in tags:
-                continue
-            wtags = {k: tags.get(k) for k in ("highway", "foot", "access", "service", "area")}
-            if not is_walkable(wtags):
-                continue
-            foot = is_footpath(wtags)
-            found = street_names({k: tags.get(k) for k in NAME_TAGS})
-            name = found[0] if found else ""
-            run: list[int] = []
-            for nd in obj.nodes:
-                loc = nd.location
-                if loc.valid():
-                    locations[nd.ref] = (loc.lon, loc.lat)
-                    if not run or run[-1] != nd.ref:
-                        run.append(nd.ref)
-                else:
-                    if len(run) >= 2:
-                        ways.append(run)
-                        footpath.append(foot)
-                        names.append(name)
-                    run = []
-            if len(run) >= 2:
-                ways.append(run)
-                footpath.append(foot)
-                names.append(name)
-    except (RuntimeError, ValueError, OSError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        msg = f"not a readable OSM file ({first})"
-        raise InputError(
-            msg,
-            file=path,
-            fix="check that it is a complete .osm.pbf/.osm file (re-download if truncated)",
-        ) from None
+    for way in read_osm(path, ways=True, keys=("highway",), tags=(*_WALK_TAGS, *NAME_TAGS)):
+        assert isinstance(way, OsmWay)
+        wtags = {k: way.tags.get(k) for k in _WALK_TAGS}
+        if not is_walkable(wtags):
+            continue
+        foot = is_footpath(wtags)
+        found = street_names({k: way.tags.get(k) for k in NAME_TAGS})
+        name = found[0] if found else ""
+        for ref, loc in zip(way.refs, way.coords, strict=True):
+            if loc is not None:
+                locations[ref] = loc
+        for run in way.runs():
+            ways.append(run)
+            footpath.append(foot)
+            names.append(name)
     if not ways:
         msg = "no walkable streets in this OSM file"
         raise InputError(

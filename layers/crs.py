@@ -435,8 +435,8 @@ def to_wgs84(
         labelled = data.set_crs(src, allow_override=True) if system is not None else data
         return labelled.to_crs(4326)
     if system is None:
-        msg = "coordinates given without a coordinate system"
-        raise InputError(msg, fix="name the coordinate system of the pairs (wgs84, gcj02, ...)")
+        msg = "to_wgs84 needs the coordinate system of an (x, y) pair (wgs84, gcj02, ...)"
+        raise ValueError(msg)
     x, y = data
     parsed = parse_coord_system(system)
     if isinstance(parsed, str) and parsed in OFFSET_SYSTEMS:
@@ -611,3 +611,71 @@ def check_metric_crs(
         raise InputError(msg, fix=fix)
     log.info("%s %s: scale error %.3f%% over the study area", flag, name, error * 100)
     return chosen
+
+
+# ------------------------------------------------------------------ declared systems
+
+_DISPLAY: Final = {"wgs84": "WGS84", "gcj02": "GCJ-02", "bd09": "BD-09", "cgcs2000": "CGCS2000"}
+
+
+def crs_label(system: CoordSystem) -> str:
+    """``EPSG:4326`` for a CRS with a code, ``GCJ-02`` for the offset systems (for messages)."""
+    parsed = parse_coord_system(system)
+    if isinstance(parsed, str):
+        return f"EPSG:{_EPSG_LABEL[parsed]}" if parsed in _EPSG_LABEL else _DISPLAY[parsed]
+    return system_name(parsed)
+
+
+_EPSG_LABEL: Final = {"wgs84": 4326, "cgcs2000": 4490}
+
+
+def resolve_system(
+    crs: object,
+    where: str,
+    *,
+    named: str | CRS | None,
+    general: str | CRS | None,
+) -> tuple[str | CRS | None, str]:
+    """The system a layer's coordinates are in, and why (``coords``/``default_coords``/``file``).
+
+    ``crs`` is the layer's own label (``None`` when it has none).  The input's own declaration
+    (``named``) wins over the label, with a warning since it contradicts the file; the run's
+    general declaration (``general``) fills in only for a layer without a label.  Returns
+    ``(None, "file")`` for an unlabelled layer with no declaration.
+    """
+    declared = None if crs is None else parse_coord_system(CRS.from_user_input(crs))
+    if named is not None:
+        if declared is not None and not _same_system(declared, named):
+            log.warning(
+                "%s declares %s; treated as %s because this input was declared coords=%s",
+                where,
+                crs_label(declared),
+                _DISPLAY.get(str(named), system_name(named)),
+                system_name(named),
+            )
+        return named, "coords"
+    if declared is not None:
+        if general is not None and not _same_system(declared, general):
+            log.info(
+                "%s declares %s; the general coords=%s is for tables without a coordinate "
+                "system, so it is not applied here (declare this input to override its label)",
+                where,
+                crs_label(declared),
+                system_name(general),
+            )
+        return declared, "file"
+    if general is not None:
+        log.info(
+            "%s declares no coordinate system; read as %s (coords=%s)",
+            where,
+            _DISPLAY.get(str(general), system_name(general)),
+            system_name(general),
+        )
+        return general, "default_coords"
+    return None, "file"
+
+
+def _same_system(a: str | CRS, b: str | CRS) -> bool:
+    if isinstance(a, str) or isinstance(b, str):
+        return a == b
+    return bool(a == b)

@@ -33,9 +33,9 @@ import pandas as pd
 import shapely
 from pyproj import CRS
 
-from layers.crs import CoordSystem, parse_coord_system, to_wgs84
+from layers.crs import CoordSystem, parse_coord_system, resolve_system, to_wgs84
 from layers.errors import InputError
-from layers.io import read_table, resolve_system
+from layers.io import read_table
 from layers.spec import LayerSpec, load_layer_table
 from layers.validate import (
     check_capacity,
@@ -184,8 +184,8 @@ def _load(
         system, _why = resolve_system(gdf.crs, "the layer", named=named, general=general)
         check_coordinates(gdf, system)
         if system is None:
-            msg = "the layer has no coordinate system"
-            raise InputError(msg, fix="set its CRS or declare coords (wgs84, gcj02, bd09...)")
+            msg = "the GeoDataFrame has no CRS: set it, or pass coords= (wgs84, gcj02, bd09...)"
+            raise ValueError(msg)
         already = (
             isinstance(system, str)
             and system == "wgs84"
@@ -583,8 +583,8 @@ def read_areas(
     ``所属街道``/``街道`` column), ``""`` otherwise.
     """
     if level not in AREA_LEVELS:
-        msg = f"unknown area level '{level}'"
-        raise InputError(msg, fix=f"use one of {', '.join(AREA_LEVELS)}")
+        msg = f"unknown area level '{level}': use one of {', '.join(AREA_LEVELS)}"
+        raise ValueError(msg)
     gdf, file = _load(
         source,
         coords=coords,

@@ -12,7 +12,6 @@ import difflib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from os import PathLike
-from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -113,66 +112,6 @@ def _reject_negative(num: NDArray[np.float64], label: str, *, file: FileRef, col
             column=column,
             fix="correct the value",
         )
-
-
-# ----------------------------------------------------------------------------------- files
-
-
-def check_file(path: str | PathLike[str], *, suffixes: Mapping[str, str]) -> Path:
-    """Check that ``path`` is an existing, non-empty file in a supported format.
-
-    ``suffixes`` maps a lower-case suffix (``.gpkg``) to the format's name; it is given by the
-    reader so that this module does not depend on it.  Shapefiles must come with their
-    ``.shx`` and ``.dbf`` siblings.
-    """
-    p = Path(path)
-    if not p.exists():
-        near = closest(p.name, [q.name for q in p.parent.glob("*")]) if p.parent.is_dir() else None
-        hint = f"did you mean '{near}'? " if near else ""
-        msg = "file not found"
-        raise InputError(msg, file=p, fix=f"{hint}check the path and the file name")
-    if p.is_dir():
-        msg = "is a folder, not a file"
-        raise InputError(msg, file=p, fix="name the data file itself (e.g. layer.gpkg)")
-    suffix = p.suffix.lower()
-    if suffix not in suffixes:
-        kinds = sorted(set(suffixes.values()))
-        msg = f"unsupported file type '{p.suffix or '(none)'}'"
-        extra = "save an .xls workbook as .xlsx; " if suffix == ".xls" else ""
-        raise InputError(
-            msg, file=p, fix=f"{extra}use one of {', '.join(kinds)} ({', '.join(suffixes)})"
-        )
-    if p.stat().st_size == 0:
-        msg = "file is empty (0 bytes)"
-        raise InputError(msg, file=p, fix="export the layer again")
-    try:
-        with p.open("rb") as fh:
-            fh.read(1)
-    except OSError as exc:
-        msg = f"cannot be read ({exc.strerror or exc})"
-        raise InputError(msg, file=p, fix="check the file's permissions") from None
-    if suffix == ".shp":
-        for need in (".shx", ".dbf"):
-            if sibling(p, need) is None:
-                msg = f"Shapefile lacks its {need} file"
-                raise InputError(
-                    msg,
-                    file=p,
-                    fix=f"copy {p.stem}{need} next to it (a Shapefile is several files)",
-                )
-    return p
-
-
-def sibling(path: Path, suffix: str) -> Path | None:
-    """``path`` with another suffix, matched case-insensitively (``.CPG``, ``.Dbf``...)."""
-    for cand in (path.with_suffix(suffix), path.with_suffix(suffix.upper())):
-        if cand.exists():
-            return cand
-    if path.parent.is_dir():
-        for cand in path.parent.glob(f"{path.stem}.*"):
-            if cand.suffix.lower() == suffix:
-                return cand
-    return None
 
 
 # --------------------------------------------------------------------------------- columns

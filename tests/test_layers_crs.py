@@ -261,10 +261,16 @@ def test_fixes_name_real_flags_not_python_keywords():
         lambda: parse_coord_system("wsg84"),
         lambda: parse_coord_system(""),
         lambda: to_wgs84(_sample_gdf().set_crs(None, allow_override=True)),
-        lambda: to_wgs84((np.array([1.0]), np.array([2.0]))),
     ):
         with pytest.raises(InputError) as err:
             call()
         fixes.append(err.value.fix or "")
-    assert all("--coords" in f for f in fixes[:3]), fixes
+    assert all("--coords" in f for f in fixes), fixes
     assert not [f for f in fixes if re.search(r"\b[a-z_]+=\.\.\.|\bsystem=", f)], fixes
+
+
+def test_a_pair_without_its_system_is_a_programming_error():
+    """Coordinates handed over without their system are the caller's bug, not the user's."""
+    with pytest.raises(ValueError, match="coordinate system of an") as err:
+        to_wgs84((np.array([1.0]), np.array([2.0])))
+    assert type(err.value) is ValueError

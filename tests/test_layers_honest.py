@@ -62,7 +62,7 @@ def _write(gdf: gpd.GeoDataFrame, path: Path, crs: int) -> Path:
 )
 def test_bare_coords_leaves_files_that_declare_a_crs(tmp_path, caplog, name, crs):
     path = _write(residents(), tmp_path / name, crs)
-    with caplog.at_level(logging.INFO, logger="layers.io"):
+    with caplog.at_level(logging.INFO, logger="layers"):
         back = read_residents(path, default_coords="gcj02")
     assert np.allclose(xy(back), xy(residents()), atol=1e-7)  # not moved by ~500 m
     assert "not applied" in caplog.text
@@ -86,7 +86,7 @@ def test_bare_coords_applies_to_csv_and_to_vector_files_without_crs(tmp_path):
 
 def test_named_coords_overrides_a_declared_crs_with_a_warning(tmp_path, caplog):
     path = _write(residents(), tmp_path / "amap.geojson", 4326)
-    with caplog.at_level(logging.WARNING, logger="layers.io"):
+    with caplog.at_level(logging.WARNING, logger="layers"):
         back = read_residents(path, coords="gcj02", default_coords="wgs84")
     assert np.allclose(xy(back), np.column_stack(gcj02_to_wgs84(LON, LAT)), atol=1e-9)
     assert "amap.geojson declares EPSG:4326; treated as GCJ-02" in caplog.text

@@ -11,7 +11,7 @@ from shapely.geometry import box
 
 from layers.errors import InputError
 from layers.model import read_areas
-from layers.osm_residents import (
+from layers.osm.residents import (
     allocate_population,
     largest_remainder,
     parse_levels,
@@ -143,22 +143,44 @@ def test_per_area_shares_and_zero_total(layer_file):
 
 
 @pytest.mark.parametrize(
-    ("totals", "shares", "words"),
+    ("totals", "shares", "error", "words"),
     [
-        ({"西街倒": 100}, None, ["unknown area '西街倒'", "did you mean '西街道'"]),
-        ({"北街道": 100}, None, ["'北街道' has a population total (100) but no residential"]),
-        ({"西街道": -5}, None, ["whole number >= 0"]),
-        ({"西街道": 10.5}, None, ["whole number >= 0"]),
-        ({"西街道": 100}, {"elderly": 1.5}, ["share of 'elderly'", "between 0 and 1"]),
-        ({"西街道": 100}, {"东街道": {"elderly": 0.2}}, ["shares given for area '东街道'"]),
-        ({}, None, ["no population totals"]),
+        ({"西街倒": 100}, None, ValueError, ["unknown area '西街倒'", "did you mean '西街道'"]),
+        (
+            {"北街道": 100},
+            None,
+            InputError,
+            ["'北街道' has a population total (100) but no residential"],
+        ),
+        ({"西街道": -5}, None, ValueError, ["whole number >= 0"]),
+        ({"西街道": 10.5}, None, ValueError, ["whole number >= 0"]),
+        ({"西街道": 100}, {"elderly": 1.5}, ValueError, ["share of 'elderly'", "between 0 and 1"]),
+        (
+            {"西街道": 100},
+            {"东街道": {"elderly": 0.2}},
+            ValueError,
+            ["shares given for area '东街道'"],
+        ),
+        ({}, None, ValueError, ["no population totals"]),
     ],
 )
-def test_allocation_errors(layer_file, totals, shares, words):
-    with pytest.raises(InputError) as info:
+def test_allocation_errors(layer_file, totals, shares, error, words):
+    """What the OSM data lacks is the user's to fix (InputError); a bad argument is a ValueError."""
+    with pytest.raises(ValueError) as info:
         residents_from_osm(layer_file, synthetic_areas(), totals, shares=shares)
+    assert type(info.value) is error
     for w in words:
         assert w in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [({"unit": "street"}, "unknown unit 'street'"), ({"compound_far": 0}, "compound_far")],
+)
+def test_unit_arguments_are_checked_as_arguments(layer_file, kwargs, words):
+    with pytest.raises(ValueError, match=words) as info:
+        residential_units(read_residential_osm(layer_file), **kwargs)
+    assert type(info.value) is ValueError
 
 
 def test_osm_xml_through_pyosmium(tmp_path):

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from layers.errors import InputError
-from layers.prepare import _read_totals
+from layers.osm.prepare import _read_totals
 
 from .conftest import ROOT, shared_file
 

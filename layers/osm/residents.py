@@ -40,6 +40,7 @@ from pyproj import CRS
 
 from layers.errors import InputError
 from layers.io import read_table
+from layers.osm.reader import OSM_SUFFIXES, OsmArea, read_osm
 from layers.validate import check_not_empty, closest, find_column
 
 log = logging.getLogger(__name__)
@@ -63,7 +64,6 @@ COMPOUND_FAR: Final = 1.6
 MIN_FOOTPRINT_M2: Final = 20.0
 #: Storey height used when only ``height`` is tagged.
 STOREY_HEIGHT_M: Final = 3.0
-OSM_SUFFIXES: Final = (".osm.pbf", ".pbf", ".osm", ".osm.bz2", ".osm.gz", ".osm.xml")
 ATTRIBUTION: Final = "© OpenStreetMap contributors (ODbL 1.0)"
 
 _LEVEL_ALIASES: Final = ("levels", "floors", "层数", "楼层数", "地上层数", "楼层")
@@ -121,46 +121,30 @@ def _read_features(p: Path, aoi: shapely.Geometry | None) -> gpd.GeoDataFrame:
 
 
 def _read_osm_file(p: Path) -> gpd.GeoDataFrame:
-    import osmium
-
-    if not p.exists() or p.stat().st_size == 0:
-        msg = "OSM file not found" if not p.exists() else "OSM file is empty"
-        raise InputError(msg, file=p, fix="check the path")
     rows: list[tuple[str, str, str, str, str, str, bytes]] = []
-    wkb = osmium.geom.WKBFactory()
-    keys = osmium.filter.KeyFilter("building", "landuse")
-    try:
-        fp = osmium.FileProcessor(str(p)).with_areas(keys).with_filter(keys)
-        for obj in fp:
-            if not isinstance(obj, osmium.osm.Area):
-                continue
-            tags = obj.tags
-            building = tags.get("building", "") or ""
-            landuse = tags.get("landuse", "") or ""
-            if building not in DEFAULT_LEVELS and landuse != "residential":
-                continue
-            try:
-                geom = wkb.create_multipolygon(obj)
-            except RuntimeError:  # broken ring in a clipped extract
-                continue
-            osm_id = f"{'w' if obj.from_way() else 'r'}{obj.orig_id()}"
-            rows.append(
-                (
-                    osm_id,
-                    tags.get("name", "") or "",
-                    building,
-                    landuse,
-                    tags.get("building:levels", "") or "",
-                    tags.get("height", "") or "",
-                    bytes.fromhex(geom) if isinstance(geom, str) else geom,
-                )
+    for area in read_osm(
+        p,
+        areas=True,
+        keys=("building", "landuse"),
+        where=lambda tags: (
+            (tags.get("building", "") or "") in DEFAULT_LEVELS
+            or tags.get("landuse") == "residential"
+        ),
+        tags=("name", "building", "landuse", "building:levels", "height"),
+    ):
+        assert isinstance(area, OsmArea)
+        tags = area.tags
+        rows.append(
+            (
+                area.id,
+                tags.get("name", ""),
+                tags.get("building", ""),
+                tags.get("landuse", ""),
+                tags.get("building:levels", ""),
+                tags.get("height", ""),
+                area.wkb,
             )
-    except (RuntimeError, ValueError, OSError) as exc:
-        first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
-        msg = f"not a readable OSM file ({first})"
-        raise InputError(
-            msg, file=p, fix="check that it is a complete .osm.pbf/.osm file"
-        ) from None
+        )
     cols = ["osm_id", "name", "building", "landuse", "levels_tag", "height_tag"]
     frame = pd.DataFrame([r[:6] for r in rows], columns=cols)
     geoms = shapely.from_wkb([r[6] for r in rows]) if rows else np.array([], dtype=object)
@@ -253,11 +237,11 @@ def residential_units(
     ``floor_area_m2``.
     """
     if unit not in ("building", "compound"):
-        msg = f"unknown unit '{unit}'"
-        raise InputError(msg, fix="use unit='building' or unit='compound'")
+        msg = f"unknown unit '{unit}': use unit='building' or unit='compound'"
+        raise ValueError(msg)
     if compound_far <= 0:
-        msg = f"compound_far must be positive, got {compound_far}"
-        raise InputError(msg, fix="use a plot ratio such as 1.6")
+        msg = f"compound_far must be positive (a plot ratio such as 1.6), got {compound_far}"
+        raise ValueError(msg)
     check_not_empty(features, what="building layer")
     metric = _metric_crs(features)
     feats = features.reset_index(drop=True)
@@ -520,19 +504,19 @@ def allocate_population(
 
 def _check_totals(totals: Mapping[str, int], area_names: NDArray[np.object_]) -> None:
     if not totals:
-        msg = "no population totals given"
-        raise InputError(msg, fix="give the population of each area (name -> total)")
+        msg = "no population totals given: give the population of each area (name -> total)"
+        raise ValueError(msg)
     known = [str(a) for a in area_names]
     for name, total in totals.items():
         if name not in known:
             hit = closest(name, known)
             hint = f"did you mean '{hit}'? " if hit else ""
-            msg = f"population total given for unknown area '{name}'"
-            raise InputError(msg, fix=f"{hint}the areas are: {', '.join(known[:12])}")
+            msg = f"population total given for unknown area '{name}'; {hint}the areas are: "
+            raise ValueError(msg + ", ".join(known[:12]))
         value = float(total)
         if not np.isfinite(value) or value < 0 or not value.is_integer():
             msg = f"population total of '{name}' must be a whole number >= 0, got {total!r}"
-            raise InputError(msg, fix="give whole numbers of people")
+            raise ValueError(msg)
 
 
 def _group_shares(
@@ -549,8 +533,8 @@ def _group_shares(
             if key not in totals:
                 hit = closest(key, list(totals))
                 hint = f"did you mean '{hit}'? " if hit else ""
-                msg = f"shares given for area '{key}' which has no total"
-                raise InputError(msg, fix=f"{hint}give shares only for areas with totals")
+                msg = f"shares given for area '{key}' which has no total; {hint}"
+                raise ValueError(msg + "give shares only for areas with totals")
             per_area[key] = {str(g): float(s) for g, s in value.items()}
         else:
             flat[str(key)] = float(value)
@@ -560,8 +544,11 @@ def _group_shares(
     for area, table in per_area.items():
         for group, share in table.items():
             if not 0.0 <= share <= 1.0:
-                msg = f"share of '{group}' in '{area}' must be between 0 and 1, got {share}"
-                raise InputError(msg, fix="write shares as fractions (0.24 for 24%)")
+                msg = (
+                    f"share of '{group}' in '{area}' must be between 0 and 1 (0.24 for 24%), "
+                    f"got {share}"
+                )
+                raise ValueError(msg)
     return per_area
 
 
