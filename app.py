@@ -784,7 +784,7 @@ def check_suggest_against_candidates(plan: Plan, n_candidates: int) -> None:
 
 
 def _prepare(args: argparse.Namespace) -> int:
-    from layers.prepare import prepare_from_osm
+    from layers.osm.prepare import prepare_from_osm
 
     try:
         where = parse_pair(args.area_where, flag="--area-where") if args.area_where else None

@@ -52,7 +52,7 @@ from geo.routing import Nearest, reachable_pairs
 from geo.service_area import service_areas
 from geo.snap import MAX_SNAP_M, Snapped, nearest_street_names
 from layers.errors import InputError
-from layers.osm_layers import is_osm_proxy
+from layers.osm.facilities import is_osm_proxy
 from layers.spec import LayerSpec
 
 log = logging.getLogger(__name__)

@@ -503,7 +503,7 @@ def test_more_sites_than_candidates_is_said_in_plain_words():
 def test_osm_tag_proxy_layers_are_said_in_every_output():
     """Facilities built by prepare-osm from OSM tags are flagged in the summary and sources."""
     from coverage.analysis import PROXY_SOURCE_LINE
-    from layers.osm_layers import OSM_PROXY_SOURCE
+    from layers.osm.facilities import OSM_PROXY_SOURCE
 
     net = line_network()
     res = residents_frame(net, [(100, 0)], pop=[10], elderly=[5])

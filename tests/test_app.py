@@ -42,7 +42,7 @@ def demo(tmp_path_factory) -> Path:
 
 
 def check_summary(s: dict, kinds=KINDS, minutes=("5", "10", "15")) -> None:
-    assert s["schema_version"] == 1
+    assert s["schema_version"] == 2
     for kind in kinds:
         layer = s["layers"][kind]
         for key in (
