@@ -718,8 +718,8 @@ def analyse_prepared(prepared: Prepared, *, progress: Progress, inputs: Any = No
 def write_outputs(result: Any, work: Path, *, plan: Plan, formats: list[str]) -> dict:
     """Map, report, GIS layers and summary.json of a result, written into ``work``."""
     from coverage.summary import summary_dict
-    from layers.export import export_result
     from maps.coverage_map import render_map
+    from maps.export import export_result
     from maps.report import write_report
 
     render_map(result, work / "map.html", lang=plan.lang, basemap=plan.basemap, force=True)

@@ -62,7 +62,7 @@ from layers.tomlfile import check_keys, read_toml
 MODELS = ("mclp", "lscp", "pmedian", "capacitated")
 LANGS = ("zh", "en")
 BASEMAPS = ("osm", "none", "gcj02")
-#: GIS export formats (as :mod:`layers.export` writes them) and the other names users write.
+#: GIS export formats (as :mod:`maps.export` writes them) and the other names users write.
 EXPORT_FORMATS = ("gpkg", "geojson", "shp", "parquet", "csv")
 _FORMAT_ALIASES = {
     "shapefile": "shp",

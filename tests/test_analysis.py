@@ -438,7 +438,7 @@ def test_loads_reach_the_facilities_report_and_exports(tmp_path):
     import pyogrio
 
     from coverage.access2sfca import gaussian_2sfca
-    from layers.export import export_result
+    from maps.export import export_result
     from maps.report import report_tables
 
     net = line_network()

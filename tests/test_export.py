@@ -18,7 +18,7 @@ from pyproj import CRS
 
 from layers.crs import from_wgs84, system_crs
 from layers.errors import InputError
-from layers.export import LAYERS, TABLES, export_result
+from maps.export import LAYERS, TABLES, export_result
 from tests.fixtures_result import make_result
 
 CRSES = ("wgs84", "cgcs2000", "gcj02", 4549)  # 4549: CGCS2000 / 3-degree Gauss-Kruger CM 120E

@@ -316,7 +316,7 @@ def test_options_checked_without_any_file():
 
 
 def test_formats():
-    from layers.export import FORMATS
+    from maps.export import FORMATS
 
     assert EXPORT_FORMATS == FORMATS  # the early check knows every format the exporter writes
     assert parse_formats("GPKG, shapefile,csv") == ["gpkg", "shp", "csv"]
