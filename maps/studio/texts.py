@@ -72,6 +72,10 @@ PAIRS: dict[str, tuple[str, str]] = {
     "new_site": ("新设施", "New site"),
     "district": ("全区", "District"),
     "saved": ("已保存", "Saved"),
+    "min": ("分钟", "min"),
+    "target": ("目标", "Target"),
+    "value": ("现状 / 要求", "Now / required"),
+    "facility_layer": ("设施", "Facilities"),
 }
 
 #: The page reads ``TEXTS[lang][key]``.

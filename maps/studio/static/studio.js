@@ -7,7 +7,7 @@
   var TOKEN = params.get("token") || "";
   var lang = document.body.dataset.lang === "en" ? "en" : "zh";
   var S = { summary: null, state: null, base: null, kind: null, adding: false, ready: false,
-            edits: 0, suggestion: null, compare: null };
+            edits: 0, busy: 0, lastEdit: 0, suggestion: null, compare: null };
   window.studio = S;
 
   function T(key) { return (TEXTS[lang] && TEXTS[lang][key]) || key; }
@@ -31,16 +31,17 @@
       opts.headers["Content-Type"] = "application/json";
       opts.body = JSON.stringify(body);
     }
-    $("busy").hidden = false;
+    S.busy += 1; $("busy").hidden = false;
     return fetch(path, opts).then(function (r) {
       return r.json().then(function (doc) {
-        $("busy").hidden = true;
+        S.busy -= 1; $("busy").hidden = S.busy === 0;
         if (!r.ok) { throw new Error(doc.error || ("HTTP " + r.status)); }
         $("error").textContent = "";
         return doc;
       });
     }).catch(function (err) {
-      $("busy").hidden = true;
+      if (S.busy > 0) { S.busy -= 1; }
+      $("busy").hidden = S.busy === 0;
       $("error").textContent = T("error") + ": " + err.message;
       throw err;
     });
@@ -74,13 +75,18 @@
     th.forEach(function (t, i) {
       var row = el("div"); var sw = el("i");
       sw.style.background = MIN_COLOURS[Math.min(i, MIN_COLOURS.length - 2)];
-      row.appendChild(sw); row.appendChild(document.createTextNode(lo + "–" + t + " min"));
+      row.appendChild(sw); row.appendChild(document.createTextNode(lo + "–" + t + " " + T("min")));
       d.appendChild(row); lo = t;
     });
     var over = el("div"); var s2 = el("i"); s2.style.background = MIN_COLOURS[4];
-    over.appendChild(s2); over.appendChild(document.createTextNode("> " + lo + " min")); d.appendChild(over);
+    over.appendChild(s2); over.appendChild(document.createTextNode("> " + lo + " " + T("min"))); d.appendChild(over);
     var un = el("div"); var s3 = el("i"); s3.style.background = NONE;
     un.appendChild(s3); un.appendChild(document.createTextNode(T("unreached"))); d.appendChild(un);
+    var fac = el("div"); var s4 = el("i"); s4.style.background = "#1a237e";
+    fac.appendChild(s4); fac.appendChild(document.createTextNode(T("facility_layer"))); d.appendChild(fac);
+    var gap = el("div"); var s5 = el("i"); s5.style.background = "rgba(255,82,82,.35)";
+    s5.style.border = "1.5px solid #b00020"; gap.appendChild(s5);
+    gap.appendChild(document.createTextNode(T("gaps"))); d.appendChild(gap);
     d.appendChild(el("b", T("legend_coverage")));
     [["≥ 90%", 0], ["70–90%", 1], ["50–70%", 2], ["< 50%", 3]].forEach(function (c) {
       var row = el("div"); var sw = el("i"); sw.style.background = COV[c[1]][1];
@@ -107,7 +113,7 @@
     control.remove();
     var o = {};
     o[T("areas")] = areaLayer; o[T("network")] = streetLayer; o[T("gaps")] = gapLayer;
-    o[T("residents")] = residentLayer; o[T("facilities")] = facilityLayer;
+    o[T("residents")] = residentLayer; o[T("facility_layer")] = facilityLayer;
     control = L.control.layers(null, o, { collapsed: false, position: "topright" }).addTo(map);
   }
 
@@ -132,7 +138,7 @@
     m.street_minutes.forEach(function (v, i) { streetLines[i].setStyle({ color: minuteColour(v) }); });
     m.resident_minutes.forEach(function (v, i) { residentDots[i].setStyle({ fillColor: minuteColour(v) }); });
     areaLayer.setStyle(function (f) {
-      return { color: "#37474f", weight: 2, fillOpacity: 0.25, dashArray: "4 3",
+      return { color: "#37474f", weight: 2.5, fillOpacity: 0.2, dashArray: "6 4",
                fillColor: covColour(m.area_coverage[f.properties.area]) };
     });
     areaLayer.eachLayer(function (l) {
@@ -143,7 +149,7 @@
     });
     gapLayer.clearLayers();
     gapLayer.addData(m.gaps);
-    gapLayer.setStyle({ color: "#b00020", weight: 1.5, fillColor: "#ff5252", fillOpacity: 0.25 });
+    gapLayer.setStyle({ color: "#b00020", weight: 1.5, fillColor: "#ff5252", fillOpacity: 0.15, dashArray: null });
     drawLegend();
   }
 
@@ -218,12 +224,14 @@
     });
 
     var g = $("targets"); g.textContent = "";
-    var gh = el("tr"); [T("targets"), "", T("shortfall"), T("sites_needed")].forEach(function (x) { gh.appendChild(el("th", x)); });
+    var gh = el("tr"); [T("target"), T("value"), T("shortfall"), T("sites_needed")].forEach(function (x) { gh.appendChild(el("th", x)); });
     g.appendChild(gh);
     s.targets.forEach(function (x) {
       var tr = el("tr"); tr.appendChild(el("td", x.label));
       var ok = x.status === "met";
-      tr.appendChild(el("td", (ok ? "✔ " : "✘ ") + T(x.status) + " " + pct(x.value) , ok ? "met" : "notmet"));
+      var shown = x.measure === "facility_count" ? num(x.value) + " / " + num(x.threshold)
+        : pct(x.value) + " / " + pct(x.threshold);
+      tr.appendChild(el("td", (ok ? "✔ " : "✘ ") + T(x.status) + " " + shown, ok ? "met" : "notmet"));
       tr.appendChild(el("td", ok ? "–" : num(x.shortfall_population)));
       tr.appendChild(el("td", x.sites_needed === null ? "–" : x.sites_needed));
       g.appendChild(tr);

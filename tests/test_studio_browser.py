@@ -1,0 +1,233 @@
+"""The studio as a planner uses it: headless Debian Chromium on ``app.py serve --demo``.
+
+Open the demo, add a canteen by clicking the map, see the panel's coverage change to the batch
+value, drag it, remove it, undo, switch language, save and reopen a scenario, suggest sites
+and accept one, compare two scenarios.  Names from the data are shown as text (a hostile name
+runs no script).  Skipped without ``/usr/bin/chromium`` and ``/usr/bin/chromedriver`` (as
+``tests/test_browser.py``); screenshots (1366x768) go to ``tests/_artifacts/studio_*.png``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import tempfile
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+import app as cli
+from coverage.analysis import analyse
+from coverage.summary import summary_dict
+
+pytestmark = pytest.mark.browser
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMEDRIVER = Path("/usr/bin/chromedriver")
+HOSTILE = '<img src=x onerror="window.hacked=1">&amp;"\'食堂'
+
+
+def _missing() -> str | None:
+    for p in (CHROMIUM, CHROMEDRIVER):
+        if not p.exists():
+            return f"{p} not installed (run scripts/ensure-browser)"
+    for mod in ("selenium", "uvicorn", "starlette"):
+        try:
+            __import__(mod)
+        except ImportError:
+            return f"{mod} not installed"
+    return None
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    reason = _missing()
+    if reason:
+        pytest.skip(reason)
+    import uvicorn
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    folder = tmp_path_factory.mktemp("studio")
+    args = cli._parser().parse_args(
+        ["serve", "--demo", "--study", str(folder), "--port", str(port)]
+    )
+    guard, url, _ = cli.studio_app(args, cli.Progress(False))
+    srv = uvicorn.Server(uvicorn.Config(guard, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    end = time.monotonic() + 30
+    while not srv.started and time.monotonic() < end:
+        time.sleep(0.05)
+    try:
+        yield url, guard.session
+    finally:
+        srv.should_exit = True
+        thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def driver():
+    reason = _missing()
+    if reason:
+        pytest.skip(reason)
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    profile = tempfile.mkdtemp(prefix="chromium-studio-")
+    opts = webdriver.ChromeOptions()
+    opts.binary_location = str(CHROMIUM)
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+        "--no-first-run",
+        "--disable-default-apps",
+        f"--user-data-dir={profile}",
+        "--window-size=1366,768",
+        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",  # nothing leaves the box
+    ):
+        opts.add_argument(arg)
+    drv = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=opts)
+    drv.set_window_size(1366, 768)
+    try:
+        yield drv
+    finally:
+        drv.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def _wait(drv, script: str, timeout_s: float = 60.0):
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        value = drv.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for: {script}")
+
+
+def _batch_rate(session, kind: str = "canteen") -> str:
+    """The batch run's headline rate of the session's current facility set, as the panel shows it."""
+    study = session.study
+    result = analyse(
+        study.net,
+        study.edited_inputs(),
+        title=session.title,
+        options=replace(study.options, suggest={}),
+        synthetic=session.synthetic,
+        sources=session.sources,
+    )
+    rate = summary_dict(result)["layers"][kind]["coverage_rate"]
+    return f"{rate * 100:.1f}%"
+
+
+def _edit_done(drv, n: int) -> None:
+    _wait(drv, f"return window.studio.lastEdit === {n} && !window.studio.busy")
+
+
+def _panel_rate(drv) -> str:
+    return drv.find_element("id", "headline-rate").text
+
+
+def test_a_planner_session(server, driver, artifacts_dir):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    url, session = server
+    # a facility with a hostile name, placed before the page opens
+    c = session.study.net.extent_wgs84().centroid
+    session.add("canteen", lon=float(c.x) - 0.006, lat=float(c.y) + 0.004, name=HOSTILE)
+
+    driver.get(url)
+    _wait(driver, "return window.studio && window.studio.ready")
+    assert not driver.find_element(By.ID, "busy").is_displayed()
+    assert driver.execute_script("return document.documentElement.lang") == "zh-CN"
+    assert driver.find_element(By.ID, "mode-add").text == "点击地图新增设施"
+    assert driver.execute_script("return window.hacked") is None
+    titles = [e.get_attribute("title") for e in driver.find_elements(By.CSS_SELECTOR, ".fac-icon")]
+    assert HOSTILE in titles
+    start = _panel_rate(driver)
+    assert start == _batch_rate(session)
+    rows = driver.find_elements(By.CSS_SELECTOR, "#streets tr")
+    assert len(rows) == 1 + 4  # header + the demo's four 街道
+    assert driver.find_elements(By.CSS_SELECTOR, "#targets td.notmet")
+    driver.save_screenshot(str(artifacts_dir / "studio_zh.png"))
+
+    # add a canteen by clicking the middle of the map
+    driver.find_element(By.ID, "mode-add").click()
+    ActionChains(driver).move_to_element(driver.find_element(By.ID, "map")).click().perform()
+    _edit_done(driver, 1)
+    added = _panel_rate(driver)
+    assert added == _batch_rate(session) and added != start
+    driver.find_element(By.ID, "mode-add").click()  # back to viewing
+    driver.save_screenshot(str(artifacts_dir / "studio_added.png"))
+
+    # drag it 80 px to the right
+    marker = driver.find_element(By.CSS_SELECTOR, '.fac-icon[title="新设施"]')
+    ActionChains(driver).drag_and_drop_by_offset(marker, 80, 30).perform()
+    _edit_done(driver, 2)
+    assert _panel_rate(driver) == _batch_rate(session)
+
+    # remove it from its popup
+    driver.find_element(By.CSS_SELECTOR, '.fac-icon[title="新设施"]').click()
+    _wait(driver, "return document.querySelector('.leaflet-popup button.remove')")
+    driver.find_element(By.CSS_SELECTOR, ".leaflet-popup button.remove").click()
+    _edit_done(driver, 3)
+    assert _panel_rate(driver) == start == _batch_rate(session)
+
+    # undo brings it back
+    driver.find_element(By.ID, "undo").click()
+    _edit_done(driver, 4)
+    assert driver.find_elements(By.CSS_SELECTOR, '.fac-icon[title="新设施"]')
+    assert _panel_rate(driver) == _batch_rate(session) != start
+
+    # English on the switch
+    driver.find_element(By.ID, "lang").click()
+    _wait(driver, "return document.documentElement.lang === 'en'")
+    assert driver.find_element(By.ID, "mode-add").text == "Click the map to add a site"
+    driver.save_screenshot(str(artifacts_dir / "studio_en.png"))
+    driver.find_element(By.ID, "lang").click()
+    _wait(driver, "return document.documentElement.lang === 'zh-CN'")
+
+    # save, change, reopen
+    box = driver.find_element(By.ID, "scenario-name")
+    box.clear()
+    box.send_keys("方案甲")
+    driver.find_element(By.ID, "save").click()
+    _wait(driver, "return document.querySelector('#scenario-list button.open')")
+    saved = _panel_rate(driver)
+    driver.find_element(By.ID, "undo").click()  # back to before the drag
+    _edit_done(driver, 5)
+    assert _panel_rate(driver) == added
+    driver.find_element(By.CSS_SELECTOR, "#scenario-list button.open").click()
+    _edit_done(driver, 6)
+    assert _panel_rate(driver) == saved == _batch_rate(session)
+
+    # suggest two sites (MCLP) and accept the first
+    driver.find_element(By.ID, "p").clear()
+    driver.find_element(By.ID, "p").send_keys("2")
+    driver.find_element(By.ID, "suggest").click()
+    _wait(driver, "return document.querySelectorAll('#sites button.accept').length === 2", 120)
+    assert "完成" in driver.find_element(By.ID, "progress").text
+    driver.find_element(By.CSS_SELECTOR, "#sites button.accept").click()
+    _edit_done(driver, 7)
+    assert _panel_rate(driver) == _batch_rate(session) != saved
+    driver.save_screenshot(str(artifacts_dir / "studio_suggest.png"))
+
+    # compare the saved scenario with the current one: who gains access
+    from selenium.webdriver.support.ui import Select
+
+    Select(driver.find_element(By.ID, "cmp-a")).select_by_value("方案甲")
+    driver.find_element(By.ID, "compare").click()
+    _wait(driver, "return document.querySelectorAll('#cmp-table tr').length > 1")
+    assert driver.find_element(By.CSS_SELECTOR, "#cmp-table td.met").text.startswith("+")
+    driver.save_screenshot(str(artifacts_dir / "studio_compare.png"))
+    assert driver.execute_script("return window.hacked") is None
