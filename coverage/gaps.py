@@ -1,10 +1,20 @@
-"""Gap zones: uncovered residents grouped by the uncovered street network they live on.
+"""Gap zones: uncovered residents grouped by the unserved street network they live on.
 
 Two uncovered residents share a zone when the streets between them are all beyond the goal
-(every node farther than the headline distance from any facility): a zone is a contiguous piece
-of unserved city as a walker experiences it, so it never jumps a river or a compound wall, and
-one new facility inside it is the natural remedy.  Built from the node distances of the one
-multi-source pass, it costs milliseconds even for 100k residents.
+(every node farther than the headline distance from any facility) and they lie within one
+circle of the goal's radius: a zone is a contiguous piece of unserved city as a walker
+experiences it, so it never jumps a river or a compound wall, and it is never larger than one
+new facility could serve, so "the 10 worst gaps" is a list of places where one new site each
+would help.
+
+How: the unserved streets are cut by a grid of cells (side: goal x sqrt 2, so a cell's diagonal
+is twice the goal) into connected pieces, and pieces on either side of a cell edge are merged
+back while the merged piece's bounding box still has a diagonal of at most twice the goal (so a
+small pocket is not split by an arbitrary grid line).  Everything is one
+connected-components call plus a union-find over the pieces that meet at cell edges.  Outlines
+are the zone's unserved street pieces and its residents' access legs, drawn on one raster for
+all zones (:mod:`geo.outline`), never a hull over the residents' points: time and memory stay
+linear in the network and in the residents.
 """
 
 from __future__ import annotations
@@ -17,11 +27,15 @@ import shapely
 from scipy.sparse.csgraph import connected_components
 
 from geo.network import WalkNetwork
+from geo.outline import label_outlines, sample_lines
 from geo.routing import Nearest
+from geo.service_area import cut_pieces
 from geo.snap import Snapped
 
-#: Zone outlines are the residents' points buffered by this much, then merged.
+#: Zone outlines reach this far around their unserved streets and their residents.
 ZONE_BUFFER_M = 120.0
+#: Outline raster resolution, as a share of the buffer.
+PIXELS_PER_BUFFER = 2
 
 
 @dataclass(frozen=True, eq=False)
@@ -33,14 +47,19 @@ class GapZones:
     label
         Zone number per resident (1 = largest uncovered target population), 0 if not in a gap.
     uncovered_population, residents, area_km2
-        Per zone (index 0 is zone 1).
+        Per zone (index 0 is zone 1): exact sums over the zone's residents, and the outline's
+        area.
     geometry
-        Zone outlines in the network CRS.
+        Zone outlines in the network CRS (zones never overlap).
     nearest_facility, nearest_m
         Per zone: the existing facility nearest to any of its residents (index, -1 when none
         reachable at all) and that walk in metres.
     members
         Per zone: resident indices.
+    cell_m
+        Side of the grid cells the unserved streets were cut by (goal x sqrt 2).  Every zone's
+        unserved nodes have a bounding box with a diagonal of at most twice the goal, so one
+        new site in its middle is within the goal, as the crow flies, of all of them.
     """
 
     label: np.ndarray
@@ -51,6 +70,7 @@ class GapZones:
     nearest_facility: np.ndarray
     nearest_m: np.ndarray
     members: tuple[np.ndarray, ...]
+    cell_m: float = np.inf
 
 
 def find_gaps(
@@ -75,37 +95,39 @@ def find_gaps(
     near
         The layer's nearest-facility result, with node distances (``near.node_m``).
     goal_m
-        The headline distance: nodes farther than this are unserved streets.
+        The headline distance: nodes farther than this are unserved streets, and no zone's
+        unserved nodes spread wider than a circle of this radius.
+    buffer_m
+        How far outlines reach around the zone's streets and residents.  Capped at a quarter
+        of ``goal_m`` so that no outline is wider than twice the goal.
     """
     idx = np.flatnonzero(uncovered & ~residents.unsnapped & (weight > 0))
     label = np.zeros(len(uncovered), dtype=np.int64)
+    reach_m = float(goal_m) if goal_m > 0 else 1.0
+    cell_m = reach_m * np.sqrt(2.0)
     if len(idx) == 0:
         empty = np.array([], dtype=float)
+        none = np.array([], dtype=np.int64)
         return GapZones(
-            label,
-            empty,
-            np.array([], dtype=np.int64),
-            empty,
-            np.array([], dtype=object),
-            np.array([], dtype=np.int64),
-            empty,
-            (),
+            label, empty, none, empty, np.array([], dtype=object), none, empty, (), cell_m
         )
     node_m = near.node_m if near.node_m is not None else np.full(net.n_nodes, np.inf)
     far = ~(node_m <= goal_m)
-    e_far = far[net.edge_u] & far[net.edge_v]
-    n = net.n_nodes
-    g = sp.coo_matrix(
-        (np.ones(int(e_far.sum())), (net.edge_u[e_far], net.edge_v[e_far])), shape=(n, n)
-    )
-    _, node_comp = connected_components(g, directed=False)
+    piece = _pieces(net, far, cell_m, max_diagonal_m=2 * reach_m)
+
+    # each uncovered resident: the piece of the unserved end of its edge (the nearer one when
+    # both are), else a pocket of its own cell (covered streets at both ends, but the
+    # resident's own walk is too long)
     e = residents.edge[idx]
     u, v = net.edge_u[e], net.edge_v[e]
-    comp = np.where(far[u], node_comp[u], np.where(far[v], node_comp[v], -1))
-    # a resident uncovered only by its own access leg or mid-edge stands alone
-    alone = comp < 0
-    comp[alone] = node_comp.max() + 1 + np.arange(int(alone.sum()))
-    _, comp = np.unique(comp, return_inverse=True)
+    near_u = residents.offset_m[idx] <= net.edge_length_m[e] / 2
+    end = np.where(far[u] & (near_u | ~far[v]), u, np.where(far[v], v, -1))
+    alone = end < 0
+    key = np.where(alone, 0, piece[np.maximum(end, 0)])
+    if alone.any():
+        pocket = _cell_parts(net, cell_m)
+        key[alone] = net.n_nodes + pocket[np.where(near_u[alone], u[alone], v[alone])]
+    keys, comp = np.unique(key, return_inverse=True)
     pop = np.bincount(comp, weights=weight[idx])
     order = np.lexsort((np.arange(len(pop)), -pop))  # most people first, then stable
     rank = np.empty_like(order)
@@ -119,18 +141,28 @@ def find_gaps(
     dist = near.distance_m[idx]
     nearest_fac = np.full(k, -1, dtype=np.int64)
     nearest_m = np.full(k, np.inf)
-    pts = shapely.points(points_xy[idx])
     # nearest member of every zone at once: sort by (zone, distance), first per zone
     first = np.lexsort((dist, zone))[bounds[:-1]]
     ok = np.isfinite(dist[first])
     nearest_fac[ok] = near.source[idx[first[ok]]]
     nearest_m[ok] = dist[first[ok]]
-    sizes = np.diff(bounds)
-    geoms = np.empty(k, dtype=object)
-    single = sizes == 1
-    geoms[single] = shapely.buffer(pts[by_zone[bounds[:-1][single]]], buffer_m, quad_segs=4)
-    for z in np.flatnonzero(~single):
-        geoms[z] = _outline(pts[by_zone[bounds[z] : bounds[z + 1]]], buffer_m)
+
+    zone_of_key = np.full(max(int(keys.max()), int(piece.max())) + 1, -1, dtype=np.int64)
+    zone_of_key[keys] = rank
+    node_zone = zone_of_key[piece]  # -1: a piece without uncovered residents, or served
+    geoms = _outlines(
+        net,
+        residents,
+        points_xy,
+        idx,
+        zone,
+        node_zone,
+        node_m,
+        far,
+        goal_m=goal_m,
+        k=k,
+        buffer_m=min(buffer_m, goal_m / 4) if goal_m > 0 else buffer_m,
+    )
     return GapZones(
         label=label,
         uncovered_population=pop[order],
@@ -140,19 +172,208 @@ def find_gaps(
         nearest_facility=nearest_fac,
         nearest_m=nearest_m,
         members=members,
+        cell_m=cell_m,
     )
 
 
-def _outline(points: np.ndarray, buffer_m: float) -> shapely.Geometry:
-    """A zone's outline: its residents' points wrapped tightly, then widened by ``buffer_m``.
+def _cells(net: WalkNetwork, cell_m: float) -> np.ndarray:
+    """Grid cell (one integer) of every node, cells of ``cell_m`` from the network's corner."""
+    ij = np.floor((net.node_xy - net.node_xy.min(axis=0)) / cell_m).astype(np.int64)
+    return ij[:, 0] * (int(ij[:, 1].max()) + 1) + ij[:, 1]
 
-    A concave hull (not a convex one) follows the shape of the unserved blocks; unioning one
-    buffer per resident gives nearly the same outline but costs seconds for large zones.
+
+def _components(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
+    g = sp.coo_matrix((np.ones(len(u)), (u, v)), shape=(n, n))
+    return np.asarray(connected_components(g, directed=False)[1])
+
+
+def _cell_parts(net: WalkNetwork, cell_m: float) -> np.ndarray:
+    """Connected parts of the streets inside each grid cell, numbered per node."""
+    cell = _cells(net, cell_m)
+    same = cell[net.edge_u] == cell[net.edge_v]
+    return _components(net.n_nodes, net.edge_u[same], net.edge_v[same])
+
+
+def _pieces(
+    net: WalkNetwork, far: np.ndarray, cell_m: float, *, max_diagonal_m: float
+) -> np.ndarray:
+    """Unserved pieces per node: connected within a cell, merged across while they fit.
+
+    Pieces on both sides of a cell edge, joined by an unserved street, are merged (smallest
+    merged extent first) as long as the merged unserved nodes' bounding box has a diagonal of
+    at most ``max_diagonal_m``.
     """
-    if len(points) <= 3:
-        return shapely.union_all(shapely.buffer(points, buffer_m, quad_segs=4))
-    hull = shapely.concave_hull(shapely.multipoints(points), ratio=0.3)
-    return shapely.buffer(hull, buffer_m, quad_segs=4)
+    n = net.n_nodes
+    cell = _cells(net, cell_m)
+    eu, ev = net.edge_u, net.edge_v
+    e_far = far[eu] & far[ev]
+    inner = e_far & (cell[eu] == cell[ev])
+    piece = _components(n, eu[inner], ev[inner])
+    cross = e_far & ~inner
+    if not cross.any():
+        return piece
+    pa, pb = piece[eu[cross]], piece[ev[cross]]
+    pairs = np.unique(np.column_stack([np.minimum(pa, pb), np.maximum(pa, pb)]), axis=0)
+    # extent of every piece's (unserved) nodes
+    m = int(piece.max()) + 1
+    x, y = net.node_xy[:, 0], net.node_xy[:, 1]
+    lo_x = np.full(m, np.inf)
+    lo_y = np.full(m, np.inf)
+    hi_x = np.full(m, -np.inf)
+    hi_y = np.full(m, -np.inf)
+    np.minimum.at(lo_x, piece[far], x[far])
+    np.minimum.at(lo_y, piece[far], y[far])
+    np.maximum.at(hi_x, piece[far], x[far])
+    np.maximum.at(hi_y, piece[far], y[far])
+    a, b = pairs[:, 0], pairs[:, 1]
+    side = np.hypot(
+        np.maximum(hi_x[a], hi_x[b]) - np.minimum(lo_x[a], lo_x[b]),
+        np.maximum(hi_y[a], hi_y[b]) - np.minimum(lo_y[a], lo_y[b]),
+    )
+    ok = side <= max_diagonal_m
+    a, b = a[ok], b[ok]
+    parent = np.arange(m)
+    box = np.column_stack([lo_x, lo_y, hi_x, hi_y])
+    for i in np.argsort(side[ok], kind="stable").tolist():
+        ra, rb = int(a[i]), int(b[i])
+        while parent[ra] != ra:
+            ra = int(parent[ra])
+        while parent[rb] != rb:
+            rb = int(parent[rb])
+        if ra == rb:
+            continue
+        ba, bb = box[ra], box[rb]
+        merged = (
+            min(ba[0], bb[0]),
+            min(ba[1], bb[1]),
+            max(ba[2], bb[2]),
+            max(ba[3], bb[3]),
+        )
+        if np.hypot(merged[2] - merged[0], merged[3] - merged[1]) <= max_diagonal_m:
+            parent[rb] = ra
+            box[ra] = merged
+    # flatten the forest (paths are short: every merge points a root at a root)
+    while True:
+        up = parent[parent]
+        if np.array_equal(up, parent):
+            break
+        parent = up
+    return np.asarray(parent[piece])
+
+
+def _outlines(
+    net: WalkNetwork,
+    residents: Snapped,
+    points_xy: np.ndarray,
+    idx: np.ndarray,
+    zone: np.ndarray,
+    node_zone: np.ndarray,
+    node_m: np.ndarray,
+    far: np.ndarray,
+    *,
+    goal_m: float,
+    k: int,
+    buffer_m: float,
+) -> np.ndarray:
+    """Each zone's unserved street pieces and its residents' access legs, outlined at once.
+
+    Unserved pieces: whole edges between two unserved nodes of the zone, half an edge where
+    two zones meet, and on an edge with one served end the part beyond the goal.  Everything is
+    kept inside a square of side ``2 * goal_m`` (outline included) centred on the zone.
+    """
+    eu, ev, L = net.edge_u, net.edge_v, net.edge_length_m
+    zu, zv = node_zone[eu], node_zone[ev]
+    both = far[eu] & far[ev]
+    whole = both & (zu == zv) & (zu >= 0)
+    split = both & (zu != zv)
+    du = np.where(far[eu], np.inf, node_m[eu])
+    dv = np.where(far[ev], np.inf, node_m[ev])
+    only_u = far[eu] & ~far[ev] & (zu >= 0)
+    only_v = far[ev] & ~far[eu] & (zv >= 0)
+    pixel_m = buffer_m / PIXELS_PER_BUFFER
+    # whole edges are drawn by their nodes (each once) plus samples along those longer than
+    # the buffer: most city blocks are shorter, and sampling every edge would double the work
+    e_whole = np.flatnonzero(whole & np.greater(L, buffer_m))
+    su = np.flatnonzero(split & (zu >= 0))
+    sv = np.flatnonzero(split & (zv >= 0))
+    ou = np.flatnonzero(only_u)
+    ov = np.flatnonzero(only_v)
+    edges = np.concatenate([e_whole, su, sv, ou, ov])
+    start = np.concatenate(
+        [np.zeros(len(e_whole)), np.zeros(len(su)), L[sv] / 2, np.zeros(len(ou)), (goal_m - du[ov])]
+    )
+    end = np.concatenate([L[e_whole], L[su] / 2, L[sv], L[ou] - (goal_m - dv[ou]), L[ov]])
+    owner = np.concatenate([zu[e_whole], zu[su], zv[sv], zu[ou], zv[ov]])
+    start = np.clip(start, 0.0, L[edges])
+    end = np.clip(end, 0.0, L[edges])
+    ok = end > start
+    xy, pidx = cut_pieces(net, edges[ok], start[ok], end[ok])
+    pts, which, _ = sample_lines(xy, pidx, step_m=pixel_m)
+    # access legs: each resident's point and where it meets the street, sampled when long
+    long_leg = np.flatnonzero(residents.access_m[idx] > pixel_m)
+    legs = np.empty((2 * len(long_leg), 2))
+    legs[0::2] = points_xy[idx[long_leg]]
+    legs[1::2] = residents.xy[idx[long_leg]]
+    leg_pts, leg_which, _ = sample_lines(
+        legs, np.repeat(np.arange(len(long_leg)), 2), step_m=pixel_m
+    )
+    nodes = np.flatnonzero(node_zone >= 0)
+    pts = np.vstack([pts, leg_pts, points_xy[idx], residents.xy[idx], net.node_xy[nodes]])
+    pt_zone = np.concatenate(
+        [owner[ok][which], zone[long_leg][leg_which], zone, zone, node_zone[nodes]]
+    )
+    # keep every zone inside a 2 x goal square around the middle of its residents' streets
+    half = max(goal_m - buffer_m - pixel_m, 0.0)
+    mid = _zone_middles(
+        np.vstack([residents.xy[idx], net.node_xy[nodes]]),
+        np.concatenate([zone, node_zone[nodes]]),
+        k,
+    )
+    off = np.abs(pts - mid[pt_zone])
+    pt_zone = np.where((off <= half).all(axis=1), pt_zone, -1)
+    return label_outlines(pts, pt_zone, k, buffer_m=buffer_m, pixel_m=pixel_m)
+
+
+def _zone_middles(xy: np.ndarray, zone: np.ndarray, k: int) -> np.ndarray:
+    """Middle of the bounding box of each zone's points (residents and unserved nodes)."""
+    lo = np.full((k, 2), np.inf)
+    hi = np.full((k, 2), -np.inf)
+    for d in range(2):
+        np.minimum.at(lo[:, d], zone, xy[:, d])
+        np.maximum.at(hi[:, d], zone, xy[:, d])
+    return (lo + hi) / 2
+
+
+def zone_majority(zones: GapZones, values: np.ndarray) -> np.ndarray:
+    """The most frequent non-empty value among each zone's residents (``""`` when none).
+
+    One sort for all zones, for the gap table's 街道 column (a per-zone ``value_counts`` costs
+    seconds with thousands of zones).  Ties go to the value that sorts first.
+    """
+    k = len(zones.members)
+    out = np.full(k, "", dtype=object)
+    if k == 0:
+        return out
+    who = np.concatenate(zones.members)
+    z = np.repeat(np.arange(k), [len(m) for m in zones.members])
+    vals = np.asarray(values, dtype=object)[who]
+    named = np.array([isinstance(s, str) and s != "" for s in vals], dtype=bool)
+    z, vals = z[named], vals[named].astype(str)
+    if len(z) == 0:
+        return out
+    codes, uniq = _factorize(vals)
+    pair = z * (len(uniq) + 1) + codes
+    p, counts = np.unique(pair, return_counts=True)
+    pz, pc = p // (len(uniq) + 1), p % (len(uniq) + 1)
+    best = np.lexsort((pc, -counts, pz))  # per zone: most residents, then first in sort order
+    first = best[np.searchsorted(pz[best], np.unique(pz))]
+    out[pz[first]] = uniq[pc[first]]
+    return out
+
+
+def _factorize(vals: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    uniq, codes = np.unique(vals, return_inverse=True)
+    return codes, uniq.astype(object)
 
 
 def candidates_in_gaps(
@@ -161,12 +382,18 @@ def candidates_in_gaps(
     """Network nodes inside gap zones, thinned to one per ``spacing_m`` grid cell.
 
     Used when the planner gives no candidate layer: every suggested site is then a street
-    corner in an underserved place, which is where a new facility could actually open.
+    corner in an underserved place, which is where a new facility could actually open.  The
+    zones are looked up through a spatial index (nodes against each zone's own outline), never
+    through one union of all outlines.
     """
     if len(zones.geometry) == 0:
         return np.zeros((0, 2))
-    area = shapely.union_all(zones.geometry)
-    inside = shapely.contains_xy(area, net.node_xy[:, 0], net.node_xy[:, 1])
+    geoms = np.asarray(zones.geometry)
+    tree = shapely.STRtree(geoms)
+    pts = shapely.points(net.node_xy)
+    node, _ = tree.query(pts, predicate="within")
+    inside = np.zeros(net.n_nodes, dtype=bool)
+    inside[node] = True
     xy = net.node_xy[inside]
     if len(xy) == 0:
         return xy

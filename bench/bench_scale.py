@@ -1,0 +1,172 @@
+"""Growth table: time and peak memory per stage at 10k, 100k and 1M nodes (issue 15).
+
+Run: ``python -m bench.bench_scale`` (10k and 100k), ``python -m bench.bench_scale --sizes
+10000 100000 1000000`` for the city size.  Each size runs in a fresh child process, so its peak
+RSS (``resource.getrusage``) is its own: a seeded synthetic grid (:mod:`bench.synthetic`) with as
+many residents as nodes, 4 facility layers x 3 thresholds through
+:func:`coverage.analysis.analyse` (inputs built as in :mod:`bench.bench_coverage`).
+
+The growth exponent between two sizes is the log-log slope ``log(t2 / t1) / log(n2 / n1)``:
+1 is linear, 2 quadratic.  Stages below 50 ms at the smaller size are too noisy to fit and show
+``-``.  Targets (issue 15): 1M nodes and 1M residents, every output, under 20 s and 3 GB.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import resource
+import subprocess
+import sys
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+#: Stage columns of the table, in order (analysis stages as named by ``result.timings_s``).
+STAGES = ("snap", "route", "measure", "service_areas", "gaps", "2sfca", "result")
+
+
+def _peak_rss_gb() -> float:
+    """Peak resident memory of this process so far (Linux reports KiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
+
+
+def _stage(key: str) -> str:
+    """The stage a ``timings_s`` key belongs to (``route_canteen`` -> ``route``)."""
+    if key.startswith("service_areas"):
+        return "service_areas"
+    return key.split("_")[0]
+
+
+def run_one(n: int, *, seed: int = 1) -> dict[str, Any]:
+    """One size in this process: build the grid and inputs, then one timed ``analyse``."""
+    sys.path.insert(0, str(ROOT))
+    from bench.bench_coverage import inputs_for
+    from bench.synthetic import grid_network, random_points
+    from coverage.analysis import AnalysisOptions, analyse
+
+    # warm-up on a tiny grid: imports and lazy caches, not counted
+    tiny = grid_network(400, seed=seed)
+    analyse(tiny, inputs_for(tiny, random_points(tiny, 400), 2), title="warm-up")
+    base_rss = _peak_rss_gb()
+
+    t = time.perf_counter()
+    net = grid_network(n, seed=seed)
+    build_s = time.perf_counter() - t
+    inputs = inputs_for(net, random_points(net, n, seed=seed + 1), seed + 1)
+    rss_inputs = _peak_rss_gb()
+
+    t = time.perf_counter()
+    r = analyse(net, inputs, title=f"grid {n}", options=AnalysisOptions())
+    wall = time.perf_counter() - t
+    stages: dict[str, float] = defaultdict(float)
+    for key, sec in r.timings_s.items():
+        if key != "total":
+            stages[_stage(key)] += sec
+    stages["result"] = max(wall - sum(stages.values()), 0.0)
+    return {
+        "n": n,
+        "nodes": net.n_nodes,
+        "edges": net.n_edges,
+        "residents": len(inputs.residents),
+        "network_build_s": build_s,
+        "analyse_s": wall,
+        "stages_s": dict(stages),
+        "gap_zones": len(r.gaps),
+        "largest_gap_km2": float(r.gaps["area_km2"].max()) if len(r.gaps) else 0.0,
+        "peak_rss_gb": _peak_rss_gb(),
+        "rss_before_analyse_gb": rss_inputs,
+        "rss_warm_gb": base_rss,
+        "load_avg": os.getloadavg(),
+    }
+
+
+def _child(n: int, timeout_s: float) -> dict[str, Any] | None:
+    cmd = [sys.executable, "-m", "bench.bench_scale", "--one", str(n)]
+    try:
+        out = subprocess.run(
+            cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s, check=False
+        )
+    except subprocess.TimeoutExpired:
+        print(f"{n:,}: did not finish in {timeout_s:.0f} s")
+        return None
+    lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+    if out.returncode != 0 or not lines:
+        print(f"{n:,}: failed (exit {out.returncode})\n{out.stderr[-2000:]}")
+        return None
+    return json.loads(lines[-1])
+
+
+def _slope(a: float, b: float, na: float, nb: float) -> str:
+    if a < 0.05 or b <= 0:
+        return "-"
+    return f"{math.log(b / a) / math.log(nb / na):.2f}"
+
+
+def table(rows: list[dict[str, Any]]) -> str:
+    """The growth table as Markdown, with an exponent row between consecutive sizes."""
+    head = ["size", "analyse", *STAGES, "peak RSS", "net build", "gap zones (largest km2)"]
+    out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    prev = None
+    for r in rows:
+        cells = [
+            f"{r['nodes']:,} nodes, {r['residents']:,} residents",
+            f"{r['analyse_s']:.2f} s",
+            *(f"{r['stages_s'].get(s, 0.0):.2f}" for s in STAGES),
+            f"{r['peak_rss_gb']:.2f} GB",
+            f"{r['network_build_s']:.2f} s",
+            f"{r['gap_zones']:,} ({r['largest_gap_km2']:.2f})",
+        ]
+        if prev is not None:
+            na, nb = prev["nodes"], r["nodes"]
+            exp = [
+                f"exponent {prev['n']:,} -> {r['n']:,}",
+                _slope(prev["analyse_s"], r["analyse_s"], na, nb),
+                *(
+                    _slope(prev["stages_s"].get(s, 0.0), r["stages_s"].get(s, 0.0), na, nb)
+                    for s in STAGES
+                ),
+                _slope(prev["peak_rss_gb"], r["peak_rss_gb"], na, nb),
+                _slope(prev["network_build_s"], r["network_build_s"], na, nb),
+                "",
+            ]
+            out.append("| " + " | ".join(exp) + " |")
+        out.append("| " + " | ".join(cells) + " |")
+        prev = r
+    return "\n".join(out)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--timeout-s", type=float, default=1800.0)
+    ap.add_argument("--json", type=Path, help="also write the raw figures here")
+    args = ap.parse_args()
+    if args.one:
+        print(json.dumps(run_one(args.one)))
+        return
+    rows = []
+    for n in args.sizes:
+        r = _child(n, args.timeout_s)
+        if r is None:
+            break
+        print(
+            f"{n:,}: analyse {r['analyse_s']:.2f} s, peak {r['peak_rss_gb']:.2f} GB, "
+            f"load average {r['load_avg'][0]:.1f}",
+            flush=True,
+        )
+        rows.append(r)
+    print()
+    print(table(rows))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=1))
+
+
+if __name__ == "__main__":
+    main()
