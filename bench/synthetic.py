@@ -17,21 +17,21 @@ def grid_graph(n_nodes: int, *, spacing_m: float = 60.0, seed: int = 1) -> nx.Mu
     side = int(np.ceil(np.sqrt(n_nodes)))
     G = nx.MultiDiGraph(crs=f"EPSG:{UTM}")
     jitter = rng.normal(0, spacing_m * 0.15, size=(side * side, 2))
-    for i in range(side):
-        for j in range(side):
-            k = i * side + j
-            G.add_node(k, x=X0 + j * spacing_m + jitter[k, 0], y=Y0 + i * spacing_m + jitter[k, 1])
+    i, j = np.divmod(np.arange(side * side), side)
+    x = X0 + j * spacing_m + jitter[:, 0]
+    y = Y0 + i * spacing_m + jitter[:, 1]
+    G.add_nodes_from(
+        (k, {"x": xk, "y": yk}) for k, xk, yk in zip(range(side * side), x, y, strict=True)
+    )
+    # the same draw and order as one loop over (i, j) trying east, then north
     drop = rng.random(2 * side * side) < 0.08
-    c = 0
-    for i in range(side):
-        for j in range(side):
-            k = i * side + j
-            if j + 1 < side and not drop[c]:
-                G.add_edge(k, k + 1)
-            c += 1
-            if i + 1 < side and not drop[c]:
-                G.add_edge(k, k + side)
-            c += 1
+    k = np.arange(side * side)
+    east = (j + 1 < side) & ~drop[0::2]
+    north = (i + 1 < side) & ~drop[1::2]
+    a = np.column_stack([k, k]).ravel()
+    b = np.column_stack([k + 1, k + side]).ravel()
+    keep = np.column_stack([east, north]).ravel()
+    G.add_edges_from(zip(a[keep].tolist(), b[keep].tolist(), strict=True))
     return G
 
 

@@ -710,7 +710,7 @@ def network_from_graph(
     -----
     Clipping and components work as in :func:`build_network`.
     """
-    from geo.walkfilter import is_footpath, is_walkable, street_names
+    from geo.walkfilter import NAME_TAGS, is_footpath, is_walkable, street_names
 
     if G.number_of_nodes() == 0:
         msg = "the graph has no nodes"
@@ -718,8 +718,8 @@ def network_from_graph(
     graph_crs = G.graph.get("crs", "epsg:4326")
     nodes = list(G.nodes)
     pos = {n: i for i, n in enumerate(nodes)}
-    nx_ = np.array([float(G.nodes[n]["x"]) for n in nodes])
-    ny_ = np.array([float(G.nodes[n]["y"]) for n in nodes])
+    nx_ = np.fromiter((float(x) for _, x in G.nodes(data="x")), float, count=len(nodes))
+    ny_ = np.fromiter((float(y) for _, y in G.nodes(data="y")), float, count=len(nodes))
     to_ll = None
     if pyproj.CRS.from_user_input(graph_crs).is_geographic:
         lon, lat = nx_, ny_
@@ -735,9 +735,11 @@ def network_from_graph(
     ev: list[int] = []
     tags: list[int] = []
     names: list[list[str]] = []
-    parts: list[np.ndarray] = []
-    edges = G.edges(data=True)
-    for u, v, data in edges:
+    # polylines only for edges with a geometry; straight edges are filled in one go below
+    # (a million small arrays stacked one by one cost most of a city-sized build)
+    bent: dict[int, np.ndarray] = {}
+    name_keys = frozenset(NAME_TAGS)
+    for u, v, data in G.edges(data=True):
         tagged = "highway" in data
         if apply_walk_filter and tagged and not is_walkable(data):
             continue
@@ -754,19 +756,27 @@ def network_from_graph(
             if np.hypot(*(c[0] - xy[iu])) > np.hypot(*(c[-1] - xy[iu])):
                 c = c[::-1]
             c[0], c[-1] = xy[iu], xy[iv]
-        else:
-            c = np.vstack([xy[iu], xy[iv]])
+            bent[len(eu)] = c
         eu.append(iu)
         ev.append(iv)
         tags.append((1 if is_footpath(data) else 0) if tagged else -1)
-        names.append(street_names(data))
-        parts.append(c)
-    if not parts:
+        # street_names reads only the name tags: an edge without any has none
+        names.append(street_names(data) if not name_keys.isdisjoint(data) else [])
+    if not eu:
         msg = "no walkable edges in the graph"
         raise InputError(msg, file=source, fix="use a walk or all-streets graph")
-    counts = np.array([len(p) for p in parts])
-    coords = np.vstack(parts)
+    eu_a, ev_a = np.array(eu), np.array(ev)
+    counts = np.full(len(eu_a), 2, dtype=np.int64)
+    for i, c in bent.items():
+        counts[i] = len(c)
     offsets = np.concatenate([[0], np.cumsum(counts)])
+    coords = np.empty((int(offsets[-1]), 2))
+    straight = np.ones(len(eu_a), dtype=bool)
+    straight[list(bent)] = False
+    coords[offsets[:-1][straight]] = xy[eu_a[straight]]
+    coords[offsets[:-1][straight] + 1] = xy[ev_a[straight]]
+    for i, c in bent.items():
+        coords[offsets[i] : offsets[i + 1]] = c
     seg = np.hypot(*np.diff(coords, axis=0).T)
     cum = np.concatenate([[0.0], np.cumsum(seg)])
     edge_len = cum[offsets[1:] - 1] - cum[offsets[:-1]]
@@ -776,8 +786,8 @@ def network_from_graph(
     return _finish(
         xy,
         ids,
-        np.array(eu),
-        np.array(ev),
+        eu_a,
+        ev_a,
         coords,
         offsets,
         mcrs,

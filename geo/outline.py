@@ -25,6 +25,9 @@ log = logging.getLogger(__name__)
 MAX_PIXEL_M = 500.0
 #: Rasters above this many pixels get coarser pixels (memory: about 40 bytes per pixel).
 MAX_PIXELS = 60_000_000
+#: Service-area rasters larger than this get pixels of up to half the buffer (a city-wide
+#: search: the minimum filter and the contours cost time per pixel, reached or not).
+RING_PIXELS = 6_000_000
 
 
 def sample_lines(
@@ -109,7 +112,8 @@ def ring_outlines(
     cutoffs_m
         Distances to outline.
     buffer_m, pixel_m
-        Band around the reached streets, and raster resolution (a fraction of the buffer).
+        Band around the reached streets, and raster resolution (a fraction of the buffer;
+        widened up to half the buffer when the raster would exceed :data:`RING_PIXELS`).
     """
     if len(xy) == 0:
         return [shapely.Polygon() for _ in cutoffs_m]
@@ -117,6 +121,9 @@ def ring_outlines(
     unreached = 2.0 * top + buffer_m + 1.0  # finite: marching squares needs numbers
     lo = xy.min(axis=0) - buffer_m - 2 * pixel_m
     hi = xy.max(axis=0) + buffer_m + 2 * pixel_m
+    # a city-wide search: pixels up to half the buffer keep the raster near RING_PIXELS
+    fit = float(np.sqrt(np.prod(hi - lo) / RING_PIXELS))
+    pixel_m = max(pixel_m, min(buffer_m / 2, fit))
     while np.prod(np.ceil((hi - lo) / pixel_m)) > MAX_PIXELS and pixel_m < MAX_PIXEL_M:
         pixel_m *= 1.5
         log.info("service-area raster too large: pixels widened to %.0f m", pixel_m)
