@@ -11,11 +11,12 @@ never feed a number.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import geopandas as gpd
@@ -488,7 +489,7 @@ def analyse(
     loads: dict[str, Any] = {}
     for kind in kinds:
         with clock.stage(f"2sfca_{kind}"):
-            loads[kind] = _access(net, residents, layers[kind])
+            loads[kind] = access(net, residents, layers[kind])
 
     # one candidate set per layer that needs one, routed once to the layer's horizon
     target_minutes: dict[str, list[float | None]] = {}
@@ -545,7 +546,7 @@ def analyse(
                 time_limit_s=opts.time_limit_s,
             )
 
-    return _assemble(
+    result = assemble(
         net,
         inputs,
         residents,
@@ -556,12 +557,15 @@ def analyse(
         loads=loads,
         suggested=suggested,
         targets=(targets_table, target_units),
-        clock=clock,
+        timings_s=clock.timings,
         opts=opts,
         title=title,
         synthetic=synthetic,
         sources=sources,
     )
+    total = time.perf_counter() - clock.t0
+    clock.step(f"analysis done in {total:.1f} s")
+    return replace(result, timings_s={**result.timings_s, "total": total})
 
 
 # ---------------------------------------------------------------------------------- assembly
@@ -584,7 +588,7 @@ def _service_area_rows(
     ]
 
 
-def _access(net: WalkNetwork, residents: ResidentState, layer: LayerState) -> Any:
+def access(net: WalkNetwork, residents: ResidentState, layer: LayerState) -> Any:
     """Gaussian 2SFCA when the layer has capacities (loads go onto the facilities table)."""
     fac = layer.facilities
     cap = fac["capacity"].to_numpy(dtype=float) if len(fac) else np.array([])
@@ -661,32 +665,55 @@ def _residents_frame(
     return out
 
 
-def _gap_rows(
+def gap_frame(
     net: WalkNetwork, layer: LayerState, zones: GapZones, area: np.ndarray
-) -> list[dict[str, Any]]:
+) -> gpd.GeoDataFrame:
+    """One layer's gap zones as rows of the ``gaps`` table (WGS84), worst first.
+
+    A zone's ``area`` is the 街道 most of its residents live in (ties: the one met first),
+    counted for all zones at once rather than one pandas count per zone.
+    """
     spec = layer.spec
-    rows = []
-    for z in range(len(zones.uncovered_population)):
-        where = pd.Series(area[zones.members[z]]).replace("", np.nan).dropna()
-        rows.append(
-            {
-                "kind": spec.kind,
-                "gap_id": z + 1,
-                "uncovered_population": float(zones.uncovered_population[z]),
-                "residents": int(zones.residents[z]),
-                "area": str(where.value_counts().index[0]) if len(where) else "",
-                "area_km2": float(zones.area_km2[z]),
-                "nearest_facility": ""
-                if zones.nearest_facility[z] < 0
-                else str(layer.ids[zones.nearest_facility[z]]),
-                "nearest_facility_minutes": float(zones.nearest_m[z] / spec.metres_per_minute),
-                "geometry": zones.geometry[z],
-            }
-        )
-    return rows
+    n = len(zones.uncovered_population)
+    if n == 0:
+        return gpd.GeoDataFrame({c: [] for c in GAP_COLUMNS}, geometry=[], crs=4326)
+    sizes = np.array([len(m) for m in zones.members], dtype=np.int64)
+    members = np.concatenate([np.asarray(m, dtype=np.int64) for m in zones.members])
+    zone = np.repeat(np.arange(n), sizes)
+    where = pd.DataFrame(
+        {"zone": zone, "area": np.asarray(area, dtype=object)[members], "pos": np.arange(len(zone))}
+    )
+    where = where[where["area"].astype(str) != ""]
+    stats = where.groupby(["zone", "area"], sort=False).agg(
+        count=("pos", "size"), first=("pos", "min")
+    )
+    stats = stats.reset_index().sort_values(
+        ["zone", "count", "first"], ascending=[True, False, True]
+    )
+    main = stats.drop_duplicates("zone").set_index("zone")["area"]
+    nearest = np.asarray(zones.nearest_facility, dtype=np.int64)
+    ids = layer.ids
+    frame = pd.DataFrame(
+        {
+            "kind": spec.kind,
+            "gap_id": np.arange(1, n + 1),
+            "uncovered_population": np.asarray(zones.uncovered_population, dtype=float),
+            "residents": np.asarray(zones.residents, dtype=np.int64),
+            "area": main.reindex(np.arange(n)).fillna("").astype(str).to_numpy(),
+            "area_km2": np.asarray(zones.area_km2, dtype=float),
+            "nearest_facility": np.where(
+                nearest >= 0, ids[np.maximum(nearest, 0)] if len(ids) else "", ""
+            ),
+            "nearest_facility_minutes": np.asarray(zones.nearest_m, dtype=float)
+            / spec.metres_per_minute,
+        },
+        columns=list(GAP_COLUMNS),
+    )
+    geoms = _to_wgs84(net, np.asarray(zones.geometry, dtype=object))
+    return gpd.GeoDataFrame(frame, geometry=geoms, crs=4326)
 
 
-def _assemble(
+def assemble(
     net: WalkNetwork,
     inputs: StudyInputs,
     residents: ResidentState,
@@ -695,10 +722,11 @@ def _assemble(
     metrics: pd.DataFrame,
     zones: Mapping[str, GapZones],
     sa_rows: list[dict[str, Any]],
+    gaps: Mapping[str, gpd.GeoDataFrame] | None = None,
     loads: Mapping[str, Any],
     suggested: Mapping[str, Suggested],
     targets: tuple[pd.DataFrame, pd.DataFrame],
-    clock: _Clock,
+    timings_s: Mapping[str, float] | None = None,
     opts: AnalysisOptions,
     title: str,
     synthetic: bool,
@@ -710,7 +738,9 @@ def _assemble(
     headline = {k: s.spec.headline_min for k, s in layers.items()}
     level = "street" if has_streets else "hex"
     area = out["area"].to_numpy()
-    gap_rows = [row for k in layers for row in _gap_rows(net, layers[k], zones[k], area)]
+    gap_frames = [
+        gaps[k] if gaps is not None else gap_frame(net, layers[k], zones[k], area) for k in layers
+    ]
     metrics_after = [
         measure_layer(layers[k], residents, inputs, s.minutes_after) for k, s in suggested.items()
     ]
@@ -729,16 +759,13 @@ def _assemble(
         footpath_share=net.report.footpath_share,
         **_area_checks(inputs, residents),
     )
-    timings = dict(clock.timings)
-    timings["total"] = time.perf_counter() - clock.t0
-    clock.step(f"analysis done in {timings['total']:.1f} s")
     return StudyResult(
         title=title,
         specs={k: s.spec for k, s in layers.items()},
         facilities=_facilities_frame(layers, loads),
         residents=out,
         service_areas=_to_gdf_rows(net, sa_rows, list(SERVICE_AREA_COLUMNS)),
-        gaps=_to_gdf_rows(net, gap_rows, list(GAP_COLUMNS)),
+        gaps=_concat_frames(gap_frames, list(GAP_COLUMNS)),
         areas=_areas_table(inputs, residents, metrics, headline),
         metrics=metrics,
         equity=equity_table(metrics, headline_by_kind=headline, level=level),
@@ -761,7 +788,7 @@ def _assemble(
             level=level,
         ),
         network=net.report,
-        timings_s=timings,
+        timings_s=dict(timings_s or {}),
     )
 
 
@@ -809,14 +836,26 @@ def edge_midpoint_m(net: WalkNetwork, near: Nearest, sources: Snapped) -> np.nda
 
 def _streets_frame(net: WalkNetwork, layers: Mapping[str, LayerState]) -> gpd.GeoDataFrame:
     """Every walkable street in WGS84 with each layer's minutes at its middle (map layer)."""
-    geoms = shapely.simplify(net.edge_geometries(), 1.0)
     frame = pd.DataFrame(
         {
             f"minutes_{k}": edge_midpoint_m(net, s.near, s.snap) / s.spec.metres_per_minute
             for k, s in layers.items()
         }
     )
-    return gpd.GeoDataFrame(frame, geometry=_to_wgs84(net, geoms), crs=4326)
+    return gpd.GeoDataFrame(frame, geometry=street_geometry_wgs84(net), crs=4326)
+
+
+def _concat_frames(frames: list[gpd.GeoDataFrame], columns: list[str]) -> gpd.GeoDataFrame:
+    frames = [f for f in frames if len(f)]
+    if not frames:
+        return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=4326)
+    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=4326)
+
+
+@functools.lru_cache(maxsize=4)
+def street_geometry_wgs84(net: WalkNetwork) -> np.ndarray:
+    """Every street of ``net`` simplified to 1 m, in WGS84: drawn once per network, not per edit."""
+    return _to_wgs84(net, shapely.simplify(net.edge_geometries(), 1.0))
 
 
 def _to_wgs84(net: WalkNetwork, geoms: np.ndarray) -> np.ndarray:

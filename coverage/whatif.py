@@ -19,20 +19,36 @@ from __future__ import annotations
 
 import logging
 import math
-from collections.abc import Mapping, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
 import pandas as pd
 import shapely
 
-from coverage.analysis import AnalysisOptions, StudyInputs, check_inputs, measure_layer
+from coverage.analysis import (
+    AnalysisOptions,
+    StudyInputs,
+    access,
+    assemble,
+    check_inputs,
+    check_targets,
+    gap_frame,
+    layer_candidates,
+    layer_gaps,
+    measure_layer,
+)
 from coverage.metrics import is_covered
+from coverage.result import StudyResult
 from coverage.state import (
     LayerState,
     ResidentState,
     concat_snapped,
+    layer_horizon_m,
     points_xy,
     route_layer,
     snap_residents,
@@ -66,6 +82,34 @@ def _merge(old: Nearest, new: Nearest, index: int) -> Nearest:
     if old.node_m is not None and new.node_m is not None:
         node = np.minimum(old.node_m, new.node_m)
     return Nearest(dist, src, node)
+
+
+class LayerCache:
+    """Values derived from one layer state, kept while the state is recent (undo, redo).
+
+    An edit replaces one :class:`LayerState`; the others are the same objects, so what was
+    derived from them (metrics, gap zones, loads, candidates) is found here by identity and
+    only the edited layer is recomputed.
+    """
+
+    def __init__(self, *, size: int = 64) -> None:
+        self.size = size
+        self._items: OrderedDict[tuple[tuple[int, ...], str], tuple[tuple[object, ...], Any]]
+        self._items = OrderedDict()
+
+    def get(self, owner: object, name: str, make: Callable[[], Any]) -> Any:
+        """``make()`` once per (owner, name); a tuple owner is its items (held: ids stay theirs)."""
+        owners = owner if isinstance(owner, tuple) else (owner,)
+        key = (tuple(id(o) for o in owners), name)
+        hit = self._items.get(key)
+        if hit is not None and all(a is b for a, b in zip(hit[0], owners, strict=True)):
+            self._items.move_to_end(key)
+            return hit[1]
+        value = make()
+        self._items[key] = (owners, value)
+        while len(self._items) > self.size:
+            self._items.popitem(last=False)
+        return value
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,6 +172,94 @@ class Study:
         """The inputs of a batch run of this scenario (same residents, areas and candidates)."""
         specs = {**self.inputs.specs, **{k: s.spec for k, s in self.layers.items()}}
         return replace(self.inputs, facilities=self.facility_inputs(), specs=specs)
+
+    def result(
+        self,
+        *,
+        title: str,
+        synthetic: bool = False,
+        sources: tuple[str, ...] = (),
+        cache: LayerCache | None = None,
+    ) -> StudyResult:
+        """The batch result of this facility set, minus service-area polygons and suggestions.
+
+        The same stage functions as :func:`coverage.analysis.analyse`, in the same order, so
+        ``summary_dict(study.result(...))`` IS the batch ``summary.json`` of the scenario (timings
+        aside).  With a ``cache`` shared across edits, only the edited layer is recomputed.
+        """
+        c = cache if cache is not None else LayerCache()
+        net, inputs, residents, layers = self.net, self.inputs, self.residents, self.layers
+        opts = replace(self.options, suggest={})
+        kinds = list(layers)
+        area = np.asarray(residents.area)
+        metrics = pd.concat(
+            [c.get(layers[k], "metrics", partial(self.metrics, k)) for k in kinds],
+            ignore_index=True,
+        )
+        zones = {
+            k: c.get(layers[k], "gaps", partial(layer_gaps, net, residents, layers[k]))
+            for k in kinds
+        }
+        gaps = {
+            k: c.get(layers[k], "gap_frame", partial(gap_frame, net, layers[k], zones[k], area))
+            for k in kinds
+        }
+        loads = {
+            k: c.get(layers[k], "2sfca", partial(access, net, residents, layers[k])) for k in kinds
+        }
+        targets = (pd.DataFrame(), pd.DataFrame())
+        if opts.targets:
+            wanted: dict[str, list[float | None]] = {}
+            for t in opts.targets:
+                wanted.setdefault(t.layer, []).append(t.minutes)
+            cands = {
+                k: c.get(
+                    layers[k],
+                    "candidates",
+                    partial(
+                        layer_candidates,
+                        net,
+                        inputs,
+                        residents,
+                        layers[k],
+                        zones[k],
+                        horizon_m=layer_horizon_m(layers[k].spec, wanted[k]),
+                        opts=opts,
+                    ),
+                )
+                for k in kinds
+                if k in wanted
+            }
+            targets = c.get(
+                tuple(layers[k] for k in sorted(wanted)),
+                "targets",
+                lambda: check_targets(
+                    net,
+                    inputs,
+                    residents,
+                    layers,
+                    cands,
+                    opts.targets,
+                    time_limit_s=opts.time_limit_s,
+                ),
+            )
+        return assemble(
+            net,
+            inputs,
+            residents,
+            layers,
+            metrics=metrics,
+            zones=zones,
+            gaps=gaps,
+            sa_rows=[],
+            loads=loads,
+            suggested={},
+            targets=targets,
+            opts=opts,
+            title=title,
+            synthetic=synthetic,
+            sources=sources,
+        )
 
     # --------------------------------------------------------------------------- edits
 

@@ -519,3 +519,32 @@ def test_osm_tag_proxy_layers_are_said_in_every_output():
     assert s["layers"]["canteen"]["osm_proxy"] is True
     assert s["layers"]["neighborhood_center"]["osm_proxy"] is False
     assert PROXY_SOURCE_LINE in s["sources"]
+
+
+def test_gap_zone_area_is_the_street_most_of_its_residents_live_in(tmp_path):
+    """The vectorised gap table names, per zone, the 街道 most of its residents live in."""
+    from data.demo import generate_demo, write_demo
+    from geo.load import load_network
+    from layers.model import read_areas, read_facilities, read_residents
+    from layers.spec import load_layer_table
+
+    files = write_demo(generate_demo(seed=11), tmp_path / "d")
+    net = load_network(files.streets_osm, cache_dir=tmp_path / "c")
+    spec = load_layer_table()["youth_hostel"]
+    inputs = StudyInputs(
+        read_residents(files.residents_gpkg),
+        {"youth_hostel": read_facilities(files.facilities["youth_hostel"], "youth_hostel")},
+        {"youth_hostel": spec},
+        streets=read_areas(files.areas_gpkg, level="street", layer="streets_areas"),
+    )
+    r = analyse(net, inputs, title="t")
+    res = r.residents
+    assert len(r.gaps) > 1
+    for row in r.gaps.itertuples():
+        members = res[res["gap_youth_hostel"] == row.gap_id]
+        named = members["area"][members["area"] != ""]
+        counts = named.value_counts(sort=False)
+        best = counts.max() if len(counts) else 0
+        # the most common 街道; among equals the one met first in resident order
+        want = next((a for a in named if counts[a] == best), "")
+        assert row.area == want
