@@ -293,10 +293,26 @@ def _parser() -> argparse.ArgumentParser:
         help="study folder for saved scenarios and exports (default: ./studio, ./studio-demo)",
     )
     w.add_argument("--lang", choices=["zh", "en"], help="page language (default: zh)")
-    w.add_argument("--basemap", choices=["osm", "none", "gcj02"], help="tiles of exported maps")
-    w.add_argument("--export-crs", metavar="CRS", help="CRS of exported GIS layers")
-    w.add_argument("--formats", default=_FORMATS_DEFAULT, metavar="LIST", help="export formats")
-    w.add_argument("--cache-dir", type=Path, metavar="DIR", help="network cache")
+    w.add_argument(
+        "--basemap",
+        choices=["osm", "none", "gcj02"],
+        help="tiles of exported maps (default: osm)",
+    )
+    w.add_argument(
+        "--export-crs", metavar="CRS", help="CRS of exported GIS layers (default: wgs84)"
+    )
+    w.add_argument(
+        "--formats",
+        default=_FORMATS_DEFAULT,
+        metavar="LIST",
+        help=f"export formats (default: {_FORMATS_DEFAULT})",
+    )
+    w.add_argument(
+        "--cache-dir",
+        type=Path,
+        metavar="DIR",
+        help="network cache (default: ~/.cache/servicecircle or $SERVICECIRCLE_CACHE)",
+    )
     g3 = w.add_mutually_exclusive_group()
     g3.add_argument("--quiet", action="store_true", help="no progress lines")
     g3.add_argument("--verbose", action="store_true", help="log details (and tracebacks)")

@@ -99,7 +99,7 @@ def test_demo_writes_every_output(demo):
             "sites_needed",
         } <= set(t)
         assert t["status"] in ("met", "not met")
-        assert t["status"] == "met" or t["sites_needed"] is not None or t["reason"]
+        assert t["status"] == "met" or t["sites_needed"] is not None or t["reasons"]
     layers = {name for name, _ in pyogrio.list_layers(demo / "gis" / "study.gpkg")}
     assert set(GIS_LAYERS) <= layers
     for sub, ext in (
