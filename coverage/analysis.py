@@ -14,6 +14,7 @@ from __future__ import annotations
 import functools
 import logging
 import time
+import weakref
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -616,19 +617,32 @@ def access(net: WalkNetwork, residents: ResidentState, layer: LayerState) -> Any
     return acc
 
 
+#: Per-state tables kept while the state lives: a what-if edit rebuilds its own layer's only.
+_LAYER_FRAMES: weakref.WeakKeyDictionary[LayerState, tuple[Any, gpd.GeoDataFrame]] = (
+    weakref.WeakKeyDictionary()
+)
+_AREA_BASE: weakref.WeakKeyDictionary[ResidentState, gpd.GeoDataFrame] = weakref.WeakKeyDictionary()
+
+
+def _facility_frame(layer: LayerState, acc: Any) -> gpd.GeoDataFrame:
+    hit = _LAYER_FRAMES.get(layer)
+    if hit is not None and hit[0] is acc:
+        return hit[1]
+    fac = layer.facilities
+    f = fac[["facility_id", "kind", "name", "capacity"]].copy()
+    f["snapped"] = ~layer.snap.unsnapped
+    f["access_m"] = layer.snap.access_m
+    f["demand_load"] = acc.load if acc is not None else np.nan
+    f["load_ratio"] = acc.load_ratio if acc is not None else np.nan
+    frame = gpd.GeoDataFrame(f, geometry=fac.geometry.values, crs=4326)
+    _LAYER_FRAMES[layer] = (acc, frame)
+    return frame
+
+
 def _facilities_frame(
     layers: Mapping[str, LayerState], loads: Mapping[str, Any]
 ) -> gpd.GeoDataFrame:
-    frames = []
-    for kind, layer in layers.items():
-        fac = layer.facilities
-        f = fac[["facility_id", "kind", "name", "capacity"]].copy()
-        f["snapped"] = ~layer.snap.unsnapped
-        f["access_m"] = layer.snap.access_m
-        acc = loads.get(kind)
-        f["demand_load"] = acc.load if acc is not None else np.nan
-        f["load_ratio"] = acc.load_ratio if acc is not None else np.nan
-        frames.append(gpd.GeoDataFrame(f, geometry=fac.geometry.values, crs=4326))
+    frames = [_facility_frame(layer, loads.get(kind)) for kind, layer in layers.items()]
     return _gdf(frames, list(FACILITY_COLUMNS))
 
 
@@ -894,6 +908,21 @@ def _areas_table(
     headline: Mapping[str, float],
 ) -> gpd.GeoDataFrame:
     """Area polygons with each layer's headline coverage and target population."""
+    base = _AREA_BASE.get(residents)
+    if base is None:
+        base = _AREA_BASE[residents] = _area_polygons(inputs, residents)
+    areas = base.copy()
+    m = metrics[metrics["level"] != "district"]
+    idx = pd.MultiIndex.from_arrays([areas["level"], areas["area"]])
+    for kind, minutes in headline.items():
+        key = m[(m["kind"] == kind) & (m["minutes"] == minutes)].set_index(["level", "area"])
+        areas[f"coverage_{kind}"] = key["coverage_rate"].reindex(idx).to_numpy()
+        areas[f"population_{kind}"] = key["population"].reindex(idx).to_numpy()
+    return areas
+
+
+def _area_polygons(inputs: StudyInputs, residents: ResidentState) -> gpd.GeoDataFrame:
+    """The 街道 and 社区 polygons (or H3 cells) of the per-area tables, once per study."""
     parts = []
     if inputs.streets is not None:
         s = inputs.streets[["area", "geometry"]].copy()
@@ -908,15 +937,4 @@ def _areas_table(
     if not parts:
         return gpd.GeoDataFrame({"area": [], "level": [], "parent": []}, geometry=[], crs=4326)
     areas = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=4326)
-    areas = areas[["area", "level", "parent", "geometry"]]
-    for kind, minutes in headline.items():
-        m = metrics[
-            (metrics["kind"] == kind)
-            & (metrics["minutes"] == minutes)
-            & (metrics["level"] != "district")
-        ]
-        key = m.set_index(["level", "area"])
-        idx = pd.MultiIndex.from_arrays([areas["level"], areas["area"]])
-        areas[f"coverage_{kind}"] = key["coverage_rate"].reindex(idx).to_numpy()
-        areas[f"population_{kind}"] = key["population"].reindex(idx).to_numpy()
-    return areas
+    return areas[["area", "level", "parent", "geometry"]]
