@@ -1,10 +1,12 @@
 """Growth table: time and peak memory per stage at 10k, 100k and 1M nodes (issue 15).
 
 Run: ``python -m bench.bench_scale`` (10k and 100k), ``python -m bench.bench_scale --sizes
-10000 100000 1000000`` for the city size.  Each size runs in a fresh child process, so its peak
-RSS (``resource.getrusage``) is its own: a seeded synthetic grid (:mod:`bench.synthetic`) with as
-many residents as nodes, 4 facility layers x 3 thresholds through
-:func:`coverage.analysis.analyse` (inputs built as in :mod:`bench.bench_coverage`).
+10000 100000 1000000`` for the city size, ``python -m bench.bench_scale --pbf 1000000`` for
+loading a 1M-node ``.osm.pbf`` (written with pyosmium) cold and from the cache.  Each size runs
+in a fresh child process, so its peak RSS (``resource.getrusage``) is its own: a seeded
+synthetic grid (:mod:`bench.synthetic`) with as many residents as nodes, 4 facility layers x 3
+thresholds through :func:`coverage.analysis.analyse` (inputs built as in
+:mod:`bench.bench_coverage`).
 
 The growth exponent between two sizes is the log-log slope ``log(t2 / t1) / log(n2 / n1)``:
 1 is linear, 2 quadratic.  Stages below 50 ms at the smaller size are too noisy to fit and show
@@ -89,6 +91,61 @@ def run_one(n: int, *, seed: int = 1) -> dict[str, Any]:
     }
 
 
+def load_one(pbf: Path, cache_dir: Path) -> dict[str, Any]:
+    """Time ``load_network`` on a PBF in this process (cold or warm: whatever the cache holds)."""
+    sys.path.insert(0, str(ROOT))
+    from geo.load import load_network
+
+    t = time.perf_counter()
+    net = load_network(pbf, cache_dir=cache_dir)
+    return {
+        "load_s": time.perf_counter() - t,
+        "nodes": net.n_nodes,
+        "edges": net.n_edges,
+        "peak_rss_gb": _peak_rss_gb(),
+        "load_avg": os.getloadavg(),
+    }
+
+
+def pbf_loads(n: int, timeout_s: float) -> None:
+    """Write a seeded grid PBF of ``n`` nodes, then load it cold and from the cache.
+
+    Each load runs in a fresh process, so the warm figure is the cache read alone, not a
+    network still in memory.
+    """
+    import tempfile
+
+    sys.path.insert(0, str(ROOT))
+    from bench.synthetic import write_grid_pbf
+
+    with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
+        t = time.perf_counter()
+        pbf = write_grid_pbf(Path(tmp) / f"grid{n}.osm.pbf", n)
+        mb = pbf.stat().st_size / 1e6
+        print(f"wrote {pbf.name} ({mb:.1f} MB) in {time.perf_counter() - t:.1f} s")
+        for mode in ("cold", "warm"):
+            cmd = [
+                sys.executable,
+                "-m",
+                "bench.bench_scale",
+                "--load",
+                str(pbf),
+                str(Path(tmp) / "cache"),
+            ]
+            out = subprocess.run(
+                cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s, check=False
+            )
+            lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
+            if out.returncode != 0 or not lines:
+                print(f"{mode} load failed (exit {out.returncode})\n{out.stderr[-2000:]}")
+                return
+            r = json.loads(lines[-1])
+            print(
+                f"{mode} load: {r['load_s']:.2f} s, {r['nodes']:,} nodes, {r['edges']:,} edges, "
+                f"peak {r['peak_rss_gb']:.2f} GB, load average {r['load_avg'][0]:.1f}"
+            )
+
+
 def _child(n: int, timeout_s: float) -> dict[str, Any] | None:
     cmd = [sys.executable, "-m", "bench.bench_scale", "--one", str(n)]
     try:
@@ -155,11 +212,21 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--load", nargs=2, type=Path, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--pbf", type=int, metavar="N", help="only: write an N-node grid PBF, load it cold and warm"
+    )
     ap.add_argument("--timeout-s", type=float, default=1800.0)
     ap.add_argument("--json", type=Path, help="also write the raw figures here")
     args = ap.parse_args()
     if args.one:
         print(json.dumps(run_one(args.one)))
+        return
+    if args.load:
+        print(json.dumps(load_one(*args.load)))
+        return
+    if args.pbf:
+        pbf_loads(args.pbf, args.timeout_s)
         return
     rows = []
     for n in args.sizes:

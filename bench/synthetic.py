@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import networkx as nx
 import numpy as np
 
@@ -46,3 +48,57 @@ def random_points(net: WalkNetwork, n: int, *, seed: int = 2) -> np.ndarray:
     lo = net.node_xy.min(axis=0)
     hi = net.node_xy.max(axis=0)
     return rng.uniform(lo, hi, size=(n, 2))
+
+
+def write_grid_pbf(path: str | Path, n_nodes: int, *, seed: int = 1) -> Path:
+    """:func:`grid_graph`'s streets as an ``.osm.pbf`` (pyosmium's writer), for load benchmarks.
+
+    Every grid row and column is one way, split where a street was dropped, so ways run across
+    many crossings as real streets do: ``highway=footway`` for every fifth row and column (a
+    walking network has paths), ``residential`` otherwise; every tenth is named.  Nodes are
+    written in lon/lat (from UTM 51N), ids from 1.
+    """
+    import osmium
+    import pyproj
+    from osmium.osm.mutable import Node, Way
+
+    path = Path(path)
+    G = grid_graph(n_nodes, seed=seed)
+    side = int(np.ceil(np.sqrt(n_nodes)))
+    xy = np.array([(d["x"], d["y"]) for _, d in G.nodes(data=True)])
+    lon, lat = pyproj.Transformer.from_crs(UTM, 4326, always_xy=True).transform(xy[:, 0], xy[:, 1])
+    path.unlink(missing_ok=True)
+    runs: list[tuple[list[int], str, bool]] = []
+    for i in range(side):  # rows: east along j
+        run = [i * side]
+        for j in range(side - 1):
+            k = i * side + j
+            if G.has_edge(k, k + 1):
+                run.append(k + 1)
+            else:
+                runs.append((run, f"东{i}路" if i % 10 == 0 else "", i % 5 == 2))
+                run = [k + 1]
+        runs.append((run, f"东{i}路" if i % 10 == 0 else "", i % 5 == 2))
+    for j in range(side):  # columns: north along i
+        run = [j]
+        for i in range(side - 1):
+            k = i * side + j
+            if G.has_edge(k, k + side):
+                run.append(k + side)
+            else:
+                runs.append((run, f"北{j}街" if j % 10 == 0 else "", j % 5 == 2))
+                run = [k + side]
+        runs.append((run, f"北{j}街" if j % 10 == 0 else "", j % 5 == 2))
+    with osmium.SimpleWriter(str(path)) as w:
+        for k in range(len(xy)):
+            w.add_node(Node(id=k + 1, location=(float(lon[k]), float(lat[k]))))
+        wid = 1
+        for run, name, foot in runs:
+            if len(run) < 2:
+                continue
+            tags = {"highway": "footway" if foot else "residential"}
+            if name:
+                tags["name"] = name
+            w.add_way(Way(id=wid, nodes=[k + 1 for k in run], tags=tags))
+            wid += 1
+    return path

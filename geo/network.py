@@ -490,32 +490,38 @@ def build_network(
     ll = np.array(list(node_lonlat.values()), dtype=float).reshape(-1, 2)
     mcrs = metric_crs_for(ll[:, 0], ll[:, 1], crs)
     x, y = pyproj.Transformer.from_crs(4326, mcrs, always_xy=True).transform(ll[:, 0], ll[:, 1])
-    pos = {int(k): i for i, k in enumerate(ids.tolist())}
     xy = np.column_stack([x, y])
 
-    # intersections: nodes used more than once, plus way ends
-    flat = np.concatenate([np.asarray(w, dtype=np.int64) for w in ways])
-    uniq, counts = np.unique(flat, return_counts=True)
-    is_junction = set(uniq[counts > 1].tolist())
-    for w in ways:
-        is_junction.add(w[0])
-        is_junction.add(w[-1])
-
-    seg_nodes: list[list[int]] = []
-    seg_foot: list[bool] = []
-    seg_way: list[int] = []
-    for wi, w in enumerate(ways):
-        start = 0
-        for i in range(1, len(w)):
-            if w[i] in is_junction or i == len(w) - 1:
-                seg_nodes.append(w[start : i + 1])
-                seg_foot.append(foot_in[wi] if foot_in is not None else False)
-                seg_way.append(wi)
-                start = i
-    lengths = np.fromiter((len(s) for s in seg_nodes), dtype=np.int64, count=len(seg_nodes))
-    flat_pos = np.fromiter((pos[n] for s in seg_nodes for n in s), dtype=np.int64)
-    end_u = np.fromiter((pos[s[0]] for s in seg_nodes), dtype=np.int64, count=len(seg_nodes))
-    end_v = np.fromiter((pos[s[-1]] for s in seg_nodes), dtype=np.int64, count=len(seg_nodes))
+    # every way's node ids in one array; a node's row by a sorted search, not a dict
+    lens = np.fromiter((len(w) for w in ways), dtype=np.int64, count=len(ways))
+    flat = np.fromiter((n for w in ways for n in w), dtype=np.int64, count=int(lens.sum()))
+    order = np.argsort(ids, kind="stable")
+    at = np.minimum(np.searchsorted(ids, flat, sorter=order), len(ids) - 1)
+    flat_row = order[at]
+    if not np.array_equal(ids[flat_row], flat):
+        missing = int(flat[ids[flat_row] != flat][0])
+        raise KeyError(missing)  # a way node without a location (the reader splits them out)
+    first = np.concatenate([[0], np.cumsum(lens)[:-1]])
+    last = first + lens - 1
+    # intersections: nodes used more than once, plus way ends (of any way)
+    uses = np.bincount(flat_row, minlength=len(ids))
+    junction = uses > 1
+    junction[flat_row[first]] = True
+    junction[flat_row[last]] = True
+    # split every way at its intersections: one edge between consecutive split positions
+    split = np.flatnonzero(junction[flat_row])
+    way_of = np.repeat(np.arange(len(ways)), lens)
+    same_way = way_of[split[:-1]] == way_of[split[1:]]
+    seg_a, seg_b = split[:-1][same_way], split[1:][same_way]
+    seg_way = way_of[seg_a]
+    lengths = seg_b - seg_a + 1
+    flat_pos = flat_row[
+        np.repeat(seg_a, lengths)
+        + (np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths))
+    ]
+    end_u = flat_row[seg_a]
+    end_v = flat_row[seg_b]
+    seg_foot = np.asarray(foot_in, dtype=bool)[seg_way] if foot_in is not None else None
     return _finish(
         xy,
         ids,
@@ -527,7 +533,7 @@ def build_network(
         source=source,
         aoi_wgs84=aoi_wgs84,
         buffer_m=buffer_m,
-        edge_tag=None if foot_in is None else np.where(seg_foot, 1, 0).astype(np.int8),
+        edge_tag=None if seg_foot is None else np.where(seg_foot, 1, 0).astype(np.int8),
         edge_name=None if names_in is None else np.array(names_in, dtype=object)[seg_way],
     )
 
