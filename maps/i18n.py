@@ -51,6 +51,7 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "uncovered_population": ("未覆盖服务对象人口", "uncovered target population"),
     "area": ("街道", "sub-district (jiedao)"),
     "community": ("社区", "community (shequ)"),
+    "nearest_street": ("邻近道路", "nearest street"),
     "hex": ("网格", "hexagon"),
     "district": ("全区", "district"),
     "minutes": ("步行时间（分钟）", "walking minutes"),
