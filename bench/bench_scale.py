@@ -3,7 +3,9 @@
 Run: ``python -m bench.bench_scale`` (10k and 100k), ``python -m bench.bench_scale --sizes
 10000 100000 1000000`` for the city size, ``python -m bench.bench_scale --pbf 1000000`` for
 loading a 1M-node ``.osm.pbf`` (written with pyosmium) cold and from the cache.  Each size runs
-in a fresh child process, so its peak RSS (``resource.getrusage``) is its own: a seeded
+in fresh child processes (one builds the network with ``network_from_graph`` and saves it as the
+network cache does, one reads it and analyses), so each peak RSS (``resource.getrusage``) is
+its own, and the analysis's is what a run from the network cache needs: a seeded
 synthetic grid (:mod:`bench.synthetic`) with as many residents as nodes, 4 facility layers x 3
 thresholds through :func:`coverage.analysis.analyse` (inputs built as in
 :mod:`bench.bench_coverage`).
@@ -45,24 +47,45 @@ def _stage(key: str) -> str:
     return key.split("_")[0]
 
 
-def run_one(n: int, *, seed: int = 1) -> dict[str, Any]:
-    """One size in this process: build the grid and inputs, then one timed ``analyse``."""
+def build_one(n: int, out: Path, *, seed: int = 1) -> dict[str, Any]:
+    """Build the ``n``-node grid with ``network_from_graph`` and save it as the cache would."""
     sys.path.insert(0, str(ROOT))
-    from bench.bench_coverage import inputs_for
-    from bench.synthetic import UTM, grid_graph, grid_network, random_points
-    from coverage.analysis import AnalysisOptions, analyse
+    import numpy as np
+
+    from bench.synthetic import UTM, grid_graph
     from geo.network import network_from_graph
+
+    graph = grid_graph(n, seed=seed)
+    t = time.perf_counter()
+    net = network_from_graph(graph, source=f"grid{n}", crs=UTM)  # what grid_network does
+    build_s = time.perf_counter() - t
+    with out.open("wb") as fh:
+        np.savez(fh, **net.arrays())
+    return {"network_build_s": build_s, "build_peak_rss_gb": _peak_rss_gb()}
+
+
+def run_one(n: int, net_file: Path, *, seed: int = 1) -> dict[str, Any]:
+    """One size in this process: the saved grid and its inputs, then one timed ``analyse``.
+
+    The network is read from the file :func:`build_one` wrote, as a run reads its network
+    cache, so the peak memory is the analysis's (plus the network and the inputs), not the
+    networkx graph's.
+    """
+    sys.path.insert(0, str(ROOT))
+    import numpy as np
+
+    from bench.bench_coverage import inputs_for
+    from bench.synthetic import grid_network, random_points
+    from coverage.analysis import AnalysisOptions, analyse
+    from geo.network import WalkNetwork
 
     # warm-up on a tiny grid: imports and lazy caches, not counted
     tiny = grid_network(400, seed=seed)
     analyse(tiny, inputs_for(tiny, random_points(tiny, 400), 2), title="warm-up")
     base_rss = _peak_rss_gb()
 
-    graph = grid_graph(n, seed=seed)
-    t = time.perf_counter()
-    net = network_from_graph(graph, source=f"grid{n}", crs=UTM)  # what grid_network does
-    build_s = time.perf_counter() - t
-    del graph
+    with np.load(net_file, allow_pickle=False) as data:
+        net = WalkNetwork.from_arrays(data)
     inputs = inputs_for(net, random_points(net, n, seed=seed + 1), seed + 1)
     rss_inputs = _peak_rss_gb()
 
@@ -79,7 +102,6 @@ def run_one(n: int, *, seed: int = 1) -> dict[str, Any]:
         "nodes": net.n_nodes,
         "edges": net.n_edges,
         "residents": len(inputs.residents),
-        "network_build_s": build_s,
         "analyse_s": wall,
         "stages_s": dict(stages),
         "gap_zones": len(r.gaps),
@@ -146,20 +168,34 @@ def pbf_loads(n: int, timeout_s: float) -> None:
             )
 
 
-def _child(n: int, timeout_s: float) -> dict[str, Any] | None:
-    cmd = [sys.executable, "-m", "bench.bench_scale", "--one", str(n)]
+def _run(cmd: list[str], what: str, timeout_s: float) -> dict[str, Any] | None:
     try:
         out = subprocess.run(
             cmd, cwd=ROOT, capture_output=True, text=True, timeout=timeout_s, check=False
         )
     except subprocess.TimeoutExpired:
-        print(f"{n:,}: did not finish in {timeout_s:.0f} s")
+        print(f"{what}: did not finish in {timeout_s:.0f} s")
         return None
     lines = [ln for ln in out.stdout.splitlines() if ln.startswith("{")]
     if out.returncode != 0 or not lines:
-        print(f"{n:,}: failed (exit {out.returncode})\n{out.stderr[-2000:]}")
+        print(f"{what}: failed (exit {out.returncode})\n{out.stderr[-2000:]}")
         return None
-    return json.loads(lines[-1])
+    result: dict[str, Any] = json.loads(lines[-1])
+    return result
+
+
+def _child(n: int, timeout_s: float) -> dict[str, Any] | None:
+    """Build in one fresh process, analyse in another: each peak RSS is its own."""
+    import tempfile
+
+    me = [sys.executable, "-m", "bench.bench_scale"]
+    with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
+        net_file = Path(tmp) / f"grid{n}.npz"
+        built = _run([*me, "--build", str(n), str(net_file)], f"{n:,} build", timeout_s)
+        if built is None:
+            return None
+        r = _run([*me, "--one", str(n), str(net_file)], f"{n:,}", timeout_s)
+    return None if r is None else {**r, **built}
 
 
 def _slope(a: float, b: float, na: float, nb: float) -> str:
@@ -175,7 +211,7 @@ def table(rows: list[dict[str, Any]]) -> str:
         "analyse",
         *STAGES,
         "peak RSS",
-        "network_from_graph",
+        "network_from_graph (its peak)",
         "gap zones (largest km2)",
     ]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
@@ -186,7 +222,7 @@ def table(rows: list[dict[str, Any]]) -> str:
             f"{r['analyse_s']:.2f} s",
             *(f"{r['stages_s'].get(s, 0.0):.2f}" for s in STAGES),
             f"{r['peak_rss_gb']:.2f} GB",
-            f"{r['network_build_s']:.2f} s",
+            f"{r['network_build_s']:.2f} s ({r['build_peak_rss_gb']:.2f} GB)",
             f"{r['gap_zones']:,} ({r['largest_gap_km2']:.2f})",
         ]
         if prev is not None:
@@ -211,7 +247,8 @@ def table(rows: list[dict[str, Any]]) -> str:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
-    ap.add_argument("--one", type=int, help=argparse.SUPPRESS)
+    ap.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
+    ap.add_argument("--build", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--load", nargs=2, type=Path, help=argparse.SUPPRESS)
     ap.add_argument(
         "--pbf", type=int, metavar="N", help="only: write an N-node grid PBF, load it cold and warm"
@@ -220,7 +257,10 @@ def main() -> None:
     ap.add_argument("--json", type=Path, help="also write the raw figures here")
     args = ap.parse_args()
     if args.one:
-        print(json.dumps(run_one(args.one)))
+        print(json.dumps(run_one(int(args.one[0]), Path(args.one[1]))))
+        return
+    if args.build:
+        print(json.dumps(build_one(int(args.build[0]), Path(args.build[1]))))
         return
     if args.load:
         print(json.dumps(load_one(*args.load)))
