@@ -40,6 +40,15 @@ def _peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
+def _rss_gb() -> float:
+    """Resident memory of this process now (Linux ``/proc``; 0 elsewhere)."""
+    try:
+        pages = int(Path("/proc/self/statm").read_text().split()[1])
+    except (OSError, IndexError, ValueError):
+        return 0.0
+    return pages * os.sysconf("SC_PAGE_SIZE") / 1024**3
+
+
 def _stage(key: str) -> str:
     """The stage a ``timings_s`` key belongs to (``route_canteen`` -> ``route``)."""
     if key.startswith("service_areas"):
@@ -89,8 +98,13 @@ def run_one(n: int, net_file: Path, *, seed: int = 1) -> dict[str, Any]:
     inputs = inputs_for(net, random_points(net, n, seed=seed + 1), seed + 1)
     rss_inputs = _peak_rss_gb()
 
+    marks: list[tuple[str, float, float]] = []  # (step, peak so far, current) in GB
+
+    def progress(text: str) -> None:
+        marks.append((text, _peak_rss_gb(), _rss_gb()))
+
     t = time.perf_counter()
-    r = analyse(net, inputs, title=f"grid {n}", options=AnalysisOptions())
+    r = analyse(net, inputs, title=f"grid {n}", options=AnalysisOptions(), progress=progress)
     wall = time.perf_counter() - t
     stages: dict[str, float] = defaultdict(float)
     for key, sec in r.timings_s.items():
@@ -109,6 +123,7 @@ def run_one(n: int, net_file: Path, *, seed: int = 1) -> dict[str, Any]:
         "peak_rss_gb": _peak_rss_gb(),
         "rss_before_analyse_gb": rss_inputs,
         "rss_warm_gb": base_rss,
+        "rss_marks": marks,
         "load_avg": os.getloadavg(),
     }
 
@@ -278,6 +293,9 @@ def main() -> None:
             f"load average {r['load_avg'][0]:.1f}",
             flush=True,
         )
+        print("  memory when each step starts (GB now / peak so far):")
+        for text, peak, cur in r["rss_marks"]:
+            print(f"    {cur:5.2f} / {peak:5.2f}  {text}")
         rows.append(r)
     print()
     print(table(rows))
