@@ -19,8 +19,14 @@ from typing import Any, Final
 import numpy as np
 import pandas as pd
 
-from coverage.metrics import METRIC_COLUMNS
 from coverage.result import StudyResult, SuggestionRun
+from coverage.schema import (
+    EQUITY_COLUMNS,
+    FACILITY_COLUMNS,
+    GAP_COLUMNS,
+    METRIC_COLUMNS,
+    SUGGESTION_COLUMNS,
+)
 from maps import i18n
 from maps.i18n import text
 
@@ -432,18 +438,7 @@ def _gap_table(result: StudyResult, lang: str) -> Table:
             # readers know a facility by its name; the id stays in the GIS export
             name = names.get((kind, r["nearest_facility"])) or r["nearest_facility"]
             rows.append({**r, "layer": spec.label(lang), "nearest_name": name})
-    cols = [
-        "kind",
-        "gap_id",
-        "uncovered_population",
-        "residents",
-        "area",
-        "area_km2",
-        "nearest_facility",
-        "nearest_facility_minutes",
-        "layer",
-        "nearest_name",
-    ]
+    cols = [*GAP_COLUMNS, "layer", "nearest_name"]
     return Table(
         key="gaps",
         title=text("tbl_gaps", lang, n=WORST_GAPS),
@@ -547,22 +542,7 @@ def _suggestion_tables(result: StudyResult, lang: str) -> list[Table]:
             Column("added_population", text("added_population", lang), "people"),
             Column("coverage_rate_after", text("coverage_after", lang), "percent"),
         ),
-        rows=_frame(
-            rows,
-            [
-                "kind",
-                "rank",
-                "site_id",
-                "name",
-                "street",
-                "area",
-                "community",
-                "model",
-                "added_population",
-                "coverage_rate_after",
-                "layer",
-            ],
-        ),
+        rows=_frame(rows, [*SUGGESTION_COLUMNS, "layer"]),
         ids=("kind",),
     )
     return [runs_table, sites_table]
@@ -578,7 +558,7 @@ def _load_table(result: StudyResult, lang: str) -> Table:
         for r in over.drop(columns=over.geometry.name).to_dict("records"):
             spec = result.specs.get(r["kind"])
             rows.append({**r, "layer": spec.label(lang) if spec else r["kind"]})
-    cols = ["kind", "layer", "name", "capacity", "demand_load", "load_ratio"]
+    cols = [*FACILITY_COLUMNS, "layer"]
     return Table(
         key="loads",
         title=text("tbl_loads", lang),
@@ -601,17 +581,7 @@ def _equity_table(result: StudyResult, lang: str) -> Table:
     for r in result.equity.to_dict("records"):
         spec = result.specs.get(r["kind"])
         rows.append({**r, "layer": spec.label(lang) if spec else r["kind"]})
-    cols = [
-        "kind",
-        "gini",
-        "gini_weighted",
-        "cv",
-        "worst_area",
-        "worst_rate",
-        "best_area",
-        "best_rate",
-        "best_worst_gap",
-    ]
+    cols = list(EQUITY_COLUMNS)
     return Table(
         key="equity",
         title=text("tbl_equity", lang),

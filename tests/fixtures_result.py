@@ -29,6 +29,7 @@ import shapely
 from shapely.geometry import Point, box
 
 from coverage.result import StudyResult, SuggestionRun
+from coverage.schema import GAP_COLUMNS, SUGGESTION_COLUMNS
 from coverage.targets import Target, TargetInputs, evaluate_targets, sites_needed
 from layers.spec import LayerSpec, load_layer_table
 
@@ -234,17 +235,7 @@ def _gaps(
         found.sort(key=lambda r: -r["uncovered_population"])
         for rank, r in enumerate(found, start=1):
             rows.append({"gap_id": rank, **r})
-    cols = [
-        "kind",
-        "gap_id",
-        "uncovered_population",
-        "residents",
-        "area",
-        "area_km2",
-        "nearest_facility",
-        "nearest_facility_minutes",
-        "geometry",
-    ]
+    cols = [*GAP_COLUMNS, "geometry"]
     return gpd.GeoDataFrame(rows, columns=cols, geometry="geometry", crs=METRIC).to_crs(WGS84)
 
 
@@ -407,19 +398,7 @@ def _suggestions(
             curve=tuple(curve),
             unreachable_population=35.0 if kind == "youth_hostel" else 0.0,
         )
-    cols = [
-        "kind",
-        "rank",
-        "site_id",
-        "name",
-        "street",
-        "area",
-        "community",
-        "model",
-        "added_population",
-        "coverage_rate_after",
-        "geometry",
-    ]
+    cols = [*SUGGESTION_COLUMNS, "geometry"]
     return gpd.GeoDataFrame(rows, columns=cols, geometry="geometry", crs=WGS84), runs
 
 
