@@ -851,9 +851,10 @@ def studio_app(args: argparse.Namespace, progress: Progress) -> tuple[Any, str, 
     import secrets
 
     from coverage.whatif import Study
-    from layers.atomic import atomic_dir
+    from layers.spec import load_layer_table
     from maps.studio.server import create_app
     from maps.studio.session import Session
+    from maps.studio.upload import UploadConfig
 
     formats = parse_formats(args.formats)
     token = args.token
@@ -885,28 +886,105 @@ def studio_app(args: argparse.Namespace, progress: Progress) -> tuple[Any, str, 
     )
     progress("routing every layer for live edits")
     study = Study.route(prepared.net, prepared.inputs, prepared.options)
-    inputs_used = _input_paths(args, plan)
-
-    def export(edited: Any, target: Path, step: Any) -> dict:
-        with atomic_dir(target, force=False, inputs=inputs_used) as work:
-            result = analyse_prepared(prepared, progress=step, inputs=edited)
-            step("writing map, report and GIS layers")
-            return write_outputs(result, work, plan=plan, formats=formats)
-
     session = Session(
         study,
         title=plan.title,
         synthetic=prepared.synthetic,
         sources=prepared.sources,
         folder=folder,
-        export=export,
+        export=_studio_export(prepared, formats, _input_paths(args, plan)),
     )
     progress("computing the first summary")
     session.summary()
-    app = create_app(session, token=token, lang=plan.lang)
+    uploads = UploadConfig(
+        open=_studio_opener(args, formats),
+        kinds=tuple(
+            (k, s.label_zh, s.label_en) for k, s in load_layer_table(plan.layer_table).items()
+        ),
+    )
+    app = create_app(session, token=token, lang=plan.lang, uploads=uploads)
     host = f"[{args.host}]" if ":" in args.host else args.host
     url = f"http://{host}:{args.port}/" + (f"?token={token}" if token else "")
     return app, url, token
+
+
+def _studio_export(prepared: Prepared, formats: list[str], inputs_used: list[Path]) -> Any:
+    """An export from the page: ``run``'s analysis and writers into a new folder."""
+    from layers.atomic import atomic_dir
+
+    def export(edited: Any, target: Path, step: Any) -> dict:
+        with atomic_dir(target, force=False, inputs=inputs_used) as work:
+            result = analyse_prepared(prepared, progress=step, inputs=edited)
+            step("writing map, report and GIS layers")
+            return write_outputs(result, work, plan=prepared.plan, formats=formats)
+
+    return export
+
+
+def _studio_opener(args: argparse.Namespace, formats: list[str]) -> Any:
+    """How the studio opens uploaded files: as ``run`` would with these files as its flags.
+
+    The upload's files and per-file options become ``--residents``, ``--layer KIND=FILE``,
+    ``--areas``, ``--network``, ``--coords``, ``--*-layer`` and ``--*-columns``; the analysis
+    flags ``serve`` was started with (minutes, speeds, CRS, targets, layer table) still apply,
+    the plan file's inputs do not.  So the checks and one-line errors are the CLI's own.
+    """
+
+    def open_upload(up: Any, step: Any) -> Any:
+        from coverage.whatif import Study
+        from maps.studio.session import StudyStart
+
+        coords = [c for c in args.coords if "=" not in c]  # serve's bare --coords SYS stays
+        coords += [f"{k}={s.coords}" for k, s in up.layers if s.coords]
+        coords += [f"{n}={s.coords}" for n, s in (("residents", up.residents), ("areas", up.areas))
+                   if s is not None and s.coords]  # fmt: skip
+        areas = up.areas
+        ns = argparse.Namespace(
+            **{
+                **vars(args),
+                "plan": None,
+                "network": up.network.path,
+                "place": None,
+                "residents": up.residents.path,
+                "residents_layer": up.residents.layer,
+                "residents_columns": up.residents.columns,
+                "layer": [f"{k}={s.path}" for k, s in up.layers],
+                "layer_sheet": [f"{k}={s.layer}" for k, s in up.layers if s.layer],
+                "layer_columns": [f"{k}:{s.columns}" for k, s in up.layers if s.columns],
+                "areas": None if areas is None else areas.path,
+                "areas_layer": None if areas is None else areas.layer,
+                "areas_columns": None if areas is None else areas.columns,
+                "communities": None,
+                "communities_layer": None,
+                "communities_columns": None,
+                "candidates": None,
+                "candidates_layer": None,
+                "candidates_columns": None,
+                "coords": coords,
+                "suggest": [],
+                "title": up.title or args.title,
+            }
+        )
+        plan, coords_by_layer = _plan_from_args(ns)
+        plan.check()
+        prepared = prepare(
+            plan,
+            coords_by_layer=coords_by_layer,
+            progress=step,
+            synthetic=_demo_inputs(plan),
+            cache_dir=args.cache_dir,
+        )
+        step("routing every layer for live edits")
+        return StudyStart(
+            study=Study.route(prepared.net, prepared.inputs, prepared.options),
+            title=plan.title,
+            synthetic=prepared.synthetic,
+            sources=prepared.sources,
+            folder=up.folder,
+            export=_studio_export(prepared, formats, _input_paths(ns, plan)),
+        )
+
+    return open_upload
 
 
 def _check_port(host: str, port: int) -> None:

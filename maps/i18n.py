@@ -424,6 +424,28 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "studio_target": ("目标", "Target"),
     "studio_value": ("现状 / 要求", "Now / required"),
     "studio_facility_layer": ("设施", "Facilities"),
+    # the studio's upload form (a new study from files)
+    "studio_upload": ("新建研究（上传文件）", "New study (upload files)"),
+    "studio_upload_title": ("研究名称", "Study title"),
+    "studio_upload_residents": ("居民点", "Residents"),
+    "studio_upload_layers": ("设施图层", "Facility layers"),
+    "studio_upload_add_layer": ("添加图层", "Add a layer"),
+    "studio_upload_areas": ("街道范围（可选）", "街道 polygons (optional)"),
+    "studio_upload_network": ("步行路网", "Street network"),
+    "studio_upload_sheet": ("图层或工作表名", "Layer or sheet name"),
+    "studio_upload_columns": ("列名对应", "Column mapping"),
+    "studio_upload_coords": ("文件自带坐标系", "File's own coordinates"),
+    "studio_upload_go": ("上传并开始", "Upload and start"),
+    "studio_upload_reading": ("正在读取", "Reading"),
+    "studio_upload_done": ("已切换到新研究", "Switched to the new study"),
+    "studio_upload_limits": (
+        "单个文件不超过 {file} 兆字节，合计不超过 {study} 兆字节",
+        "At most {file} MB a file, {study} MB in all",
+    ),
+    "studio_upload_hint": (
+        "形状文件请把各组成文件打包成一个压缩包上传；路网支持 .osm.pbf 与 GraphML 等格式。",
+        "Upload a Shapefile as one .zip of its files; the network as .osm.pbf, .osm or .graphml.",
+    ),
 }
 
 DASH: Final = "—"

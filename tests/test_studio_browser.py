@@ -231,3 +231,54 @@ def test_a_planner_session(server, driver, artifacts_dir):
     assert driver.find_element(By.CSS_SELECTOR, "#cmp-table td.met").text.startswith("+")
     driver.save_screenshot(str(artifacts_dir / "studio_compare.png"))
     assert driver.execute_script("return window.hacked") is None
+
+
+def test_a_new_study_uploaded_through_the_page(server, driver, artifacts_dir, tmp_path):
+    """Upload the demo's own files through the page's form: a bad column first (the CLI's one
+    line, shown as text, the study unchanged), then the good files (the page switches)."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    from data.demo import generate_demo, write_demo
+
+    url, session = server
+    demo = write_demo(generate_demo(seed=2026), tmp_path / "in", force=True)
+    hostile = tmp_path / '<img src=x onerror="window.hacked=2">居民.gpkg'
+    shutil.copy(demo.residents_gpkg, hostile)
+    driver.get(url)
+    _wait(driver, "return window.studio && window.studio.ready")
+    before = driver.execute_script("return JSON.stringify(window.studio.summary)")
+    driver.find_element(By.CSS_SELECTOR, "#upload-box summary").click()
+
+    def field(name: str):
+        return driver.find_element(By.CSS_SELECTOR, f'#upload-form [name="{name}"]')
+
+    field("title").send_keys("上传的研究")
+    field("residents").send_keys(str(hostile))
+    field("residents_columns").send_keys("population=常住人口")
+    for i, (kind, path) in enumerate(demo.facilities.items(), start=1):
+        if i > 1:
+            driver.find_element(By.ID, "upload-add").click()
+        Select(field(f"layer{i}_kind")).select_by_value(kind)
+        field(f"layer{i}").send_keys(str(path))
+        if path.suffix == ".csv":
+            Select(field(f"layer{i}_coords")).select_by_value("gcj02")
+    field("areas").send_keys(str(demo.areas_gpkg))
+    field("areas_layer").send_keys("streets_areas")
+    field("network").send_keys(str(demo.streets_osm))
+    driver.find_element(By.ID, "upload-go").click()
+    _wait(driver, "return document.getElementById('upload-msg').textContent.includes('常住人口')")
+    msg = driver.find_element(By.ID, "upload-msg").text
+    assert "<img" in msg and "window.hacked" in msg  # the file's name, as text
+    assert driver.execute_script("return window.hacked") is None
+    assert driver.execute_script("return JSON.stringify(window.studio.summary)") == before
+    driver.save_screenshot(str(artifacts_dir / "studio_upload_error.png"))
+
+    field("residents_columns").clear()
+    driver.find_element(By.ID, "upload-go").click()
+    _wait(driver, "return window.studio && window.studio.ready && "
+          "document.getElementById('title').textContent === '上传的研究'", 120)  # fmt: skip
+    assert session.title == "上传的研究" and session.folder.parent.name == "uploads"
+    assert _panel_rate(driver) == _batch_rate(session)
+    assert driver.execute_script("return window.hacked") is None
+    driver.save_screenshot(str(artifacts_dir / "studio_uploaded.png"))

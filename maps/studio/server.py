@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from html import escape
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
@@ -29,6 +30,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from layers.errors import InputError
 from maps.studio.session import Session, StudioError
 from maps.studio.texts import TEXTS
+from maps.studio.upload import UploadConfig, read_form, store
 
 log = logging.getLogger(__name__)
 
@@ -119,6 +121,7 @@ class TokenGuard:
         self.app = app
         self.token = token
         self.session: Session | None = None
+        self.uploads: UploadConfig | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Refuse a request without the token (401, one line); pass the others on."""
@@ -134,8 +137,26 @@ class TokenGuard:
         await self.app(scope, receive, send)
 
 
-def create_app(session: Session, *, token: str | None = None, lang: str = "zh") -> TokenGuard:
-    """The studio as an ASGI app (uvicorn serves it; tests use Starlette's TestClient)."""
+def _same_origin(request: Request) -> None:
+    """A form posted by another site's page is refused (a browser always sends its Origin)."""
+    origin = request.headers.get("origin")
+    if origin is not None and urlsplit(origin).netloc != request.headers.get("host", ""):
+        msg = "origin: uploads are taken from the studio's own page only; open the printed URL"
+        raise StudioError(msg, status=403)
+
+
+def create_app(
+    session: Session,
+    *,
+    token: str | None = None,
+    lang: str = "zh",
+    uploads: UploadConfig | None = None,
+) -> TokenGuard:
+    """The studio as an ASGI app (uvicorn serves it; tests use Starlette's TestClient).
+
+    ``uploads`` (``app.py``'s reading and checks) turns on ``/api/upload``: a new study from
+    the page's files.
+    """
 
     def edited(extra: dict[str, Any] | None = None) -> dict[str, Any]:
         return {**(extra or {}), "summary": session.summary(), "state": session.state()}
@@ -250,6 +271,33 @@ def create_app(session: Session, *, token: str | None = None, lang: str = "zh") 
         doc = await _body(request)
         return JSONResponse(session.start_export(doc.get("name")).public(), status_code=202)
 
+    def upload_config() -> UploadConfig:
+        if uploads is None:
+            msg = "upload: this studio was started without uploads"
+            raise StudioError(msg, status=409)
+        return uploads
+
+    async def upload_info(request: Request) -> Any:
+        return upload_config().public()
+
+    async def upload(request: Request) -> Any:
+        config = upload_config()
+        _same_origin(request)
+        if session.uploading:
+            msg = "upload: another study is being read; wait for it to finish"
+            raise StudioError(msg, status=409)
+        try:
+            title, named, layers = await read_form(request, config)
+            stored = await run_in_threadpool(
+                store, session.root, title, named, layers, config.limits
+            )
+        finally:
+            form = getattr(request.state, "upload_form", None)
+            if form is not None:
+                await form.close()
+        job = session.start_upload(stored, config.open)
+        return JSONResponse(job.public(), status_code=202)
+
     async def page(request: Request) -> Response:
         want = request.query_params.get("lang", lang)
         html = (HERE / "page.html").read_text(encoding="utf-8")
@@ -279,9 +327,12 @@ def create_app(session: Session, *, token: str | None = None, lang: str = "zh") 
         Route("/api/scenarios/{name}/open", _api(open_scenario), methods=["POST"]),
         Route("/api/compare", _api(compare)),
         Route("/api/export", _api(export), methods=["POST"]),
+        Route("/api/upload", _api(upload_info), methods=["GET"]),
+        Route("/api/upload", _api(upload), methods=["POST"]),
         Mount("/static", StaticFiles(directory=HERE / "static"), name="static"),
         Mount("/leaflet", StaticFiles(directory=LEAFLET), name="leaflet"),
     ]
     guard = TokenGuard(Starlette(routes=routes), token)
     guard.session = session  # for the CLI and tests
+    guard.uploads = uploads
     return guard

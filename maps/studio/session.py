@@ -48,6 +48,18 @@ class StudioError(ValueError):
         self.status = status
 
 
+@dataclass(frozen=True)
+class StudyStart:
+    """A study ready to edit: what :meth:`Session.switch` makes current (an upload's result)."""
+
+    study: Study
+    title: str
+    synthetic: bool
+    sources: tuple[str, ...]
+    folder: Path
+    export: Export | None = None
+
+
 @dataclass
 class Job:
     """A background task (suggestions, export) the page polls."""
@@ -113,7 +125,10 @@ class Session:
         self.synthetic = synthetic
         self.sources = sources
         self.folder = Path(folder)
+        #: The server's data directory (``--study``): uploads go to ``root/uploads/ID``.
+        self.root = self.folder
         self.export_fn = export
+        self.uploading = False
         self.history: list[Study] = [study]
         self.pos = 0
         self.lock = threading.RLock()
@@ -121,6 +136,71 @@ class Session:
         self._results: dict[int, tuple[Study, StudyResult, dict[str, Any]]] = {}
         self.jobs: dict[str, Job] = {}
         self.current_name = ""
+
+    # ---------------------------------------------------------------------- a new study
+
+    def switch(self, start: StudyStart) -> None:
+        """Make another study current: a fresh history, its own folder for scenarios."""
+        keys = "history pos title synthetic sources folder export_fn cache _results current_name"
+        with self.lock:
+            was = {k: getattr(self, k) for k in keys.split()}
+            self.history = [start.study]
+            self.pos = 0
+            self.title = start.title
+            self.synthetic = start.synthetic
+            self.sources = start.sources
+            self.folder = Path(start.folder)
+            self.export_fn = start.export
+            self.cache = LayerCache()
+            self._results = {}
+            self.current_name = ""
+            try:
+                self.result_of(start.study)  # the first summary: a failure keeps the old study
+            except BaseException:
+                for k, v in was.items():
+                    setattr(self, k, v)
+                raise
+
+    def start_upload(self, stored: Any, opener: Callable[..., StudyStart]) -> Job:
+        """Read, check and route an upload in the background; switch to it when it is good.
+
+        ``stored`` is a :class:`maps.studio.upload.Upload`; a refused one is removed and the
+        current study stays as it was.
+        """
+        import shutil
+
+        from layers.errors import InputError
+
+        with self.lock:
+            if self.uploading:
+                msg = "upload: another study is being read; wait for it to finish"
+                raise StudioError(msg, status=409)
+            self.uploading = True
+        job = self._job("upload")
+
+        def work() -> dict[str, Any]:
+            try:
+                start = opener(stored, job.steps.append)
+                job.steps.append("summary")
+                with self.lock:
+                    self.switch(start)
+            except InputError as err:
+                shutil.rmtree(stored.folder, ignore_errors=True)
+                raise StudioError(stored.as_shown(str(err))) from err
+            except BaseException:
+                shutil.rmtree(stored.folder, ignore_errors=True)
+                raise
+            finally:
+                self.uploading = False
+            return {
+                "study": stored.id,
+                "title": self.title,
+                "folder": f"uploads/{stored.id}",
+                "files": {s.path.name: s.display for s in stored.files()},
+            }
+
+        self._run(job, work)
+        return job
 
     # --------------------------------------------------------------------------- reading
 

@@ -284,6 +284,7 @@
   });
   $("lang").addEventListener("click", function () {
     lang = lang === "en" ? "zh" : "en"; applyTexts(); refresh(); drawSuggestion(); drawCompare();
+    if (UP.info) relabelUploadForm();
   });
 
   // ---------------------------------------------------------------------- suggestions
@@ -392,12 +393,122 @@
     });
   }
 
+  // ------------------------------------------------------- a new study from uploaded files
+  // The form is sent whole as multipart/form-data; the server stores each file under a
+  // generated name and reads it with the command line's own readers and checks.
+  var UP = { info: null, n: 0 };
+  var TABLES = ".gpkg,.geojson,.csv,.xlsx,.parquet,.zip";
+  function coordsSelect(name) {
+    var sel = el("select"); sel.name = name;
+    var own = el("option", T("upload_coords")); own.value = ""; sel.appendChild(own);
+    UP.info.coords.forEach(function (c) { var o = el("option", c); o.value = c; sel.appendChild(o); });
+    return sel;
+  }
+  function fileRow(slot, example) {
+    var row = el("div", null, "up-row");
+    var f = el("input"); f.type = "file"; f.name = slot; f.accept = TABLES; row.appendChild(f);
+    var sheet = el("input"); sheet.type = "text"; sheet.name = slot + "_layer";
+    sheet.placeholder = T("upload_sheet"); row.appendChild(sheet);
+    row.appendChild(coordsSelect(slot + "_coords"));
+    var cols = el("input"); cols.type = "text"; cols.name = slot + "_columns";
+    cols.placeholder = T("upload_columns") + ": " + example; cols.title = cols.placeholder;
+    row.appendChild(cols);
+    return row;
+  }
+  function addLayerRow() {
+    if (UP.n >= UP.info.limits.layers) return;
+    UP.n += 1;
+    var slot = "layer" + UP.n;
+    var row = fileRow(slot, "name=名称,capacity=床位");
+    var kind = el("select"); kind.name = slot + "_kind";
+    UP.info.kinds.forEach(function (k, i) {
+      var o = el("option", lang === "en" ? k.label_en : k.label_zh); o.value = k.kind;
+      kind.appendChild(o);
+      if (i === (UP.n - 1) % UP.info.kinds.length) kind.value = k.kind;
+    });
+    row.insertBefore(kind, row.firstChild);
+    $("upload-layers").insertBefore(row, $("upload-add"));
+  }
+  function drawUploadForm() {
+    document.querySelectorAll("#upload-form .up-file").forEach(function (fs) {
+      var keep = fs.querySelector("legend"); fs.textContent = ""; fs.appendChild(keep);
+      fs.appendChild(fileRow(fs.dataset.slot, fs.dataset.slot === "residents"
+        ? "population=常住人口,elderly=60岁以上" : "name=街道名称"));
+    });
+    $("upload-layers").querySelectorAll(".up-row").forEach(function (r) { r.remove(); });
+    UP.n = 0; addLayerRow();
+    var lim = UP.info.limits;
+    $("upload-limits").textContent = T("upload_limits").replace("{file}", lim.file_mb)
+      .replace("{study}", lim.study_mb);
+  }
+  function relabelUploadForm() {  // the language switch keeps the chosen files
+    document.querySelectorAll("#upload-form input[name$=_layer]").forEach(function (i) {
+      i.placeholder = T("upload_sheet");
+    });
+    document.querySelectorAll("#upload-form input[name$=_columns]").forEach(function (i) {
+      i.placeholder = T("upload_columns") + ": " + i.placeholder.split(": ").slice(1).join(": ");
+      i.title = i.placeholder;
+    });
+    document.querySelectorAll("#upload-form select[name$=_coords] option[value='']").forEach(
+      function (o) { o.textContent = T("upload_coords"); });
+    document.querySelectorAll("#upload-form select[name$=_kind] option").forEach(function (o) {
+      UP.info.kinds.forEach(function (k) {
+        if (k.kind === o.value) o.textContent = lang === "en" ? k.label_en : k.label_zh;
+      });
+    });
+    var lim = UP.info.limits;
+    $("upload-limits").textContent = T("upload_limits").replace("{file}", lim.file_mb)
+      .replace("{study}", lim.study_mb);
+  }
+  $("upload-add").addEventListener("click", addLayerRow);
+  $("upload-form").addEventListener("submit", function (e) {
+    e.preventDefault();
+    var form = new FormData($("upload-form")), body = new FormData();
+    form.forEach(function (v, k) {  // no empty file parts, no empty options
+      if (typeof v === "string" ? v.trim() !== "" : v.name !== "") body.append(k, v);
+    });
+    var msg = $("upload-msg"); msg.textContent = T("upload_reading") + " …";
+    $("upload-go").disabled = true;
+    var sending = true; S.busy += 1; $("busy").hidden = false;
+    function sent() { if (sending) { sending = false; S.busy -= 1; $("busy").hidden = S.busy === 0; } }
+    fetch("/api/upload", { method: "POST", headers: { "X-Studio-Token": TOKEN }, body: body })
+      .then(function (r) {
+        return r.json().then(function (doc) {
+          sent();
+          if (!r.ok) throw new Error(doc.error || ("HTTP " + r.status));
+          return doc;
+        });
+      })
+      .then(function (job) {
+        return poll(job, function (j) {
+          msg.textContent = T("upload_reading") + ": " + (j.steps.slice(-1)[0] || "") + " … " +
+            j.elapsed_s + " s";
+        });
+      })
+      .then(function (res) {
+        msg.textContent = T("upload_done") + ": " + res.title;
+        S.uploaded = res;
+        location.reload();
+      })
+      .catch(function (err) {
+        sent(); $("upload-go").disabled = false;
+        msg.textContent = T("error") + ": " + err.message;
+        $("error").textContent = T("error") + ": " + err.message;
+      });
+  });
+  function loadUploadForm() {
+    return fetch("/api/upload", { headers: { "X-Studio-Token": TOKEN } }).then(function (r) {
+      if (!r.ok) { $("upload-box").hidden = true; return; }
+      return r.json().then(function (info) { UP.info = info; drawUploadForm(); });
+    });
+  }
+
   // ---------------------------------------------------------------------------- start
   Promise.all([api("GET", "/api/state"), api("GET", "/api/summary"), api("GET", "/api/base")])
     .then(function (res) {
       S.state = res[0]; S.summary = res[1]; S.base = res[2];
       S.kind = Object.keys(S.state.layers)[0];
       applyTexts(); drawBase(S.base);
-      return refresh().then(listScenarios);
+      return refresh().then(listScenarios).then(loadUploadForm);
     }).then(function () { S.ready = true; });
 })();
