@@ -7,77 +7,26 @@ selenium-manager never downloads anything.  Screenshots go to ``tests/_artifacts
 
 from __future__ import annotations
 
-import shutil
-import tempfile
-import time
 from pathlib import Path
 
 import pytest
 
 from maps.coverage_map import render_map, street_classes
 from maps.report import write_report
+from tests.chromium import chromium, wait_for
 from tests.fixtures_result import HOSTILE, make_result
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
-
-
-def _missing() -> str | None:
-    for p in (CHROMIUM, CHROMEDRIVER):
-        if not p.exists():
-            return f"{p} not installed (run scripts/ensure-browser)"
-    try:
-        import selenium  # noqa: F401
-    except ImportError:
-        return "selenium not installed"
-    return None
-
 
 @pytest.fixture(scope="module")
 def driver():
-    reason = _missing()
-    if reason:
-        pytest.skip(reason)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="chromium-test-")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-default-apps",
-        f"--user-data-dir={profile}",
-        "--window-size=1400,900",
-        "--host-resolver-rules=MAP * ~NOTFOUND",  # no name resolves: no request can leave
-    ):
-        opts.add_argument(arg)
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    drv = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=opts)
-    drv.set_network_conditions(offline=True, latency=0, download_throughput=0, upload_throughput=0)
-    try:
+    with chromium(window=(1400, 900), offline=True, logs=True) as drv:
         yield drv
-    finally:
-        drv.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _wait(drv, script: str, timeout_s: float = 30.0):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        value = drv.execute_script(script)
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for: {script}")
+    return wait_for(drv, script, timeout_s)
 
 
 def _no_alert(drv) -> None:

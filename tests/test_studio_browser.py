@@ -11,30 +11,27 @@ from __future__ import annotations
 
 import shutil
 import socket
-import tempfile
 import threading
 import time
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 import app as cli
 from coverage.analysis import analyse
 from coverage.summary import summary_dict
+from tests.chromium import chromium, missing, wait_for
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMEDRIVER = Path("/usr/bin/chromedriver")
 HOSTILE = '<img src=x onerror="window.hacked=1">&amp;"\'食堂'
 
 
 def _missing() -> str | None:
-    for p in (CHROMIUM, CHROMEDRIVER):
-        if not p.exists():
-            return f"{p} not installed (run scripts/ensure-browser)"
-    for mod in ("selenium", "uvicorn", "starlette"):
+    reason = missing()
+    if reason:
+        return reason
+    for mod in ("uvicorn", "starlette"):
         try:
             __import__(mod)
         except ImportError:
@@ -72,46 +69,12 @@ def server(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def driver():
-    reason = _missing()
-    if reason:
-        pytest.skip(reason)
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    profile = tempfile.mkdtemp(prefix="chromium-studio-")
-    opts = webdriver.ChromeOptions()
-    opts.binary_location = str(CHROMIUM)
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--no-first-run",
-        "--disable-default-apps",
-        f"--user-data-dir={profile}",
-        "--window-size=1366,768",
-        "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",  # nothing leaves the box
-    ):
-        opts.add_argument(arg)
-    drv = webdriver.Chrome(service=Service(executable_path=str(CHROMEDRIVER)), options=opts)
-    drv.set_window_size(1366, 768)
-    try:
+    with chromium(window=(1366, 768), loopback=True) as drv:
         yield drv
-    finally:
-        drv.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 def _wait(drv, script: str, timeout_s: float = 60.0):
-    end = time.monotonic() + timeout_s
-    while time.monotonic() < end:
-        value = drv.execute_script(script)
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for: {script}")
+    return wait_for(drv, script, timeout_s)
 
 
 def _batch_rate(session, kind: str = "canteen") -> str:
