@@ -187,8 +187,13 @@ def measure_layer(
     return pd.concat(parts, ignore_index=True)
 
 
-def layer_gaps(net: WalkNetwork, residents: ResidentState, layer: LayerState) -> GapZones:
-    """The gaps stage of one layer: uncovered residents grouped by the unserved streets."""
+def layer_gaps(
+    net: WalkNetwork, residents: ResidentState, layer: LayerState, *, outlines: bool = True
+) -> GapZones:
+    """The gaps stage of one layer: uncovered residents grouped by the unserved streets.
+
+    ``outlines=False`` gives the same zones without their polygons (numbers only).
+    """
     spec = layer.spec
     return find_gaps(
         net,
@@ -198,6 +203,7 @@ def layer_gaps(net: WalkNetwork, residents: ResidentState, layer: LayerState) ->
         layer.weight,
         layer.near,
         spec.headline_min * spec.metres_per_minute,
+        outlines=outlines,
     )
 
 
@@ -741,12 +747,17 @@ def assemble(
     suggested: Mapping[str, Suggested],
     targets: tuple[pd.DataFrame, pd.DataFrame],
     timings_s: Mapping[str, float] | None = None,
+    drawing: bool = True,
     opts: AnalysisOptions,
     title: str,
     synthetic: bool,
     sources: tuple[str, ...],
 ) -> StudyResult:
-    """The result stage: every table of the :class:`StudyResult`, built once, never changed."""
+    """The result stage: every table of the :class:`StudyResult`, built once, never changed.
+
+    ``drawing=False`` leaves out what only a map draws (area polygons, street minutes): every
+    number of ``summary.json`` is still there (the studio's live edits).
+    """
     has_streets = inputs.streets is not None
     out = _residents_frame(residents, layers, zones, loads, suggested, has_streets)
     headline = {k: s.spec.headline_min for k, s in layers.items()}
@@ -780,7 +791,9 @@ def assemble(
         residents=out,
         service_areas=_to_gdf_rows(net, sa_rows, list(SERVICE_AREA_COLUMNS)),
         gaps=_concat_frames(gap_frames, list(GAP_COLUMNS)),
-        areas=_areas_table(inputs, residents, metrics, headline),
+        areas=_areas_table(inputs, residents, metrics, headline)
+        if drawing
+        else gpd.GeoDataFrame({"area": [], "level": [], "parent": []}, geometry=[], crs=4326),
         metrics=metrics,
         equity=equity_table(metrics, headline_by_kind=headline, level=level),
         suggestions=_gdf_ll(sugg_rows, list(SUGGESTION_COLUMNS)),
@@ -793,7 +806,7 @@ def assemble(
         synthetic=synthetic,
         sources=sources,
         checks=checks,
-        streets=_streets_frame(net, layers),
+        streets=_streets_frame(net, layers) if drawing else None,
         completeness=completeness_table(
             out["layers_covered"].to_numpy(),
             residents.frame["population"].to_numpy(dtype=float),

@@ -84,6 +84,7 @@ def find_gaps(
     goal_m: float,
     *,
     buffer_m: float = ZONE_BUFFER_M,
+    outlines: bool = True,
 ) -> GapZones:
     """Group uncovered (snapped, weighted) residents into zones, ranked by uncovered people.
 
@@ -98,6 +99,9 @@ def find_gaps(
     goal_m
         The headline distance: nodes farther than this are unserved streets, and no zone's
         unserved nodes spread wider than a circle of this radius.
+    outlines
+        Draw each zone's outline (and its ``area_km2``).  Off for numbers only: every count,
+        population and nearest facility is the same, the polygons are empty.
     buffer_m
         How far outlines reach around the zone's streets and residents.  Capped at a quarter
         of ``goal_m`` so that no outline is wider than twice the goal.
@@ -151,24 +155,27 @@ def find_gaps(
     zone_of_key = np.full(max(int(keys.max()), int(piece.max())) + 1, -1, dtype=np.int64)
     zone_of_key[keys] = rank
     node_zone = zone_of_key[piece]  # -1: a piece without uncovered residents, or served
-    geoms = _outlines(
-        net,
-        residents,
-        points_xy,
-        idx,
-        zone,
-        node_zone,
-        node_m,
-        far,
-        goal_m=goal_m,
-        k=k,
-        buffer_m=min(buffer_m, goal_m / 4) if goal_m > 0 else buffer_m,
-    )
+    if not outlines:  # the numbers only (the studio's live summary): no polygon drawn
+        geoms = np.array([shapely.Polygon() for _ in range(k)], dtype=object)
+    else:
+        geoms = _outlines(
+            net,
+            residents,
+            points_xy,
+            idx,
+            zone,
+            node_zone,
+            node_m,
+            far,
+            goal_m=goal_m,
+            k=k,
+            buffer_m=min(buffer_m, goal_m / 4) if goal_m > 0 else buffer_m,
+        )
     return GapZones(
         label=label,
         uncovered_population=pop[order],
         residents=np.bincount(zone, minlength=k),
-        area_km2=shapely.area(geoms) / 1e6,
+        area_km2=shapely.area(geoms) / 1e6 if outlines else np.full(k, np.nan),
         geometry=geoms,
         nearest_facility=nearest_fac,
         nearest_m=nearest_m,

@@ -180,12 +180,15 @@ class Study:
         synthetic: bool = False,
         sources: tuple[str, ...] = (),
         cache: LayerCache | None = None,
+        drawing: bool = True,
     ) -> StudyResult:
         """The batch result of this facility set, minus service-area polygons and suggestions.
 
         The same stage functions as :func:`coverage.analysis.analyse`, in the same order, so
         ``summary_dict(study.result(...))`` IS the batch ``summary.json`` of the scenario (timings
         aside).  With a ``cache`` shared across edits, only the edited layer is recomputed.
+        ``drawing=False`` gives the numbers only, fast enough for every edit: no gap outlines,
+        no 2SFCA loads, no area polygons or street minutes (summary.json reads none of them).
         """
         c = cache if cache is not None else LayerCache()
         net, inputs, residents, layers = self.net, self.inputs, self.residents, self.layers
@@ -197,16 +200,34 @@ class Study:
             ignore_index=True,
         )
         zones = {
-            k: c.get(layers[k], "gaps", partial(layer_gaps, net, residents, layers[k]))
+            k: c.get(
+                layers[k],
+                "gaps" if drawing else "gap_numbers",
+                partial(layer_gaps, net, residents, layers[k], outlines=drawing),
+            )
             for k in kinds
         }
         gaps = {
-            k: c.get(layers[k], "gap_frame", partial(gap_frame, net, layers[k], zones[k], area))
+            k: c.get(
+                layers[k],
+                "gap_frame" if drawing else "gap_numbers_frame",
+                partial(gap_frame, net, layers[k], zones[k], area),
+            )
             for k in kinds
         }
         loads = {
-            k: c.get(layers[k], "2sfca", partial(access, net, residents, layers[k])) for k in kinds
+            k: c.get(layers[k], "2sfca", partial(access, net, residents, layers[k]))
+            if drawing
+            else None
+            for k in kinds
         }
+
+        def outlined(k: str) -> Any:
+            """Zones with outlines: generated candidates are the street corners inside them."""
+            if drawing or inputs.candidates is not None:
+                return zones[k]
+            return c.get(layers[k], "gaps", partial(layer_gaps, net, residents, layers[k]))
+
         targets = (pd.DataFrame(), pd.DataFrame())
         if opts.targets:
             wanted: dict[str, list[float | None]] = {}
@@ -222,7 +243,7 @@ class Study:
                         inputs,
                         residents,
                         layers[k],
-                        zones[k],
+                        outlined(k),
                         horizon_m=layer_horizon_m(layers[k].spec, wanted[k]),
                         opts=opts,
                     ),
@@ -259,6 +280,7 @@ class Study:
             title=title,
             synthetic=synthetic,
             sources=sources,
+            drawing=drawing,
         )
 
     # --------------------------------------------------------------------------- edits

@@ -133,3 +133,21 @@ def test_edits_leave_the_old_study_and_other_layers_alone():
         s2.remove_facility("canteen", fid)
     with pytest.raises(ValueError, match="already exists"):
         s1.add_facility("canteen", lon=ll[0], lat=ll[1], facility_id=fid)
+
+
+def test_numbers_only_result_has_every_summary_number(tmp_path):
+    """The studio's fast path (no outlines, loads or polygons) gives the batch summary.json."""
+    from coverage.summary import summary_dict
+    from coverage.whatif import LayerCache
+
+    net, inputs = _study(11, 2)
+    study = Study.route(net, inputs)
+    ll = _lonlat(net, np.array([[400.0, 600.0]]))[0]
+    study, _ = study.add_facility("canteen", lon=ll[0], lat=ll[1])
+    cache = LayerCache()
+    fast = summary_dict(study.result(title="t", cache=cache, drawing=False))
+    full = summary_dict(study.result(title="t", cache=cache))
+    batch = summary_dict(analyse(net, study.edited_inputs(), title="t"))
+    for doc in (fast, full, batch):
+        doc.pop("timings_s")
+    assert fast == full == batch

@@ -20,6 +20,9 @@ def live_result(
     synthetic: bool,
     sources: tuple[str, ...],
     cache: LayerCache,
+    drawing: bool = True,
 ) -> StudyResult:
     """The batch result of ``study``'s facility set (no service areas, no suggestions)."""
-    return study.result(title=title, synthetic=synthetic, sources=sources, cache=cache)
+    return study.result(
+        title=title, synthetic=synthetic, sources=sources, cache=cache, drawing=drawing
+    )

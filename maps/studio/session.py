@@ -133,7 +133,7 @@ class Session:
         self.pos = 0
         self.lock = threading.RLock()
         self.cache = LayerCache()
-        self._results: dict[int, tuple[Study, StudyResult, dict[str, Any]]] = {}
+        self._results: dict[tuple[int, bool], tuple[Study, StudyResult, dict[str, Any]]] = {}
         self.jobs: dict[str, Job] = {}
         self.current_name = ""
 
@@ -209,9 +209,16 @@ class Session:
         """The scenario being edited."""
         return self.history[self.pos]
 
-    def result_of(self, study: Study) -> tuple[StudyResult, dict[str, Any]]:
-        """The batch result and summary document of a scenario (kept for the recent ones)."""
-        hit = self._results.get(id(study))
+    def result_of(
+        self, study: Study, *, drawing: bool = True
+    ) -> tuple[StudyResult, dict[str, Any]]:
+        """The batch result and summary document of a scenario (kept for the recent ones).
+
+        ``drawing=False`` is the numbers only (no outlines, loads or polygons): what an edit
+        answers with, in tens of milliseconds; the map's layers ask for the drawing after.
+        """
+        key = (id(study), drawing)
+        hit = self._results.get(key)
         if hit is not None and hit[0] is study:
             return hit[1], hit[2]
         result = live_result(
@@ -220,18 +227,19 @@ class Session:
             synthetic=self.synthetic,
             sources=self.sources,
             cache=self.cache,
+            drawing=drawing,
         )
         summary = summary_dict(result)
         summary.pop("timings_s", None)  # a live scenario has no stage timings
-        if len(self._results) > 16:
+        if len(self._results) > 32:
             self._results.pop(next(iter(self._results)))
-        self._results[id(study)] = (study, result, summary)
+        self._results[key] = (study, result, summary)
         return result, summary
 
     def summary(self) -> dict[str, Any]:
         """The current scenario's summary.json document."""
         with self.lock:
-            return self.result_of(self.study)[1]
+            return self.result_of(self.study, drawing=False)[1]
 
     def state(self) -> dict[str, Any]:
         """The scenario's edit state for the page: undo/redo, layer settings, its name."""
@@ -315,7 +323,8 @@ class Session:
     # ---------------------------------------------------------------------------- edits
 
     def _push(self, study: Study) -> None:
-        self.result_of(study)  # computed before the scenario changes: a failure leaves it
+        # computed before the scenario changes: a failure leaves it as it was
+        self.result_of(study, drawing=False)
         del self.history[self.pos + 1 :]
         self.history.append(study)
         self.pos += 1
@@ -614,8 +623,8 @@ class Session:
         sa = self.study if not a else self.load(a)
         sb = self.study if not b else self.load(b)
         with self.lock:
-            _, da = self.result_of(sa)
-            _, db = self.result_of(sb)
+            _, da = self.result_of(sa, drawing=False)
+            _, db = self.result_of(sb, drawing=False)
         pts = sa.residents.points_ll
         changes: dict[str, Any] = {}
         for kind in sa.layers:

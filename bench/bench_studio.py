@@ -1,0 +1,94 @@
+"""Studio edits through the HTTP API (Starlette's TestClient, server side), p50 / p95.
+
+Run: ``python -m bench.bench_studio``.  Each edit's response carries the scenario's whole
+summary.json, built from the numbers-only result (no gap outlines, 2SFCA loads or polygons);
+the map's drawing is a separate request the page makes after.  The edit alone, with the
+layer's metrics, is measured by ``bench_whatif``.  Instances: the demo with its 5 planning
+targets, and westlake_10km with 8,000 OSM residential buildings (no targets).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import tempfile
+import time
+import warnings
+from pathlib import Path
+
+import geopandas as gpd
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+import app  # noqa: E402
+from bench.bench_coverage import OSM, inputs_for  # noqa: E402
+from coverage.whatif import Study  # noqa: E402
+from geo.load import load_network  # noqa: E402
+from maps.studio.server import create_app  # noqa: E402
+from maps.studio.session import Session  # noqa: E402
+
+
+def bench(name: str, study: Study, *, edits: int = 30) -> None:
+    from starlette.testclient import TestClient
+
+    folder = Path(tempfile.mkdtemp(prefix="bench-studio-"))
+    client = TestClient(create_app(Session(study, title=name, synthetic=False, sources=(),
+                                           folder=folder)))  # fmt: skip
+    t = time.perf_counter()
+    client.get("/api/summary")
+    first = time.perf_counter() - t
+    net = study.net
+    rng = np.random.default_rng(5)
+    lon, lat = net.to_wgs84.transform(*net.node_xy[rng.integers(0, net.n_nodes, edits + 1)].T)
+    kind = next(iter(study.layers))
+    times: dict[str, list[float]] = {"add": [], "move": [], "remove": [], "speed": []}
+
+    def timed(key: str, call):  # type: ignore[no-untyped-def]
+        t = time.perf_counter()
+        out = call()
+        times[key].append(time.perf_counter() - t)
+        return out
+
+    for i in range(edits):
+        body = {"layer": kind, "lon": float(lon[i]), "lat": float(lat[i])}
+        fid = timed("add", lambda b=body: client.post("/api/facilities", json=b)).json()["id"]
+        move = {"lon": float(lon[i + 1]), "lat": float(lat[i + 1])}
+        timed("move", lambda f=fid, m=move: client.patch(f"/api/facilities/{f}", json=m))
+        timed("remove", lambda f=fid: client.delete(f"/api/facilities/{f}"))
+        speed = {"speed_kmh": 3.0 + 0.01 * i}
+        timed("speed", lambda s=speed: client.patch(f"/api/layers/{kind}", json=s))
+    print(f"\n== {name}: first summary {first * 1000:.0f} ms")
+    for key, values in times.items():
+        ms = np.asarray(values) * 1000
+        print(
+            f"  {key:7s} p50 {np.percentile(ms, 50):6.0f} ms  p95 {np.percentile(ms, 95):6.0f} ms"
+        )
+
+
+def main() -> None:
+    argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
+    logging.disable(logging.WARNING)
+    warnings.simplefilter("ignore")
+    ns = argparse.Namespace(seed=2026, suggest=3, lang=None, basemap=None, export_crs=None)
+    plan = app._demo_plan(ns, Path(tempfile.mkdtemp(prefix="bench-studio-demo-")) / "in")
+    prep = app.prepare(
+        plan, coords_by_layer={}, progress=app.Progress(False), synthetic=True, cache_dir=None
+    )
+    bench("demo (5 planning targets)", Study.route(prep.net, prep.inputs, prep.options))
+    pbf = OSM / "westlake_10km.osm.pbf"
+    homes_file = OSM / "hangzhou_westlake_residential_osm.geojson"
+    if not (pbf.exists() and homes_file.exists()):
+        print(f"skipping the real network: {OSM} not present")
+        return
+    net = load_network(pbf)
+    homes = gpd.read_file(homes_file).representative_point()
+    xy = net.project_lonlat(homes.x.to_numpy(), homes.y.to_numpy())
+    xy = xy[np.random.default_rng(0).choice(len(xy), 8000, replace=False)]
+    bench("westlake_10km (no targets)", Study.route(net, inputs_for(net, xy, 1)), edits=20)
+
+
+if __name__ == "__main__":
+    main()
