@@ -14,7 +14,7 @@ All states are frozen; arrays are shared, never modified in place.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 
@@ -29,9 +29,6 @@ from geo.snap import Snapped, snap_points
 from layers.spec import LayerSpec
 
 log = logging.getLogger(__name__)
-
-#: Columns of a layer's facilities as the state keeps them (WGS84 points).
-FACILITY_INPUT_COLUMNS = ("facility_id", "kind", "name", "capacity")
 
 
 def points_xy(net: WalkNetwork, gdf: gpd.GeoDataFrame | gpd.GeoSeries) -> np.ndarray:
@@ -305,8 +302,3 @@ def concat_snapped(parts: Sequence[Snapped]) -> Snapped:
         np.concatenate([p.xy.reshape(-1, 2) for p in parts]),
         np.concatenate([p.unsnapped for p in parts]),
     )
-
-
-def specs_of(layers: Mapping[str, LayerState]) -> dict[str, LayerSpec]:
-    """Kind -> spec of routed layers, in order."""
-    return {k: s.spec for k, s in layers.items()}
