@@ -30,6 +30,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_coverage
 	$(BIN)/python -m bench.bench_optimize
 	$(BIN)/python -m bench.bench_whatif
+	$(BIN)/python -m bench.bench_studio
 
 clean:
 	rm -rf $(VENV) out .cache
