@@ -34,8 +34,7 @@ never installed into site-packages.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from layers.lazy import lazy_exports
 
 __all__ = [
     "AnalysisOptions",
@@ -60,13 +59,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Load a public name on first use (PEP 562): no heavy imports at ``import coverage``."""
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    msg = f"module 'coverage' has no attribute {name!r}"
-    raise AttributeError(msg)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

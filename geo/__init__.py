@@ -23,8 +23,7 @@ Nothing here knows about facility kinds or coverage: that is :mod:`coverage`.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from layers.lazy import lazy_exports
 
 __all__ = [
     "WalkNetwork",
@@ -45,13 +44,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Load a public name on first use (PEP 562): no heavy imports at ``import geo``."""
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    msg = f"module 'geo' has no attribute {name!r}"
-    raise AttributeError(msg)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)

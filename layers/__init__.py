@@ -34,8 +34,7 @@ Public API (imported lazily, so ``import layers.errors`` stays light)::
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from layers.lazy import lazy_exports
 
 __all__ = [
     "InputError",
@@ -70,13 +69,4 @@ _WHERE = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    """Load a public name on first use (PEP 562): no heavy imports at ``import layers``."""
-    if name in _WHERE:
-        return getattr(importlib.import_module(_WHERE[name]), name)
-    msg = f"module 'layers' has no attribute {name!r}"
-    raise AttributeError(msg)
-
-
-def __dir__() -> list[str]:
-    return sorted(__all__)
+__getattr__, __dir__ = lazy_exports(__name__, _WHERE)
