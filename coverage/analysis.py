@@ -413,6 +413,58 @@ def check_targets(
     return table, units
 
 
+@dataclass(frozen=True)
+class Routed:
+    """The snap and route stages' output: every later stage reads only these states."""
+
+    residents: ResidentState
+    layers: Mapping[str, LayerState]
+
+
+def route_study(
+    net: WalkNetwork,
+    inputs: StudyInputs,
+    kinds: list[str],
+    opts: AnalysisOptions,
+    *,
+    progress: Progress | None = None,
+    timings: _Clock | None = None,
+) -> Routed:
+    """The snap and route stages: residents snapped once, each layer routed once."""
+    clock = timings if timings is not None else _Clock(None)
+    say = progress if progress is not None else log.info
+    specs = {k: inputs.specs[k] for k in kinds}
+    say(f"snapping {len(inputs.residents):,} resident units to the street network")
+    with clock.stage("snap"):
+        residents = snap_residents(
+            net,
+            inputs.residents,
+            streets=inputs.streets,
+            communities=inputs.communities,
+            max_snap_m=opts.max_snap_m,
+            hex_resolution=opts.hex_resolution,
+        )
+    if residents.unsnapped.all():
+        msg = f"no resident lies within reach of the street network ({opts.max_snap_m:.0f} m)"
+        raise InputError(
+            msg, fix="check the residents' coordinate system (--coords) or the network extent"
+        )
+
+    layers: dict[str, LayerState] = {}
+    for kind in kinds:
+        n_fac = len(inputs.facilities[kind])
+        say(
+            f"{specs[kind].label_en}: routing {len(residents.frame):,} residents to "
+            f"{n_fac} facilities"
+        )
+        with clock.stage(f"route_{kind}"):
+            layers[kind] = route_layer(
+                net, residents, specs[kind], inputs.facilities[kind], max_snap_m=opts.max_snap_m
+            )
+
+    return Routed(residents, layers)
+
+
 # ------------------------------------------------------------------------------- composition
 
 
@@ -425,6 +477,7 @@ def analyse(
     synthetic: bool = False,
     sources: tuple[str, ...] = (),
     progress: Progress | None = None,
+    routed: Routed | None = None,
 ) -> StudyResult:
     """Run the coverage analysis (and optional site suggestions) for every facility layer.
 
@@ -444,39 +497,22 @@ def analyse(
         Data-source lines for the method section.
     progress
         Called with a short text at each step (the CLI shows it); logging gets it too.
+    routed
+        The snap and route stages done elsewhere (:mod:`coverage.distributed` runs them per
+        partition on Dask); they must equal what :func:`route_study` returns for these inputs.
     """
     opts = options or AnalysisOptions()
     clock = _Clock(progress)
     kinds = check_inputs(inputs, opts)
     specs = {k: inputs.specs[k] for k in kinds}
 
-    clock.step(f"snapping {len(inputs.residents):,} resident units to the street network")
-    with clock.stage("snap"):
-        residents = snap_residents(
-            net,
-            inputs.residents,
-            streets=inputs.streets,
-            communities=inputs.communities,
-            max_snap_m=opts.max_snap_m,
-            hex_resolution=opts.hex_resolution,
-        )
-    if residents.unsnapped.all():
-        msg = f"no resident lies within reach of the street network ({opts.max_snap_m:.0f} m)"
-        raise InputError(
-            msg, fix="check the residents' coordinate system (--coords) or the network extent"
-        )
-
-    layers: dict[str, LayerState] = {}
-    for kind in kinds:
-        n_fac = len(inputs.facilities[kind])
-        clock.step(
-            f"{specs[kind].label_en}: routing {len(residents.frame):,} residents to "
-            f"{n_fac} facilities"
-        )
-        with clock.stage(f"route_{kind}"):
-            layers[kind] = route_layer(
-                net, residents, specs[kind], inputs.facilities[kind], max_snap_m=opts.max_snap_m
-            )
+    if routed is None:
+        routed = route_study(net, inputs, kinds, opts, progress=clock.step, timings=clock)
+    residents, layers = routed.residents, dict(routed.layers)
+    missing = [k for k in kinds if k not in layers]
+    if missing:
+        msg = f"the routed study has no layer '{missing[0]}'"
+        raise ValueError(msg)
 
     with clock.stage("measure"):
         metrics = pd.concat(
