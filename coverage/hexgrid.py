@@ -41,6 +41,32 @@ def hex_areas(
         the hexagon polygon.  Cells crossing the antimeridian are not handled (not an issue
         for Chinese districts).
     """
+    cells = point_cells(lon, lat, resolution=resolution)
+    ids = sorted(set(cells.tolist()))
+    areas = gpd.GeoDataFrame(
+        {
+            "area": pd.Series(ids, dtype=object),
+            "level": pd.Series(["hex"] * len(ids), dtype=object),
+            "parent": pd.Series([""] * len(ids), dtype=object),
+        },
+        geometry=gpd.GeoSeries(cell_polygons(ids), crs="EPSG:4326"),
+        crs="EPSG:4326",
+    )
+    logger.debug("H3 resolution %d: %d points in %d cells", resolution, cells.size, len(ids))
+    return cells, areas
+
+
+def point_cells(lon: np.ndarray, lat: np.ndarray, *, resolution: int = 8) -> np.ndarray:
+    """The H3 cell id (hex string) of every point, an object array aligned with the input.
+
+    Points that share coordinates (several units per compound) are indexed once.
+
+    Raises
+    ------
+    ValueError
+        Arrays of different shapes, NaN/inf, projected metres instead of degrees, or a
+        resolution outside 0-15.
+    """
     x = np.asarray(lon, dtype=float)
     y = np.asarray(lat, dtype=float)
     if x.ndim != 1 or x.shape != y.shape:
@@ -52,6 +78,17 @@ def hex_areas(
     if (np.abs(x) > 180).any() or (np.abs(y) > 90).any():
         msg = "`lon`/`lat` out of range: give WGS84 degrees, not projected metres"
         raise ValueError(msg)
+    res = check_resolution(resolution)
+    # lon + i*lat is exact and hashes 20x faster than np.unique over rows
+    inverse, uniq = pd.factorize(x + 1j * y)
+    uniq_cells = np.array(
+        [h3.latlng_to_cell(z.imag, z.real, res) for z in uniq.tolist()], dtype=object
+    )
+    return uniq_cells[inverse] if inverse.size else np.array([], dtype=object)
+
+
+def check_resolution(resolution: object) -> int:
+    """``resolution`` as an int, or ``ValueError`` when it is not an integer 0-15."""
     if (
         isinstance(resolution, bool)
         or not isinstance(resolution, int | np.integer)
@@ -59,26 +96,9 @@ def hex_areas(
     ):
         msg = f"`resolution` must be an integer 0-15, got {resolution!r}"
         raise ValueError(msg)
-    res = int(resolution)
+    return int(resolution)
 
-    # residents often share coordinates (several units per compound): index each point once
-    # (lon + i*lat is exact and hashes 20x faster than np.unique over rows)
-    inverse, uniq = pd.factorize(x + 1j * y)
-    uniq_cells = np.array(
-        [h3.latlng_to_cell(z.imag, z.real, res) for z in uniq.tolist()], dtype=object
-    )
-    cells = uniq_cells[inverse] if inverse.size else np.array([], dtype=object)
 
-    ids = sorted(set(uniq_cells.tolist()))
-    polygons = [Polygon([(lo, la) for la, lo in h3.cell_to_boundary(cell)]) for cell in ids]
-    areas = gpd.GeoDataFrame(
-        {
-            "area": pd.Series(ids, dtype=object),
-            "level": pd.Series(["hex"] * len(ids), dtype=object),
-            "parent": pd.Series([""] * len(ids), dtype=object),
-        },
-        geometry=gpd.GeoSeries(polygons, crs="EPSG:4326"),
-        crs="EPSG:4326",
-    )
-    logger.debug("H3 resolution %d: %d points in %d cells", res, x.size, len(ids))
-    return cells, areas
+def cell_polygons(ids: list[str]) -> list[Polygon]:
+    """The hexagon (lon, lat) polygon of every H3 cell id, in the given order."""
+    return [Polygon([(lo, la) for la, lo in h3.cell_to_boundary(cell)]) for cell in ids]

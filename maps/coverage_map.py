@@ -57,6 +57,7 @@ from folium.template import Template
 from folium.utilities import JsCode
 from pyproj import CRS
 
+from coverage.aggregate import ResidentHexes, resident_hexes
 from coverage.result import StudyResult
 from layers.atomic import atomic_path
 from layers.crs import from_wgs84
@@ -78,6 +79,18 @@ AMAP_ATTRIBUTION: Final = "&copy; 高德地图 AutoNavi"
 SIMPLIFY_DEG: Final = 5e-6
 #: Coordinates are written with 6 decimals (about 0.1 m).
 DECIMALS: Final = 6
+#: Studies with more resident units than this draw them summed to H3 hexagons (one polygon per
+#: cell and kind) instead of one point each: 50k points are about 40 MB of page and open in
+#: seconds; 1M points wrote 569 MB that no browser opens.
+AGGREGATE_ABOVE: Final = 50_000
+#: Streets drawn at most: above, the longest are kept (about 33 bytes of page each, so 100k is
+#: 3 MB); a real district has tens of thousands, a city-sized grid of 1M nodes 1.8M.
+MAX_STREETS: Final = 100_000
+#: Vertices per polygon layer at most (service areas, gaps of one kind): above, the layer is
+#: simplified more coarsely (up to :data:`MAX_SIMPLIFY_DEG`) until it fits, so a city's rings
+#: and thousands of gap zones stay a few MB.
+MAX_POLYGON_COORDS: Final = 60_000
+MAX_SIMPLIFY_DEG: Final = 1e-4
 
 #: Stacking of the overlays, independent of the order in which layers are toggled on.
 PANES: Final[dict[str, int]] = {
@@ -243,8 +256,15 @@ body, .leaflet-container { font-family: "Noto Sans CJK SC", "Source Han Sans SC"
 # --------------------------------------------------------------------------------------------
 
 
-def _display_geometry(gdf: gpd.GeoDataFrame, *, gcj02: bool) -> np.ndarray:
-    """Geometries in the basemap's coordinates, lightly simplified and rounded for the page."""
+def _display_geometry(
+    gdf: gpd.GeoDataFrame, *, gcj02: bool, max_coords: int | None = None
+) -> np.ndarray:
+    """Geometries in the basemap's coordinates, lightly simplified and rounded for the page.
+
+    With ``max_coords``, polygons are simplified with a tolerance doubled from
+    :data:`SIMPLIFY_DEG` up to :data:`MAX_SIMPLIFY_DEG` (about 10 m) until the layer holds at
+    most that many vertices: the page of a city stays bounded, a district's is unchanged.
+    """
     if gdf.crs is not None and CRS(gdf.crs).to_epsg() != 4326:
         gdf = gdf.to_crs(4326)
     if gcj02:
@@ -252,20 +272,34 @@ def _display_geometry(gdf: gpd.GeoDataFrame, *, gcj02: bool) -> np.ndarray:
     geoms = np.asarray(gdf.geometry.array, dtype=object)
     polygonal = shapely.get_dimensions(geoms) == 2
     if polygonal.any():
+        source = geoms[polygonal]
         geoms = geoms.copy()
-        geoms[polygonal] = shapely.simplify(geoms[polygonal], SIMPLIFY_DEG, preserve_topology=True)
+        tolerance = SIMPLIFY_DEG
+        while True:
+            geoms[polygonal] = shapely.simplify(source, tolerance, preserve_topology=True)
+            n = int(shapely.get_num_coordinates(geoms[polygonal]).sum())
+            if max_coords is None or n <= max_coords or tolerance >= MAX_SIMPLIFY_DEG:
+                break
+            tolerance = min(2 * tolerance, MAX_SIMPLIFY_DEG)
+        if tolerance > SIMPLIFY_DEG:
+            log.info("%d polygon vertices drawn, simplified to %.0e degrees", n, tolerance)
     return shapely.transform(geoms, lambda c: np.round(c, DECIMALS))
 
 
 def _frame(
-    gdf: gpd.GeoDataFrame, props: Mapping[str, Sequence[Any]], *, gcj02: bool, layer: str
+    gdf: gpd.GeoDataFrame,
+    props: Mapping[str, Sequence[Any]],
+    *,
+    gcj02: bool,
+    layer: str,
+    max_coords: int | None = None,
 ) -> dict[str, Any]:
     """A GeoJSON FeatureCollection of display properties; rows without geometry are reported.
 
     Built directly from ``shapely.to_geojson`` rather than ``GeoDataFrame.__geo_interface__``,
     which walks rows in Python and takes minutes for a district's tens of thousands of residents.
     """
-    geoms = _display_geometry(gdf, gcj02=gcj02)
+    geoms = _display_geometry(gdf, gcj02=gcj02, max_coords=max_coords)
     missing = shapely.is_missing(geoms) | shapely.is_empty(geoms)
     if missing.any():
         log.warning("%s: %d row(s) without geometry are not drawn", layer, int(missing.sum()))
@@ -471,7 +505,13 @@ def _service_area_layer(
         "label": [_esc(f"{label} · {text('ring', lang, m=float(m))}") for m in rings["minutes"]],
         "s": list(range(len(rings))),
     }
-    frame = _frame(rings, props, gcj02=gcj02, layer=f"service areas {spec.kind}")
+    frame = _frame(
+        rings,
+        props,
+        gcj02=gcj02,
+        layer=f"service areas {spec.kind}",
+        max_coords=MAX_POLYGON_COORDS,
+    )
     colour = _safe_colour(spec.colour)
     n = max(_count(frame), 1)
     group = _group(label, text("service_areas", lang), show=show)
@@ -608,6 +648,162 @@ def _resident_layer(
     return group
 
 
+# --------------------------------------------------------------------------------------------
+# Residents summed to hexagons (large studies)
+# --------------------------------------------------------------------------------------------
+
+
+def _ring_codes(cells: gpd.GeoDataFrame, *, gcj02: bool) -> list[list[int]]:
+    """Each hexagon's ring as flat integers in 1e-6 degrees, [lat0, lon0, dlat1, dlon1, ...].
+
+    The streets' encoding (:func:`_street_data`), without the closing vertex; written once per
+    map and shared by every kind's hexagon layer.
+    """
+    geoms = _display_geometry(cells, gcj02=gcj02)
+    coords, ring = shapely.get_coordinates(shapely.get_exterior_ring(geoms), return_index=True)
+    micro = np.rint(coords[:, ::-1] * 10**DECIMALS).astype(np.int64)
+    first = np.r_[True, ring[1:] != ring[:-1]]
+    last = np.r_[ring[1:] != ring[:-1], True]  # the closing vertex repeats the first
+    delta = micro - np.vstack([micro[:1], micro[:-1]])
+    delta[first] = micro[first]
+    keep = ~last
+    flat_ring = ring[keep]
+    flat = delta[keep]
+    starts = np.r_[0, np.flatnonzero(flat_ring[1:] != flat_ring[:-1]) + 1, len(flat)]
+    values = flat.ravel().tolist()
+    return [values[2 * a : 2 * b] for a, b in itertools.pairwise(starts.tolist())]
+
+
+class HexRings(MacroElement):
+    """The hexagon rings shared by every kind's hexagon layer (``sc_hex_xy``), in the header."""
+
+    _template = Template(
+        """
+        {% macro header(this, kwargs) %}
+        <script>var sc_hex_xy = {{ this.data }};
+</script>
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, rings: list[list[int]]) -> None:
+        super().__init__()
+        self._name = "HexRings"
+        self.data = _script_json(rings)
+
+
+class HexLayer(MacroElement):
+    """One kind's hexagons, drawn into its :class:`PanelGroup` on a canvas when first shown.
+
+    Per cell one class character (``chr(48 + class)``, the area choropleth's classes of the
+    covered share), the target population, the covered share in 1/10000, the mean minutes in
+    tenths (-1: none) and the resident units; popups are built from them on click.  A canvas
+    draws tens of thousands of polygons where SVG would need as many DOM nodes; the canvas takes
+    the pointer events its pane (``pointer_events=False``) would otherwise swallow.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        (function () {
+          var group = {{ this._parent.get_name() }};
+          var d = {{ this.data }};
+          var built = false;
+          function ring(flat) {
+            var out = [], lat = 0, lon = 0;
+            for (var i = 0; i + 1 < flat.length; i += 2) {
+              lat += flat[i]; lon += flat[i + 1]; out.push([lat / 1e6, lon / 1e6]);
+            }
+            return out;
+          }
+          function esc(s) {
+            return String(s).replace(/[&<>"']/g, function (ch) {
+              return "&#" + ch.charCodeAt(0) + ";";
+            });
+          }
+          function popup(i) {
+            var pop = d.pop[i], sh = d.share[i], mn = d.min[i];
+            var vals = [
+              d.units[i].toLocaleString("en-US"),
+              pop.toLocaleString("en-US"),
+              sh < 0 ? d.dash : (sh / 100).toFixed(1) + "%",
+              mn < 0 ? d.dash : (mn / 10).toFixed(1)
+            ];
+            var rows = d.labels.map(function (label, k) {
+              return "<tr><th>" + label + "</th><td>" + esc(vals[k]) + "</td></tr>";
+            }).join("");
+            return '<div class="sc-pop-layer">' + d.title + "</div><table>" + rows + "</table>";
+          }
+          function build() {
+            if (built) { return; }
+            built = true;
+            var renderer = L.canvas({ pane: d.pane, padding: 0.2 });
+            for (var i = 0; i < d.c.length; i++) {
+              var style = L.extend({ renderer: renderer }, d.styles[d.c.charCodeAt(i) - 48]);
+              var poly = L.polygon(ring(sc_hex_xy[i]), style);
+              poly.bindPopup(popup.bind(null, i), { maxWidth: 360 });
+              group.addLayer(poly);
+            }
+            var el = renderer.getContainer ? renderer.getContainer() : renderer._container;
+            if (el) { el.style.pointerEvents = "auto"; }
+          }
+          group.on("add", build);
+          if (group._map) { build(); }
+        })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        super().__init__()
+        self._name = "HexLayer"
+        self.data = _script_json(data)
+
+
+def _hex_layer(
+    result: StudyResult,
+    spec: LayerSpec,
+    lang: str,
+    hexes: ResidentHexes,
+    *,
+    show: bool,
+) -> PanelGroup | None:
+    """One kind's residents summed to hexagons, coloured by the share within the goal."""
+    rows = hexes.layer(spec.kind)
+    if rows.empty:
+        log.info("no resident minutes for %s: no hexagon layer drawn", spec.kind)
+        return None
+    share = rows["covered_share"].to_numpy(dtype=float)
+    mean = rows["mean_minutes"].to_numpy(dtype=float)
+    classes = [choropleth_class(v) for v in share]
+    label = spec.label(lang)
+    group = _group(label, text("residents_hex", lang), show=show)
+    headline = f"{spec.headline_min:g} {text('minutes_short', lang)}"
+    target = i18n.target_group_label(spec.target_group, lang)
+    data = {
+        "title": _esc(group.title),
+        "pane": "sc-residents",
+        "dash": i18n.DASH,
+        "labels": [
+            _esc(text("resident_units", lang)),
+            _esc(text("target_population", lang) + _paren(target, lang)),
+            _esc(text("covered_share", lang) + _paren(headline, lang)),
+            _esc(text("mean_minutes", lang)),
+        ],
+        "styles": [
+            {"color": "#555555", "weight": 0.5, "fillColor": c, "fillOpacity": 0.7}
+            for c in [*(c for _, c in CHOROPLETH), NO_DATA_COLOUR]
+        ],
+        "c": "".join(chr(48 + c) for c in classes),
+        "units": rows["residents"].astype(int).tolist(),
+        "pop": np.rint(rows["population"].to_numpy(dtype=float)).astype(int).tolist(),
+        "share": np.where(np.isfinite(share), np.rint(share * 10_000), -1).astype(int).tolist(),
+        "min": np.where(np.isfinite(mean), np.rint(mean * 10), -1).astype(int).tolist(),
+    }
+    group.add_child(HexLayer(data), name="hexes")
+    return group
+
+
 def _gap_layer(
     result: StudyResult, spec: LayerSpec, lang: str, *, gcj02: bool, show: bool
 ) -> PanelGroup | None:
@@ -630,7 +826,9 @@ def _gap_layer(
         "fac": [_esc(v) for v in gaps["nearest_facility"]],
         "min": [i18n.fmt_minutes(float(v), lang) for v in gaps["nearest_facility_minutes"]],
     }
-    frame = _frame(gaps, props, gcj02=gcj02, layer=f"gaps {spec.kind}")
+    frame = _frame(
+        gaps, props, gcj02=gcj02, layer=f"gaps {spec.kind}", max_coords=MAX_POLYGON_COORDS
+    )
     group = _group(label, text("gaps", lang), show=show)
     _add_geojson(
         group,
@@ -909,6 +1107,13 @@ def _street_data(result: StudyResult, *, gcj02: bool) -> tuple[dict[str, Any] | 
     if not kinds:
         log.info("the street network carries no layer's minutes: no street layer drawn")
         return None, []
+    if len(streets) > MAX_STREETS:
+        # a city's network: keep the longest streets (the main roads in a real city), so the
+        # network still frames the map when there are no tiles, within a bounded page
+        length = shapely.length(np.asarray(streets.geometry.array, dtype=object))
+        keep = np.sort(np.argsort(-length, kind="stable")[:MAX_STREETS])
+        log.info("street network: the %d longest of %d streets drawn", len(keep), len(streets))
+        streets = streets.iloc[keep]
     geoms = _display_geometry(streets, gcj02=gcj02)
     ok = ~(shapely.is_missing(geoms) | shapely.is_empty(geoms))
     parts, row = shapely.get_parts(geoms[ok], return_index=True)
@@ -1018,7 +1223,14 @@ def _has_unit_targets(result: StudyResult) -> bool:
 
 
 def _kind_legend(
-    result: StudyResult, spec: LayerSpec, lang: str, *, key: str, visible: bool, streets: bool
+    result: StudyResult,
+    spec: LayerSpec,
+    lang: str,
+    *,
+    key: str,
+    visible: bool,
+    streets: bool,
+    hex_edge_m: float | None = None,
 ) -> str:
     """One kind's part of the legend, in the colours its layers are drawn with.
 
@@ -1030,18 +1242,10 @@ def _kind_legend(
     hidden = "" if visible else " hidden"
     rows = [f'<div class="sc-lg-kind" data-legend="{key}"{hidden}>']
     rows.append(f"<h4>{_swatch(colour, dot=True)}{_esc(spec.label(lang))}</h4>")
-    title = text("residents", lang)
-    rows.append(f"<h4>{_esc(_heading(title))}</h4>")
-    classes = _minute_classes(spec, lang)
-    for i, (label, c) in enumerate(classes):
-        flagged = i >= len(classes) - 3
-        line = f'<span class="ln" style="background:{c}"></span>'
-        if not streets or i == len(classes) - 1:  # a street is never off the network
-            line = ""
-        border = "#000" if flagged else "#fff"
-        rows.append(f"<div>{_swatch(c, dot=True, border=border)}{line}{_esc(label)}</div>")
-    if streets:
-        rows.append(f'<div class="note">{_esc(text("legend_dots_lines", lang))}</div>')
+    if hex_edge_m is not None:
+        rows.append(_hex_legend(spec, lang, edge_m=hex_edge_m, streets=streets))
+    else:
+        rows.append(_dot_legend(spec, lang, streets=streets))
     rings = " / ".join(f"{t:g}" for t in sorted(spec.thresholds_min)) + f" {minutes}"
     rows.append(f"<h4>{_esc(_heading(text('service_areas', lang)))}</h4>")
     rows.append(f"<div>{_swatch(colour, opacity=0.35, border=colour)}{_esc(rings)}</div>")
@@ -1058,7 +1262,47 @@ def _kind_legend(
     return "".join(rows)
 
 
-def _legend_markup(result: StudyResult, lang: str, *, street_kinds: Sequence[str] = ()) -> str:
+def _dot_legend(spec: LayerSpec, lang: str, *, streets: bool) -> str:
+    """Residents drawn one point each: the minute classes (and the streets' lines)."""
+    rows = [f"<h4>{_esc(_heading(text('residents', lang)))}</h4>"]
+    classes = _minute_classes(spec, lang)
+    for i, (label, c) in enumerate(classes):
+        flagged = i >= len(classes) - 3
+        line = f'<span class="ln" style="background:{c}"></span>'
+        if not streets or i == len(classes) - 1:  # a street is never off the network
+            line = ""
+        border = "#000" if flagged else "#fff"
+        rows.append(f"<div>{_swatch(c, dot=True, border=border)}{line}{_esc(label)}</div>")
+    if streets:
+        rows.append(f'<div class="note">{_esc(text("legend_dots_lines", lang))}</div>')
+    return "".join(rows)
+
+
+def _hex_legend(spec: LayerSpec, lang: str, *, edge_m: float, streets: bool) -> str:
+    """Residents summed to hexagons: the covered-share classes, said to be aggregated."""
+    headline = float(spec.headline_min)
+    rows = [f"<h4>{_esc(_heading(text('residents_hex', lang)))}</h4>"]
+    for i, (lower, colour) in enumerate(CHOROPLETH):
+        upper = 1.0 if i == 0 else CHOROPLETH[i - 1][0]
+        label = f"≥ {lower:.0%}" if i == 0 else f"{lower:.0%} – {upper:.0%}"
+        rows.append(f"<div>{_swatch(colour, opacity=0.7)}{_esc(label)}</div>")
+    rows.append(f"<div>{_swatch(NO_DATA_COLOUR)}{_esc(text('no_target', lang))}</div>")
+    note = text("legend_hex", lang, edge=round(edge_m), m=headline)
+    rows.append(f'<div class="note" id="sc-hex-note">{_esc(note)}</div>')
+    if streets:
+        rows.append(f"<h4>{_esc(_heading(text('streets', lang)))}</h4>")
+        for label, c in _minute_classes(spec, lang)[:-1]:  # a street is never off the network
+            rows.append(f'<div><span class="ln" style="background:{c}"></span>{_esc(label)}</div>')
+    return "".join(rows)
+
+
+def _legend_markup(
+    result: StudyResult,
+    lang: str,
+    *,
+    street_kinds: Sequence[str] = (),
+    hexes: ResidentHexes | None = None,
+) -> str:
     minutes = text("minutes_short", lang)
     rows = [f"<h4>{_esc(_heading(text('facilities', lang)))}</h4>"]
     for spec in result.specs.values():
@@ -1085,6 +1329,7 @@ def _legend_markup(result: StudyResult, lang: str, *, street_kinds: Sequence[str
                 key=f"k{i}",
                 visible=i == 0,
                 streets=spec.kind in street_kinds,
+                hex_edge_m=None if hexes is None else hexes.edge_m,
             )
         )
     rows.append(f"<h4>{_esc(_heading(text('coverage_map', lang)))}</h4>")
@@ -1146,13 +1391,27 @@ def _tile_layer(basemap: str) -> folium.TileLayer | None:
 
 
 def _kind_groups(
-    result: StudyResult, spec: LayerSpec, lang: str, *, gcj02: bool, show: bool
+    result: StudyResult,
+    spec: LayerSpec,
+    lang: str,
+    *,
+    gcj02: bool,
+    show: bool,
+    hexes: ResidentHexes | None = None,
 ) -> list[PanelGroup]:
-    """A kind's layers in panel order: what is there, who is served, where the gaps are."""
+    """A kind's layers in panel order: what is there, who is served, where the gaps are.
+
+    With ``hexes`` the residents are drawn summed to hexagons instead of one point each.
+    """
+    residents = (
+        _resident_layer(result, spec, lang, gcj02=gcj02, show=show)
+        if hexes is None
+        else _hex_layer(result, spec, lang, hexes, show=show)
+    )
     layers = [
         _facility_layer(result, spec, lang, gcj02=gcj02),
         _suggestion_layer(result, spec, lang, gcj02=gcj02),
-        _resident_layer(result, spec, lang, gcj02=gcj02, show=show),
+        residents,
         _service_area_layer(result, spec, lang, gcj02=gcj02, show=show),
         _gap_layer(result, spec, lang, gcj02=gcj02, show=show),
         *_area_layers(result, spec, lang, gcj02=gcj02),
@@ -1160,7 +1419,13 @@ def _kind_groups(
     return [g for g in layers if g is not None]
 
 
-def build_map(result: StudyResult, *, lang: str = "zh", basemap: str = "osm") -> OfflineMap:
+def build_map(
+    result: StudyResult,
+    *,
+    lang: str = "zh",
+    basemap: str = "osm",
+    aggregate_above: int = AGGREGATE_ABOVE,
+) -> OfflineMap:
     """Build the folium map of a study (see :func:`render_map`); nothing is written.
 
     Layers sit in a grouped panel (:class:`LayerPanel`): one collapsible section per facility
@@ -1189,6 +1454,11 @@ def build_map(result: StudyResult, *, lang: str = "zh", basemap: str = "osm") ->
     for pane, z in PANES.items():
         folium.map.CustomPane(pane, z_index=z, pointer_events=False).add_to(m)
 
+    hexes = None
+    if len(result.residents) > aggregate_above:
+        hexes = resident_hexes(result.residents, result.specs)
+        # in the basemap's coordinates, as every overlay (H3 cells are defined on WGS84)
+        m.add_child(HexRings(_ring_codes(hexes.cells, gcj02=gcj02)), name="sc_hex_rings")
     refs: list[str] = []
 
     def entry(group: folium.map.Layer, name: str) -> dict[str, Any]:
@@ -1202,12 +1472,13 @@ def build_map(result: StudyResult, *, lang: str = "zh", basemap: str = "osm") ->
     sections = []
     for i, (kind, spec) in enumerate(result.specs.items()):
         rows = []
-        for group in _kind_groups(result, spec, lang, gcj02=gcj02, show=i == 0):
+        for group in _kind_groups(result, spec, lang, gcj02=gcj02, show=i == 0, hexes=hexes):
             group.add_to(m)
             rows.append(entry(group, group.panel_name))
         if kind in street_kinds:
             names = [r["name"] for r in rows]
-            at = names.index(text("residents", lang)) + 1 if text("residents", lang) in names else 0
+            res_name = text("residents" if hexes is None else "residents_hex", lang)
+            at = names.index(res_name) + 1 if res_name in names else 0
             rows.insert(
                 at,
                 {
@@ -1242,7 +1513,7 @@ def build_map(result: StudyResult, *, lang: str = "zh", basemap: str = "osm") ->
     }
     m.add_child(LayerPanel(config, refs), name="sc_layers")
     m.add_child(HtmlBlock(_title_markup(result, lang), _PAGE_CSS), name="sc_title")
-    legend = _legend_markup(result, lang, street_kinds=street_kinds)
+    legend = _legend_markup(result, lang, street_kinds=street_kinds, hexes=hexes)
     m.add_child(HtmlBlock(legend), name="sc_legend")
     m.fit_bounds(bounds, padding=(20, 20))
     return m
@@ -1255,6 +1526,7 @@ def render_map(
     lang: str = "zh",
     basemap: str = "osm",
     force: bool = False,
+    aggregate_above: int = AGGREGATE_ABOVE,
 ) -> Path:
     """Write the interactive coverage map of ``result`` as one self-contained HTML file.
 
@@ -1271,6 +1543,10 @@ def render_map(
         (fully offline), ``"gcj02"`` Amap tiles with every overlay shifted to GCJ-02.
     force
         Overwrite an existing file.
+    aggregate_above
+        With more resident units than this, residents are drawn summed to H3 hexagons
+        (:func:`coverage.aggregate.resident_hexes`: target population, share within the goal,
+        mean minutes per cell) instead of one point each, so the page stays small and quick.
 
     Returns
     -------
@@ -1281,7 +1557,7 @@ def render_map(
     InputError
         Unknown ``lang`` or ``basemap``, nothing to map, or ``path`` exists without ``force``.
     """
-    m = build_map(result, lang=lang, basemap=basemap)
+    m = build_map(result, lang=lang, basemap=basemap, aggregate_above=aggregate_above)
     with atomic_path(path, force=force) as tmp:
         m.save(str(tmp))
         size = tmp.stat().st_size

@@ -105,6 +105,16 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "basemap": ("底图", "base map"),
     "streets": ("步行网络（按步行时间着色）", "walk network (by walking minutes)"),
     "legend_dots_lines": ("圆点为居民点，线为街道", "dots: residents; lines: streets"),
+    # residents summed to H3 hexagons (large studies)
+    "residents_hex": ("居民（六边形网格汇总）", "residents (summed to hexagons)"),
+    "legend_hex": (
+        "居民点过多，已按六边形网格（边长约 {edge} 米）汇总；颜色为 {m:g} 分钟内可达的服务对象"
+        "人口占比，点击网格查看人口与平均步行时间",
+        "too many residents to draw one by one: summed to hexagons (edge about {edge} m), "
+        "coloured by the share of the target population within {m:g} min; click a hexagon for "
+        "its population and mean minutes",
+    ),
+    "covered_share": ("目标时间内人口占比", "share within the goal"),
     "legend_unsnapped_facility": (
         "空心：离路网过远的设施（不参与计算）",
         "hollow: facility too far from any street (serves no one)",
