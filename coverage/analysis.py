@@ -28,7 +28,13 @@ import shapely
 from coverage.access2sfca import gaussian_2sfca
 from coverage.equity import equity_table
 from coverage.gaps import GapZones, candidates_in_gaps, find_gaps
-from coverage.metrics import completeness_table, coverage_metrics, is_covered, layers_covered
+from coverage.metrics import (
+    area_codes,
+    completeness_table,
+    coverage_metrics,
+    is_covered,
+    layers_covered,
+)
 from coverage.optimize import CoverageProblem, Method, Model, solve
 from coverage.result import DataChecks, StudyResult, SuggestionRun
 from coverage.schema import (
@@ -660,32 +666,87 @@ def access(net: WalkNetwork, residents: ResidentState, layer: LayerState) -> Any
 
 
 #: Per-state tables kept while the state lives: a what-if edit rebuilds its own layer's only.
-_LAYER_FRAMES: weakref.WeakKeyDictionary[LayerState, tuple[Any, gpd.GeoDataFrame]] = (
+_LAYER_FRAMES: weakref.WeakKeyDictionary[LayerState, tuple[Any, dict[str, np.ndarray]]] = (
     weakref.WeakKeyDictionary()
 )
 _AREA_BASE: weakref.WeakKeyDictionary[ResidentState, gpd.GeoDataFrame] = weakref.WeakKeyDictionary()
 
 
-def _facility_frame(layer: LayerState, acc: Any) -> gpd.GeoDataFrame:
+def _facility_columns(layer: LayerState, acc: Any) -> dict[str, np.ndarray]:
+    """One layer's rows of the facilities table as column arrays (kept per layer state)."""
     hit = _LAYER_FRAMES.get(layer)
     if hit is not None and hit[0] is acc:
         return hit[1]
     fac = layer.facilities
-    f = fac[["facility_id", "kind", "name", "capacity"]].copy()
-    f["snapped"] = ~layer.snap.unsnapped
-    f["access_m"] = layer.snap.access_m
-    f["demand_load"] = acc.load if acc is not None else np.nan
-    f["load_ratio"] = acc.load_ratio if acc is not None else np.nan
-    frame = gpd.GeoDataFrame(f, geometry=fac.geometry.values, crs=4326)
-    _LAYER_FRAMES[layer] = (acc, frame)
-    return frame
+    n = len(fac)
+    cols: dict[str, np.ndarray] = {
+        c: fac[c].to_numpy() for c in ("facility_id", "kind", "name", "capacity")
+    }
+    cols["snapped"] = ~layer.snap.unsnapped
+    cols["access_m"] = layer.snap.access_m
+    cols["demand_load"] = acc.load if acc is not None else np.full(n, np.nan)
+    cols["load_ratio"] = acc.load_ratio if acc is not None else np.full(n, np.nan)
+    cols["geometry"] = np.asarray(fac.geometry.values)
+    _LAYER_FRAMES[layer] = (acc, cols)
+    return cols
 
 
 def _facilities_frame(
     layers: Mapping[str, LayerState], loads: Mapping[str, Any]
 ) -> gpd.GeoDataFrame:
-    frames = [_facility_frame(layer, loads.get(kind)) for kind, layer in layers.items()]
-    return _gdf(frames, list(FACILITY_COLUMNS))
+    """Every layer's facilities, joined column by column.
+
+    Not pandas' concat of GeoDataFrames: that costs milliseconds every studio edit would pay.
+    Layers without facilities add no rows (and never turn a numeric column into objects).
+    """
+    parts = [_facility_columns(layer, loads.get(kind)) for kind, layer in layers.items()]
+    names = [*FACILITY_COLUMNS, "geometry"]
+    parts = [p for p in parts if len(p["geometry"])] or parts[:1]
+    if not parts:
+        return gpd.GeoDataFrame({c: [] for c in FACILITY_COLUMNS}, geometry=[], crs=4326)
+    cols = {c: np.concatenate([p[c] for p in parts]) for c in names}
+    geoms = cols.pop("geometry")
+    return gpd.GeoDataFrame(cols, geometry=geoms, crs=4326)
+
+
+_RESIDENT_BASE: weakref.WeakKeyDictionary[ResidentState, dict[bool, gpd.GeoDataFrame]] = (
+    weakref.WeakKeyDictionary()
+)
+_LAYER_COLUMNS: weakref.WeakKeyDictionary[LayerState, tuple[Any, dict[str, np.ndarray]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _resident_base(residents: ResidentState, has_streets: bool) -> gpd.GeoDataFrame:
+    """The columns of the residents table that no facility changes (built once per state)."""
+    by = _RESIDENT_BASE.setdefault(residents, {})
+    hit = by.get(has_streets)
+    if hit is None:
+        r = residents.frame
+        hit = gpd.GeoDataFrame(
+            r.drop(columns=r.geometry.name).copy(), geometry=residents.points_ll.values, crs=4326
+        )
+        hit["area"] = residents.street if has_streets else residents.hex_cells
+        hit["community"] = residents.community
+        hit["snapped"] = ~residents.unsnapped
+        by[has_streets] = hit
+    return hit
+
+
+def _layer_columns(layer: LayerState, zones: GapZones) -> dict[str, np.ndarray]:
+    """One layer's columns of the residents table (kept while the layer state lives)."""
+    hit = _LAYER_COLUMNS.get(layer)
+    if hit is not None and hit[0] is zones:
+        return hit[1]
+    kind = layer.kind
+    cols = {
+        f"minutes_{kind}": layer.minutes,
+        f"facility_{kind}": layer.nearest_facility_ids(),
+        f"covered_{kind}": is_covered(layer.minutes, layer.spec.headline_min),
+        f"gap_{kind}": np.asarray(zones.label),
+    }
+    _LAYER_COLUMNS[layer] = (zones, cols)
+    return cols
 
 
 def _residents_frame(
@@ -696,29 +757,32 @@ def _residents_frame(
     suggested: Mapping[str, Suggested],
     has_streets: bool,
 ) -> gpd.GeoDataFrame:
-    r = residents.frame
-    out = gpd.GeoDataFrame(
-        r.drop(columns=r.geometry.name).copy(), geometry=residents.points_ll.values, crs=4326
-    )
-    out["area"] = residents.street if has_streets else residents.hex_cells
-    out["community"] = residents.community
-    out["snapped"] = ~residents.unsnapped
-    for kind, layer in layers.items():
-        out[f"minutes_{kind}"] = layer.minutes
-        out[f"facility_{kind}"] = layer.nearest_facility_ids()
-        out[f"covered_{kind}"] = is_covered(layer.minutes, layer.spec.headline_min)
-    for kind in layers:
-        out[f"gap_{kind}"] = zones[kind].label
+    """The per-unit table: the unchanging base plus each layer's columns, joined once.
+
+    Column order: the base, then per layer minutes/facility/covered, then the gap labels, the
+    2SFCA scores, ``layers_covered`` and the minutes after suggestions.
+    """
+    base = _resident_base(residents, has_streets)
+    per_layer = {k: _layer_columns(layer, zones[k]) for k, layer in layers.items()}
+    cols: dict[str, Any] = {}
+    for kind, c in per_layer.items():
+        for key in ("minutes", "facility", "covered"):
+            cols[f"{key}_{kind}"] = c[f"{key}_{kind}"]
+    for kind, c in per_layer.items():
+        cols[f"gap_{kind}"] = c[f"gap_{kind}"]
     for kind, acc in loads.items():
         if acc is not None:
-            out[f"access_{kind}"] = acc.score
+            cols[f"access_{kind}"] = acc.score
     headline = {k: s.spec.headline_min for k, s in layers.items()}
-    out["layers_covered"] = layers_covered(
+    cols["layers_covered"] = layers_covered(
         {k: s.minutes for k, s in layers.items()}, headline, unsnapped=residents.unsnapped
     )
     for kind, s in suggested.items():
-        out[f"minutes_after_{kind}"] = s.minutes_after
-    return out
+        cols[f"minutes_after_{kind}"] = s.minutes_after
+    clash = [c for c in cols if c in base.columns]
+    extra = pd.DataFrame(cols, index=base.index, copy=False)
+    joined = pd.concat([base.drop(columns=clash), extra], axis=1, copy=False)
+    return gpd.GeoDataFrame(joined, geometry=base.geometry.name, crs=4326)
 
 
 def gap_frame(
@@ -736,17 +800,21 @@ def gap_frame(
     sizes = np.array([len(m) for m in zones.members], dtype=np.int64)
     members = np.concatenate([np.asarray(m, dtype=np.int64) for m in zones.members])
     zone = np.repeat(np.arange(n), sizes)
-    where = pd.DataFrame(
-        {"zone": zone, "area": np.asarray(area, dtype=object)[members], "pos": np.arange(len(zone))}
-    )
-    where = where[where["area"].astype(str) != ""]
-    stats = where.groupby(["zone", "area"], sort=False).agg(
-        count=("pos", "size"), first=("pos", "min")
-    )
-    stats = stats.reset_index().sort_values(
-        ["zone", "count", "first"], ascending=[True, False, True]
-    )
-    main = stats.drop_duplicates("zone").set_index("zone")["area"]
+    code, found = area_codes(area)
+    names = np.asarray(found, dtype=object)
+    c = code[members]
+    keep = c >= 0  # units outside every area never decide a zone's area
+    zone, c, pos = zone[keep], c[keep], np.flatnonzero(keep)
+    main = np.full(n, "", dtype=object)
+    if len(zone):
+        key = zone * len(names) + c
+        uniq, first, count = np.unique(key, return_index=True, return_counts=True)
+        # per zone: the most residents, then the one met first
+        order = np.lexsort((pos[first], -count, uniq // len(names)))
+        z = uniq[order] // len(names)
+        head = np.ones(len(z), dtype=bool)
+        head[1:] = z[1:] != z[:-1]
+        main[z[head]] = names[(uniq[order] % len(names))[head]]
     nearest = np.asarray(zones.nearest_facility, dtype=np.int64)
     ids = layer.ids
     frame = pd.DataFrame(
@@ -755,7 +823,7 @@ def gap_frame(
             "gap_id": np.arange(1, n + 1),
             "uncovered_population": np.asarray(zones.uncovered_population, dtype=float),
             "residents": np.asarray(zones.residents, dtype=np.int64),
-            "area": main.reindex(np.arange(n)).fillna("").astype(str).to_numpy(),
+            "area": main,
             "area_km2": np.asarray(zones.area_km2, dtype=float),
             "nearest_facility": np.where(
                 nearest >= 0, ids[np.maximum(nearest, 0)] if len(ids) else "", ""
@@ -926,12 +994,6 @@ def _to_wgs84(net: WalkNetwork, geoms: np.ndarray) -> np.ndarray:
     return np.asarray(
         shapely.transform(geoms, lambda c: np.column_stack(tr.transform(c[:, 0], c[:, 1])))
     )
-
-
-def _gdf(frames: list[gpd.GeoDataFrame], columns: list[str]) -> gpd.GeoDataFrame:
-    if not frames:
-        return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=4326)
-    return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=4326)[[*columns, "geometry"]]
 
 
 def _to_gdf_rows(

@@ -143,21 +143,29 @@ def equity_table(
     if missing:
         msg = f"`metrics` lacks columns {sorted(missing)}"
         raise ValueError(msg)
+    # columns as arrays once: a what-if edit rebuilds this table, pandas masks per layer cost ms
+    kinds = metrics["kind"].to_numpy()
+    minutes = metrics["minutes"].to_numpy(dtype=float)
+    levels = metrics["level"].to_numpy()
+    population = metrics["population"].to_numpy(dtype=float)
+    rate_all = metrics["coverage_rate"].to_numpy(dtype=float)
+    area_all = metrics["area"].to_numpy()
+    usable = (levels == level) & (population > 0) & ~np.isnan(rate_all)
     rows = []
     for kind, headline in headline_by_kind.items():
-        of_kind = metrics[metrics["kind"] == kind]
-        at = of_kind[np.isclose(of_kind["minutes"].to_numpy(dtype=float), float(headline))]
-        if len(of_kind) and not len(at):
-            have = sorted(set(of_kind["minutes"].astype(float)))
+        of_kind = kinds == kind
+        at = of_kind & np.isclose(minutes, float(headline))
+        if of_kind.any() and not at.any():
+            have = sorted(set(minutes[of_kind].tolist()))
             msg = f"no metrics for '{kind}' at its headline {headline} min (have {have})"
             raise ValueError(msg)
-        sel = at[(at["level"] == level) & (at["population"] > 0) & at["coverage_rate"].notna()]
-        rates = sel["coverage_rate"].to_numpy(dtype=float)
-        names = sel["area"].astype(str).to_numpy()
+        sel = at & usable
+        rates = rate_all[sel]
+        names = np.asarray([str(a) for a in area_all[sel]], dtype=object)
         if rates.size == 0:
             rows.append((kind, np.nan, np.nan, np.nan, "", np.nan, "", np.nan, np.nan))
             continue
-        pop = sel["population"].to_numpy(dtype=float)
+        pop = population[sel]
         w = pop if weighted else None
         worst = int(np.argmin(rates))  # first occurrence on ties
         best = int(np.argmax(rates))

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -109,6 +110,10 @@ def _thresholds(thresholds_min: Sequence[float]) -> np.ndarray:
     return t
 
 
+#: The last few area arrays' codes: every layer, threshold and edit groups the same residents.
+_CODES_MEMO: dict[tuple[int, int], tuple[Any, Any, np.ndarray, tuple[str, ...]]] = {}
+
+
 def area_codes(
     area: Sequence[object] | np.ndarray | pd.Series,
     *,
@@ -131,6 +136,9 @@ def area_codes(
     codes, names
         ``codes[i]`` indexes ``names`` (or is ``-1``).
     """
+    memo = _CODES_MEMO.get((id(area), id(area_names)))
+    if memo is not None and memo[0] is area and memo[1] is area_names:
+        return memo[2], list(memo[3])
     raw_codes, uniques = pd.factorize(np.asarray(area, dtype=object), use_na_sentinel=True)
     labels = [str(u) for u in uniques]
     found = sorted(set(labels) - {""})
@@ -148,6 +156,11 @@ def area_codes(
     # one extra slot at the end so that the NaN/None sentinel (-1) maps to -1 too
     lookup = np.array([position.get(label, -1) for label in labels] + [-1], dtype=np.int64)
     codes = lookup[raw_codes]
+    if isinstance(area, np.ndarray):  # arrays are shared, never modified (see coverage.state)
+        if len(_CODES_MEMO) >= 8:
+            _CODES_MEMO.pop(next(iter(_CODES_MEMO)))
+        codes.flags.writeable = False
+        _CODES_MEMO[(id(area), id(area_names))] = (area, area_names, codes, tuple(names))
     return codes, names
 
 
@@ -478,9 +491,8 @@ def completeness_table(
                 "all_layers_population": by_k[:, n_layers],
                 "all_layers_share": share[:, n_layers],
                 "mean_layers": mean,
+                **{f"share_{j}": share[:, j] for j in range(n_layers + 1)},
             }
         )
-        for j in range(n_layers + 1):
-            frame[f"share_{j}"] = share[:, j]
         frames.append(frame)
     return pd.concat(frames, ignore_index=True)

@@ -71,49 +71,71 @@ def _reasons(text: object) -> list[dict[str, Any]]:
 
 def summary_dict(result: StudyResult) -> dict[str, Any]:
     """The summary as plain JSON-ready data."""
+    # the metrics columns as arrays once: a studio edit builds this document every time
     m = result.metrics
-    district = m[m["level"] == "district"]
+    m_kind = m["kind"].to_numpy()
+    m_level = m["level"].to_numpy()
+    m_minutes = m["minutes"].to_numpy(dtype=float)
+    m_area = m["area"].to_numpy()
+    m_pop = m["population"].to_numpy(dtype=float)
+    m_covered = m["covered_population"].to_numpy(dtype=float)
+    m_rate = m["coverage_rate"].to_numpy(dtype=float)
+    m_mean = m["mean_minutes"].to_numpy(dtype=float)
+    m_p90 = m["p90_minutes"].to_numpy(dtype=float)
+    m_unreach = m["unreachable"].to_numpy()
+    district = m_level == "district"
+    per_area = np.isin(m_level, ["street", "hex"])
+    fac = result.facilities
+    f_kind = fac["kind"].to_numpy()
+    f_off = ~fac["snapped"].to_numpy(dtype=bool)
+    f_id = fac["facility_id"].to_numpy()
+    f_name = fac["name"].to_numpy()
+    g_kind = result.gaps["kind"].to_numpy() if len(result.gaps) else np.array([], dtype=object)
+    unsnapped = int((~result.residents["snapped"].to_numpy(dtype=bool)).sum())
+
+    def row(kind: str, minutes: float) -> int:
+        hit = np.flatnonzero(district & (m_kind == kind) & (m_minutes == minutes))
+        if not len(hit):
+            msg = f"no district metrics for '{kind}' at {minutes} min"
+            raise KeyError(msg)
+        return int(hit[0])
+
     layers: dict[str, Any] = {}
     for kind, spec in result.specs.items():
-        rows = district[district["kind"] == kind].set_index("minutes")
-        head = rows.loc[spec.headline_min]
-        unsnapped = int((~result.residents["snapped"]).sum())
-        off = result.unsnapped_facilities(kind)
+        h = row(kind, spec.headline_min)
+        of_kind = f_kind == kind
+        off = np.flatnonzero(of_kind & f_off)
         layers[kind] = {
             "label": spec.label_zh,
             # facilities that serve someone; those beyond the snapping limit are counted apart
-            "facilities": int((result.facilities["kind"] == kind).sum()) - len(off),
+            "facilities": int(of_kind.sum()) - len(off),
             "facilities_unsnapped": len(off),
             "osm_proxy": kind in result.checks.osm_proxy_layers,
             "unsnapped_facilities": [
-                {"facility_id": str(i), "name": str(n)}
-                for i, n in zip(off["facility_id"], off["name"], strict=True)
+                {"facility_id": str(f_id[i]), "name": str(f_name[i])} for i in off
             ],
             "target_group": spec.target_group,
             "speed_kmh": spec.speed_kmh,
             "headline_minutes": spec.headline_min,
-            "population": _num(head["population"]),
-            "covered_population": _num(head["covered_population"]),
-            "coverage_rate": _num(head["coverage_rate"]),
+            "population": _num(m_pop[h]),
+            "covered_population": _num(m_covered[h]),
+            "coverage_rate": _num(m_rate[h]),
             "coverage_rate_by_minutes": {
-                _minutes_key(t): _num(rows.loc[t, "coverage_rate"]) for t in spec.thresholds_min
+                _minutes_key(t): _num(m_rate[row(kind, t)]) for t in spec.thresholds_min
             },
-            "mean_minutes": _num(head["mean_minutes"]),
-            "p90_minutes": _num(head["p90_minutes"]),
+            "mean_minutes": _num(m_mean[h]),
+            "p90_minutes": _num(m_p90[h]),
             "unsnapped_residents": unsnapped,
-            "unreachable_residents": int(head["unreachable"]),
-            "gap_zones": int((result.gaps["kind"] == kind).sum()) if len(result.gaps) else 0,
+            "unreachable_residents": int(m_unreach[h]),
+            "gap_zones": int((g_kind == kind).sum()),
         }
     areas: dict[str, Any] = {}
-    per_area = m[m["level"].isin(["street", "hex"])]
     for kind, spec in result.specs.items():
-        rows = per_area[(per_area["kind"] == kind) & (per_area["minutes"] == spec.headline_min)]
-        for area, rate, pop in zip(
-            rows["area"], rows["coverage_rate"], rows["population"], strict=True
-        ):
-            areas.setdefault(str(area), {})[kind] = {
-                "coverage_rate": _num(rate),
-                "population": _num(pop),
+        sel = np.flatnonzero(per_area & (m_kind == kind) & (m_minutes == spec.headline_min))
+        for i in sel:
+            areas.setdefault(str(m_area[i]), {})[kind] = {
+                "coverage_rate": _num(m_rate[i]),
+                "population": _num(m_pop[i]),
             }
     suggestions: dict[str, Any] = {}
     for kind, run in result.suggestion_runs.items():
