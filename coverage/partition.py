@@ -1,0 +1,250 @@
+"""Splitting a study into partitions that are snapped and routed apart and merge exactly.
+
+A partition is a set of *core* residents (one 街道, or one square tile of the residents outside
+every 街道, or of all residents when no 街道 are given) plus the part of the walk network within
+a *halo* of them: every edge of which any part lies within ``halo_m`` of the core's convex hull.
+Every resident is in exactly one core; the halos overlap.
+
+Why that is exact.  A walk of length ``L`` from a resident never leaves the disc of radius
+``L`` around it (a straight line is never longer than the walk).  So with ``halo_m`` at least the
+routing horizon ``H`` plus the snapping limit, every walk of ``H`` or less from a core resident,
+every edge a core resident can snap to, and every facility such a walk reaches lie in the
+partition's network, and a search there gives the same distance as on the whole network for
+every resident whose distance is at most ``H``; a longer (or no) distance in the partition means
+longer than ``H`` on the whole network too.  :func:`study_halo_m` adds two snapping legs, as
+:func:`geo.load.walking_halo_m` does for the clip of the whole network.
+
+The subnetwork keeps the whole network's edge and node order (ids ascending), so ties between
+equally near edges go the same way as on the whole network (:func:`geo.snap.snap_points` breaks
+them by the lowest edge id), and it carries the whole network's per-vertex distances along each
+edge, so snapped offsets are the same floats.
+
+The clip of :func:`geo.network.build_network` is not reused: it works on the raw OSM ways before
+there is a network (it removes duplicates, picks the largest component and renumbers), while a
+partition needs a cut of a built network that keeps its edges and ids.  :func:`subnetwork` is
+that cut.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+import shapely
+
+from coverage.state import layer_horizon_m
+from geo.network import BuildReport, WalkNetwork
+from layers.spec import LayerSpec
+
+log = logging.getLogger(__name__)
+
+#: Target residents per tile when the tiles are not counted by the caller: a partition of this
+#: size snaps and routes in well under a second and ships a few megabytes.
+RESIDENTS_PER_TILE = 20_000
+
+
+@dataclass(frozen=True, eq=False)
+class Partition:
+    """One partition: its core residents and the network edges of its halo.
+
+    Attributes
+    ----------
+    name
+        The 街道's name, or ``tile COL,ROW`` for a square tile.
+    residents
+        Indices of the core residents (into the study's residents), ascending.
+    edges
+        Ids of the whole network's edges within the halo of the core, ascending.
+    """
+
+    name: str
+    residents: np.ndarray
+    edges: np.ndarray
+
+
+def study_halo_m(specs: Iterable[LayerSpec], *, max_snap_m: float) -> tuple[float, float]:
+    """The routing horizon ``H`` of a study and the halo of its partitions, in metres.
+
+    ``H`` is the longest walk any layer is measured against (its longest threshold or goal at
+    its speed, :func:`coverage.state.layer_horizon_m`); the halo is ``H`` plus two snapping legs
+    of ``max_snap_m``: the same slack as :func:`geo.load.walking_halo_m`, per layer rather than
+    the fastest speed times the longest minutes, so partitions stay as small as is exact.
+    """
+    horizons = [layer_horizon_m(s) for s in specs]
+    if not horizons:
+        msg = "a study needs at least one facility layer to be partitioned"
+        raise ValueError(msg)
+    horizon = max(horizons)
+    return horizon, horizon + 2.0 * float(max_snap_m)
+
+
+def tile_labels(xy: np.ndarray, *, n_tiles: int) -> np.ndarray:
+    """A tile per point: about ``n_tiles`` near-square cells over the points' bounding box.
+
+    Returns ``tile COL,ROW`` per point (object array).  Rows and columns are chosen so that the
+    cells are as square as the box allows: a halo around a square adds the least network.
+    """
+    if n_tiles < 1:
+        msg = f"n_tiles must be at least 1, got {n_tiles}"
+        raise ValueError(msg)
+    pts = np.asarray(xy, dtype=float).reshape(-1, 2)
+    if len(pts) == 0:
+        return np.zeros(0, dtype=object)
+    lo = pts.min(axis=0)
+    w, h = (float(v) for v in pts.max(axis=0) - lo)
+    # rows and columns whose cells are as square as the box allows, about n_tiles of them
+    rows = max(1, round(math.sqrt(n_tiles * h / w))) if w > 0 else n_tiles
+    cols = max(1, round(n_tiles / rows))
+    cell = np.array([max(w / cols, 1e-9), max(h / rows, 1e-9)])
+    ij = np.floor((pts - lo) / cell).astype(np.int64)
+    ij = np.minimum(ij, [cols - 1, rows - 1])  # the points on the far edges
+    return np.array([f"tile {c},{r}" for c, r in ij.tolist()], dtype=object)
+
+
+def _groups(labels: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """(label, ascending indices) per distinct label, in order of first appearance."""
+    if len(labels) == 0:
+        return []
+    uniq, first, inv = np.unique(labels.astype(str), return_index=True, return_inverse=True)
+    order = np.argsort(first, kind="stable")
+    members = np.argsort(inv, kind="stable")
+    bounds = np.concatenate([[0], np.cumsum(np.bincount(inv, minlength=len(uniq)))])
+    return [(str(uniq[g]), members[bounds[g] : bounds[g + 1]]) for g in order]
+
+
+def halo_edges(
+    net: WalkNetwork, core_xy: np.ndarray, *, halo_m: float, tree: shapely.STRtree | None = None
+) -> np.ndarray:
+    """Ids of the edges of which any part lies within ``halo_m`` of the core's convex hull.
+
+    A superset of the edges within ``halo_m`` of any core point, which is what exactness needs;
+    one buffered hull per partition keeps the query to a single polygon.  ``tree`` is an
+    STRtree over ``net.edge_geometries()`` when several partitions are cut from one network.
+    """
+    pts = np.asarray(core_xy, dtype=float).reshape(-1, 2)
+    if len(pts) == 0:
+        return np.zeros(0, dtype=np.int64)
+    tree = tree if tree is not None else shapely.STRtree(net.edge_geometries())
+    zone = shapely.buffer(shapely.convex_hull(shapely.multipoints(pts)), float(halo_m))
+    hit = tree.query(zone, predicate="intersects")
+    return np.unique(np.asarray(hit, dtype=np.int64))
+
+
+def partition_study(
+    net: WalkNetwork,
+    xy: np.ndarray,
+    street: np.ndarray | None,
+    *,
+    halo_m: float,
+    n_tiles: int | None = None,
+) -> tuple[Partition, ...]:
+    """Split the residents into partitions: one per 街道, tiles for the rest, each with its halo.
+
+    Parameters
+    ----------
+    net
+        The whole walk network.
+    xy
+        Every resident's point in the network CRS (``ResidentState.xy``).
+    street
+        The 街道 of each resident (``""`` outside all), or ``None`` when no 街道 were given:
+        then every resident goes to a tile.
+    halo_m
+        How far around the core the network must reach (:func:`study_halo_m`).
+    n_tiles
+        About how many tiles to cut the residents without a 街道 into; default one per
+        :data:`RESIDENTS_PER_TILE` residents.
+
+    Returns
+    -------
+    tuple of Partition
+        Every resident in exactly one partition; partitions without residents are left out.
+    """
+    pts = np.asarray(xy, dtype=float).reshape(-1, 2)
+    n = len(pts)
+    labels = np.full(n, "", dtype=object) if street is None else np.asarray(street, dtype=object)
+    if labels.shape != (n,):
+        msg = f"street has {labels.shape} entries for {n} residents"
+        raise ValueError(msg)
+    outside = np.flatnonzero(labels == "")
+    if len(outside):
+        tiles = n_tiles if n_tiles is not None else math.ceil(len(outside) / RESIDENTS_PER_TILE)
+        labels = labels.copy()
+        # a 街道 could be called "tile 0,0": the tiles' names are only for progress lines, but
+        # two partitions must never merge, so tiles are grouped apart from the 街道
+        tile = tile_labels(pts[outside], n_tiles=max(int(tiles), 1))
+        labels[outside] = np.array(["\x00" + t for t in tile], dtype=object)
+    tree = shapely.STRtree(net.edge_geometries())
+    parts = []
+    for label, members in _groups(labels):
+        edges = halo_edges(net, pts[members], halo_m=halo_m, tree=tree)
+        parts.append(Partition(label.lstrip("\x00"), members, edges))
+    log.info(
+        "%d partitions (%d residents, largest %d; halo %.0f m)",
+        len(parts),
+        n,
+        max((len(p.residents) for p in parts), default=0),
+        halo_m,
+    )
+    return tuple(parts)
+
+
+def subnetwork(net: WalkNetwork, edges: np.ndarray, *, names: bool = True) -> WalkNetwork:
+    """The part of ``net`` made of ``edges`` (ids ascending), with the ids kept in order.
+
+    Local edge ``i`` is ``edges[i]`` of the whole network and local node ``j`` is the ``j``-th
+    smallest node id any of those edges touches, so every tie broken by id on the whole network
+    is broken the same way here.  The per-vertex distances along each edge
+    (``vertex_cum_m``, which snapping adds to) are taken from the whole network rather than
+    summed again, so offsets on the subnetwork are the same floats.  ``names=False`` leaves the
+    street names out (not needed to snap or route; smaller to ship).
+
+    Raises
+    ------
+    ValueError
+        For no edges (a network needs at least one) or ids out of range.
+    """
+    e = np.asarray(edges, dtype=np.int64)
+    if len(e) == 0:
+        msg = "a subnetwork needs at least one edge"
+        raise ValueError(msg)
+    if (np.diff(e) <= 0).any() or e[0] < 0 or e[-1] >= net.n_edges:
+        msg = "edges must be ascending, distinct ids of the network's edges"
+        raise ValueError(msg)
+    eu, ev = net.edge_u[e], net.edge_v[e]
+    nodes = np.unique(np.concatenate([eu, ev]))
+    vcount = np.diff(net.coord_offsets)[e]
+    starts = net.coord_offsets[:-1][e]
+    vidx = np.repeat(starts, vcount) + (
+        np.arange(int(vcount.sum())) - np.repeat(np.cumsum(vcount) - vcount, vcount)
+    )
+    length = net.edge_length_m[e]
+    report = BuildReport(
+        source=f"{net.report.source} (partition)",
+        nodes=len(nodes),
+        edges=len(e),
+        length_km=float(length.sum() / 1000),
+        dropped_nodes=0,
+        dropped_edges=0,
+        dropped_km=0.0,
+        clipped_edges=net.n_edges - len(e),
+    )
+    sub = WalkNetwork(
+        crs=net.crs,
+        node_xy=net.node_xy[nodes],
+        node_osmid=net.node_osmid[nodes],
+        edge_u=np.searchsorted(nodes, eu).astype(np.int32),
+        edge_v=np.searchsorted(nodes, ev).astype(np.int32),
+        edge_length_m=length,
+        coords=net.coords[vidx],
+        coord_offsets=np.concatenate([[0], np.cumsum(vcount)]).astype(np.int64),
+        report=report,
+        edge_name=net.edge_name[e] if names else np.zeros(0, dtype=object),
+    )
+    # vertex_cum_m is a cached_property (stored in the instance dict on first use): seeding it
+    # with the whole network's values is what a first use would store, minus the re-summing
+    sub.__dict__["vertex_cum_m"] = np.asarray(net.vertex_cum_m[vidx])
+    return sub
