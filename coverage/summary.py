@@ -28,6 +28,11 @@ def _num(x: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def _nums(x: np.ndarray) -> list[float | None]:
+    """:func:`_num` of a float array, at once (a city has thousands of area rows)."""
+    return [v if math.isfinite(v) else None for v in np.asarray(x, dtype=float).tolist()]
+
+
 def _minutes_key(m: float) -> str:
     return str(int(m)) if float(m).is_integer() else str(m)
 
@@ -93,12 +98,16 @@ def summary_dict(result: StudyResult) -> dict[str, Any]:
     g_kind = result.gaps["kind"].to_numpy() if len(result.gaps) else np.array([], dtype=object)
     unsnapped = int((~result.residents["snapped"].to_numpy(dtype=bool)).sum())
 
+    at: dict[tuple[str, float], int] = {}
+    for i in np.flatnonzero(district)[::-1]:  # the first row wins, as in a table lookup
+        at[(str(m_kind[i]), float(m_minutes[i]))] = int(i)
+
     def row(kind: str, minutes: float) -> int:
-        hit = np.flatnonzero(district & (m_kind == kind) & (m_minutes == minutes))
-        if not len(hit):
+        hit = at.get((kind, float(minutes)))
+        if hit is None:
             msg = f"no district metrics for '{kind}' at {minutes} min"
             raise KeyError(msg)
-        return int(hit[0])
+        return hit
 
     layers: dict[str, Any] = {}
     for kind, spec in result.specs.items():
@@ -132,11 +141,9 @@ def summary_dict(result: StudyResult) -> dict[str, Any]:
     areas: dict[str, Any] = {}
     for kind, spec in result.specs.items():
         sel = np.flatnonzero(per_area & (m_kind == kind) & (m_minutes == spec.headline_min))
-        for i in sel:
-            areas.setdefault(str(m_area[i]), {})[kind] = {
-                "coverage_rate": _num(m_rate[i]),
-                "population": _num(m_pop[i]),
-            }
+        rate, pop = _nums(m_rate[sel]), _nums(m_pop[sel])
+        for name, r_i, p_i in zip(m_area[sel].tolist(), rate, pop, strict=True):
+            areas.setdefault(str(name), {})[kind] = {"coverage_rate": r_i, "population": p_i}
     suggestions: dict[str, Any] = {}
     for kind, run in result.suggestion_runs.items():
         s = result.suggestions[result.suggestions["kind"] == kind].sort_values("rank")
@@ -170,7 +177,7 @@ def summary_dict(result: StudyResult) -> dict[str, Any]:
             for k, v in r.items()
             if k != "kind"
         }
-        for _, r in result.equity.iterrows()
+        for r in result.equity.to_dict("records")
     }
     comp = result.completeness
     all_layers = None
@@ -195,7 +202,7 @@ def summary_dict(result: StudyResult) -> dict[str, Any]:
             "reason_code": str(r.get("reason_code", "") or ""),
             "reasons": _reasons(r.get("reason", "")),
         }
-        for _, r in result.targets.iterrows()
+        for r in result.targets.to_dict("records")
     ]
     return {
         "schema_version": SCHEMA_VERSION,
