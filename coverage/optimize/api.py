@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Literal
 
@@ -89,6 +89,7 @@ def solve(
     mip_rel_gap: float = 1e-4,
     unserved_min: float | None = None,
     resolve_curve: bool = False,
+    on_incumbent: Callable[[Solution], None] | None = None,
 ) -> Solution:
     """Suggest new sites.
 
@@ -122,6 +123,15 @@ def solve(
     resolve_curve
         Also solve the model for every k < p (``Solution.best_curve``); the nested ``curve``
         of the ranked sites is always there.
+    on_incumbent
+        Called with the first answer worth showing, before the exact proof: an exact MCLP on
+        a city takes seconds, its heuristic answer and bound a fraction of that.  For MCLP and
+        p-median on the exact path it gets the heuristic's :class:`Solution` (``method`` is
+        ``"heuristic"``, ``optimal`` False, ``bound`` already proven) as soon as it exists,
+        before HiGHS starts; otherwise (heuristic method, LSCP, capacitated, or a heuristic
+        answer that already meets its bound) it gets the returned solution, just before
+        :func:`solve` returns.  Called exactly once per solve, in the calling thread (not for
+        the ``resolve_curve`` re-solves); an exception it raises propagates.
     """
     _check_solve_args(problem, model, p, target_coverage, method, time_limit_s, mip_rel_gap)
     opts: dict[str, Any] = {
@@ -129,13 +139,24 @@ def solve(
         "time_limit_s": float(time_limit_s),
         "mip_rel_gap": float(mip_rel_gap),
     }
+    announced = False
+
+    def announce(heuristic: Draft) -> None:
+        nonlocal announced
+        first = finish(problem, heuristic)
+        logger.info("%s heuristic answer (HiGHS follows): %s", model, first.status)
+        announced = True
+        if on_incumbent is not None:
+            on_incumbent(first)
+
+    hook = announce if on_incumbent is not None else None
     if model == "mclp":
-        draft = solve_mclp(problem, int(p or 0), **opts)
+        draft = solve_mclp(problem, int(p or 0), on_heuristic=hook, **opts)
     elif model == "pmedian":
         pen = 2.0 * problem.cutoff_min if unserved_min is None else float(unserved_min)
         if not (math.isfinite(pen) and pen > 0):
             reject(f"`unserved_min` must be a positive number, got {unserved_min!r}")
-        draft = solve_pmedian(problem, int(p or 0), unserved_min=pen, **opts)
+        draft = solve_pmedian(problem, int(p or 0), unserved_min=pen, on_heuristic=hook, **opts)
     elif model == "lscp":
         draft = solve_lscp(problem, target_coverage, **opts)
     else:
@@ -149,6 +170,8 @@ def solve(
             best.append((k, sub.objective))
         best.append((int(p), solution.objective))
         solution = replace(solution, best_curve=tuple(best))
+    if on_incumbent is not None and not announced:
+        on_incumbent(solution)
     return solution
 
 

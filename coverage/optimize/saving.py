@@ -7,7 +7,9 @@ Lagrangian variable fixing and HiGHS for both; the model modules only phrase the
 
 from __future__ import annotations
 
+import logging
 import time
+from collections.abc import Callable
 
 import numpy as np
 import scipy.sparse as sp
@@ -21,15 +23,29 @@ from coverage.optimize.heuristics import (
     swap,
     top_sum,
 )
-from coverage.optimize.highs import LP_BOUND_MAX_PAIRS, MilpOutcome, milp_note, run_milp, use_exact
+from coverage.optimize.highs import (
+    LP_BOUND_MAX_PAIRS,
+    MilpOutcome,
+    cutoff_bound,
+    milp_note,
+    run_milp,
+    use_exact,
+)
 from coverage.optimize.problem import CoverageProblem
 from coverage.optimize.solution import rel_gap
 
+logger = logging.getLogger(__name__)
+
 _SWAP_BUDGET_S = 5.0
 #: MCLP Lagrangian subgradient: (iterations, swap every k iterations, safety cap in seconds).
-#: Iterations, not seconds, decide the quality so that a busy machine gives the same answer;
-#: the exact path runs longer because a tighter bound fixes more sites before HiGHS starts.
-_LAGRANGE_RUN = {"heuristic": (300, 150, 3.0), "exact": (1000, 250, 10.0)}
+#: Iterations, not seconds, decide the quality so that a busy machine gives the same answer.
+#: The exact path runs the heuristic's iterations first (so it shows the same answer early),
+#: then continues for more: a tighter bound fixes more sites before HiGHS starts.
+_LAGRANGE_RUN = {"heuristic": (300, 150, 3.0), "exact": (700, 250, 10.0)}
+
+#: Called with (sites, saving bound, bound kind, source, heuristic seconds) once the
+#: heuristic's answer exists and HiGHS is about to prove or improve it.
+HeuristicHook = Callable[[np.ndarray, float, str, str, float], None]
 
 
 # --------------------------------------------------------------------------------------------
@@ -103,12 +119,15 @@ def _saving_milp(
     mip_rel_gap: float,
     *,
     relax: bool = False,
+    cutoff: float | None = None,
 ) -> tuple[MilpOutcome, np.ndarray, float, float]:
     """Solve max R(S) s.t. |S| <= p as a MILP.
 
     Returns the outcome, the chosen sites, the bound on R and the seconds spent building.
 
     ``relax`` solves the LP relaxation instead (x continuous), for the heuristic's bound.
+    ``cutoff``: only site sets saving more are of interest (an incumbent HiGHS cannot be
+    given); the bound returned then holds for every site set (see ``cutoff_bound``).
 
     ``compact_coverage`` (MCLP): one continuous y per unit, ``y_i <= sum_j x_j``.  Otherwise
     (p-median): one continuous z per improving pair, ``sum_j z_ij <= 1`` and ``z_ij <= x_j``.
@@ -152,13 +171,22 @@ def _saving_milp(
     # p-median: minimise the minutes themselves (base total - saving), see run_milp
     offset = 0.0 if compact_coverage else float(inst.weight @ inst.base)
     build_s = time.perf_counter() - t0
+    min_cutoff = None if cutoff is None else offset - cutoff
     out = run_milp(
-        cost, integ, A, lb, ub, time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap, offset=offset
+        cost,
+        integ,
+        A,
+        lb,
+        ub,
+        time_limit_s=time_limit_s,
+        mip_rel_gap=mip_rel_gap,
+        offset=offset,
+        objective_cutoff=min_cutoff,
     )
     sites = np.empty(0, dtype=np.int64)
     if out.x is not None:
         sites = useful[out.x[x_off:] > 0.5]
-    return out, sites, offset - out.dual_bound, build_s
+    return out, sites, offset - cutoff_bound(out, min_cutoff)[0], build_s
 
 
 def solve_saving(
@@ -170,10 +198,13 @@ def solve_saving(
     method: str,
     time_limit_s: float,
     mip_rel_gap: float,
+    on_heuristic: HeuristicHook | None = None,
 ) -> tuple[np.ndarray, float, str, str, bool, str, str, float, float]:
     """Heuristic then (optionally) MILP for max R(S), |S| <= p.
 
     Returns (sites, saving bound, bound kind, source, optimal, note, method, build_s, solve_s).
+    ``on_heuristic`` is called with the heuristic's answer before the exact phase starts (not
+    at all when no exact phase follows).
     """
     tol = problem.tol
     t0 = time.perf_counter()
@@ -182,7 +213,7 @@ def solve_saving(
     bound, bound_kind = g.bound, g.bound_kind
     if inst.max_saving < bound:
         bound, bound_kind = inst.max_saving, "every reachable unit served by its best candidate"
-    lam: np.ndarray | None = None
+    lag = None
     exact = use_exact(method, model, inst.n_pairs)
     used = "exact" if exact else "heuristic"
     if value < bound - tol and g.order.size == p and p > 0:
@@ -195,7 +226,7 @@ def solve_saving(
         if at < bound:
             bound, bound_kind = at, "submodular online bound (value + p largest gains)"
         if model == "mclp" and value < bound - tol:
-            iters, swap_every, cap_s = _LAGRANGE_RUN[used]
+            iters, swap_every, cap_s = _LAGRANGE_RUN["heuristic"]
             lag = lagrangian_coverage(
                 inst,
                 p,
@@ -205,14 +236,44 @@ def solve_saving(
                 swap_every=swap_every,
                 time_budget_s=min(cap_s, time_limit_s / 4),
             )
-            lam = lag.multipliers
             if lag.bound < bound:
                 bound, bound_kind = lag.bound, "Lagrangian relaxation (subgradient)"
             if lag.value > value + tol:
                 sites, source, value = lag.sites, "lagrangian+swap", lag.value
     heur_s = time.perf_counter() - t0
+    logger.info(
+        "%s heuristic (%s) in %.2f s: saving %.6g, bound %.6g (%s), gap %.3g%%",
+        model,
+        source,
+        heur_s,
+        value,
+        max(bound, value),
+        bound_kind,
+        100 * rel_gap(value, max(bound, value)),
+    )
     note = f"{source} in {heur_s * 1000:.0f} ms"
     build_s = 0.0
+    if exact and on_heuristic is not None and value < bound - tol:
+        on_heuristic(sites, max(bound, value), bound_kind, source, heur_s)
+    if exact and lag is not None and value < bound - tol:
+        iters, swap_every, cap_s = _LAGRANGE_RUN["exact"]
+        lag = lagrangian_coverage(
+            inst,
+            p,
+            start=sites,
+            tol=tol,
+            max_iter=iters,
+            swap_every=swap_every,
+            time_budget_s=min(cap_s, time_limit_s / 4),
+            warm=lag,
+        )
+        if lag.bound < bound:
+            bound, bound_kind = lag.bound, "Lagrangian relaxation (subgradient)"
+        if lag.value > value + tol:
+            sites, source, value = lag.sites, "lagrangian+swap", lag.value
+        heur_s = time.perf_counter() - t0
+        note = f"{source} in {heur_s * 1000:.0f} ms"
+    lam = None if lag is None else lag.multipliers
     if value >= bound - tol:
         note += "; it reaches the bound, so it is optimal"
         return sites, max(bound, value), bound_kind, source, True, note, used, build_s, heur_s
@@ -230,8 +291,10 @@ def solve_saving(
     # exact: with Lagrangian multipliers, first fix the sites that cannot help (MCLP)
     fixed_in = np.empty(0, dtype=np.int64)
     sub, sub_p, fixed_value, broken_bound = inst, p, 0.0, -np.inf
+    # only site sets beating this matter: the incumbent is optimal within the MIP gap otherwise
+    threshold = value * (1.0 + mip_rel_gap) - tol
     if lam is not None:
-        fixing = fix_by_lagrangian(inst, p, lam, value * (1.0 + mip_rel_gap) - tol)
+        fixing = fix_by_lagrangian(inst, p, lam, threshold)
         fixed_in, broken_bound = fixing.fixed_in, fixing.max_fixed_bound
         fixed_value = inst.saving(fixed_in)
         sub = inst.reduced(fixed_in, fixing.free)
@@ -250,15 +313,21 @@ def solve_saving(
         m_value, m_sites, milp_optimal = -np.inf, fixed_in, True
         fixed_kind = "Lagrangian fixing (any other site set is worth at most this)"
     else:
+        # MCLP: HiGHS gets the incumbent as a cutoff; p-median's gap is on minutes, not saving
+        cutoff = threshold - fixed_value if model == "mclp" else None
         out, sub_sites, sub_bound, build_s = _saving_milp(
-            sub, sub_p, model == "mclp", time_limit_s, mip_rel_gap
+            sub, sub_p, model == "mclp", time_limit_s, mip_rel_gap, cutoff=cutoff
         )
         m_sites = np.concatenate([fixed_in, sub_sites])
         m_value = inst.saving(m_sites) if out.x is not None else -np.inf
         restricted_bound = fixed_value + sub_bound if np.isfinite(sub_bound) else np.inf
-        note = f"{milp_note(out, time_limit_s)}; {note}"
-        milp_optimal = out.status == 0
+        note = f"{milp_note(out, time_limit_s, cutoff=cutoff is not None)}; {note}"
+        milp_optimal = out.status == 0 or (cutoff is not None and out.status == 2)
         fixed_kind = "HiGHS dual bound" + (" after Lagrangian fixing" if lam is not None else "")
+        if cutoff is not None and out.status == 2:
+            fixed_kind = "HiGHS: no site set beats the incumbent by the MIP gap" + (
+                " (after Lagrangian fixing)" if lam is not None else ""
+            )
     optimal = milp_optimal and not np.isfinite(m_value)
     if np.isfinite(m_value):
         if m_value >= value - tol:
