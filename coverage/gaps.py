@@ -388,22 +388,114 @@ def candidates_in_gaps(
     """Network nodes inside gap zones, thinned to one per ``spacing_m`` grid cell.
 
     Used when the planner gives no candidate layer: every suggested site is then a street
-    corner in an underserved place, which is where a new facility could actually open.  The
-    zones are looked up through a spatial index (nodes against each zone's own outline), never
-    through one union of all outlines.
+    corner in an underserved place, which is where a new facility could actually open.  Each
+    cell keeps its first node (in node order) strictly inside a zone outline, and the first
+    ``max_sites`` cells in that order are kept.
+
+    How: nodes are visited in node order, in chunks, and the visit stops once ``max_sites``
+    cells are found (a later node can only add a later cell).  A chunk's nodes are paired with
+    the zones whose bounding box holds them through a grid of the zones' boxes, then tested
+    with ``contains_xy`` on the prepared outlines: no shapely point is built and no union of
+    all outlines either, so time and memory stay linear in the nodes.
     """
-    if len(zones.geometry) == 0:
-        return np.zeros((0, 2))
     geoms = np.asarray(zones.geometry)
-    tree = shapely.STRtree(geoms)
-    pts = shapely.points(net.node_xy)
-    node, _ = tree.query(pts, predicate="within")
-    inside = np.zeros(net.n_nodes, dtype=bool)
-    inside[node] = True
-    xy = net.node_xy[inside]
-    if len(xy) == 0:
-        return xy
-    cell = np.floor(xy / spacing_m).astype(np.int64)
-    _, first = np.unique(cell, axis=0, return_index=True)
+    if len(geoms) == 0 or max_sites <= 0:
+        return np.zeros((0, 2))
+    boxes = _ZoneBoxes(geoms)
+    xy_all = net.node_xy
+    lo = np.floor(xy_all.min(axis=0) / spacing_m).astype(np.int64)
+    ny = int(np.floor(xy_all[:, 1].max() / spacing_m)) - int(lo[1]) + 1
+    found: list[np.ndarray] = []
+    n_cells = 0
+    for start in range(0, net.n_nodes, _NODE_CHUNK):
+        xy = xy_all[start : start + _NODE_CHUNK]
+        inside = start + np.flatnonzero(boxes.contains(xy))
+        if len(inside) == 0:
+            continue
+        found.append(inside)
+        if n_cells + len(inside) >= max_sites:  # cheap bound first, then the exact count
+            n_cells = len(np.unique(_cell_keys(xy_all[np.concatenate(found)], spacing_m, lo, ny)))
+            if n_cells >= max_sites:
+                break
+        else:
+            n_cells += len(inside)
+    if not found:
+        return np.zeros((0, 2))
+    xy = xy_all[np.concatenate(found)]
+    _, first = np.unique(_cell_keys(xy, spacing_m, lo, ny), return_index=True)
     chosen = xy[np.sort(first)]
     return chosen[:max_sites]
+
+
+#: Nodes per chunk of :func:`candidates_in_gaps`.
+_NODE_CHUNK = 1 << 17
+
+
+def _cell_keys(xy: np.ndarray, spacing_m: float, lo: np.ndarray, ny: int) -> np.ndarray:
+    """One integer per ``spacing_m`` cell (cells counted from ``lo``, ``ny`` rows)."""
+    cell = np.floor(xy / spacing_m).astype(np.int64) - lo
+    return np.asarray(cell[:, 0] * ny + cell[:, 1])
+
+
+class _ZoneBoxes:
+    """Zone outlines binned by bounding box into a uniform grid, to test many points at once.
+
+    A point is tested only against the zones whose box holds it; the test is GEOS's
+    ``contains_xy`` on the prepared outline (strictly inside: a point on the outline is out,
+    as with ``within``).
+    """
+
+    def __init__(self, geoms: np.ndarray) -> None:
+        bounds = shapely.bounds(geoms)
+        keep = np.flatnonzero(np.isfinite(bounds).all(axis=1))  # empty outlines hold nothing
+        self.geoms = geoms
+        self.zone = keep
+        self.bounds = bounds[keep]
+        if len(keep) == 0:
+            return
+        shapely.prepare(geoms[keep])
+        b = self.bounds
+        self.x0, self.y0 = float(b[:, 0].min()), float(b[:, 1].min())
+        self.extent = (self.x0, self.y0, float(b[:, 2].max()), float(b[:, 3].max()))
+        w, h = float(b[:, 2].max()) - self.x0, float(b[:, 3].max()) - self.y0
+        # cells about the size of a typical zone, at most about 4 million of them
+        side = np.maximum(b[:, 2] - b[:, 0], b[:, 3] - b[:, 1])
+        self.cell = max(float(np.median(side)), np.sqrt(w * h / 4e6), 1e-9)
+        self.nx, self.ny = int(w // self.cell) + 1, int(h // self.cell) + 1
+        i0, j0 = self._ij(b[:, 0], b[:, 1])
+        i1, j1 = self._ij(b[:, 2], b[:, 3])
+        wi = i1 - i0 + 1
+        counts = wi * (j1 - j0 + 1)
+        owner = np.repeat(np.arange(len(b)), counts)
+        k = np.arange(len(owner)) - np.repeat(np.cumsum(counts) - counts, counts)
+        key = (i0[owner] + k % wi[owner]) * self.ny + j0[owner] + k // wi[owner]
+        order = np.argsort(key, kind="stable")
+        self.members = owner[order]
+        self.indptr = np.searchsorted(key[order], np.arange(self.nx * self.ny + 1))
+
+    def _ij(self, x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        i = np.clip(np.floor((x - self.x0) / self.cell), 0, self.nx - 1).astype(np.int64)
+        j = np.clip(np.floor((y - self.y0) / self.cell), 0, self.ny - 1).astype(np.int64)
+        return i, j
+
+    def contains(self, xy: np.ndarray) -> np.ndarray:
+        """Whether each point lies strictly inside any zone outline."""
+        out = np.zeros(len(xy), dtype=bool)
+        if len(self.zone) == 0:
+            return out
+        x, y = xy[:, 0], xy[:, 1]
+        b = self.bounds
+        x0, y0, x1, y1 = self.extent
+        near = np.flatnonzero((x >= x0) & (x <= x1) & (y >= y0) & (y <= y1))
+        i, j = self._ij(x[near], y[near])
+        cell = i * self.ny + j
+        lo = self.indptr[cell]
+        counts = self.indptr[cell + 1] - lo
+        pt = np.repeat(near, counts)
+        zb = self.members[np.repeat(lo - np.cumsum(counts) + counts, counts) + np.arange(len(pt))]
+        px, py = x[pt], y[pt]
+        hit = (px >= b[zb, 0]) & (px <= b[zb, 2]) & (py >= b[zb, 1]) & (py <= b[zb, 3])
+        pt, zb = pt[hit], zb[hit]
+        inside = shapely.contains_xy(self.geoms[self.zone[zb]], x[pt], y[pt])
+        out[pt[inside]] = True
+        return out

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import networkx as nx
 import numpy as np
 import pytest
@@ -140,3 +142,46 @@ def test_candidates_lie_in_zones(grid_case):
     assert shapely.contains_xy(area, xy[:, 0], xy[:, 1]).all()
     cells = np.floor(xy / 200.0).astype(int)
     assert len(np.unique(cells, axis=0)) == len(xy)
+
+
+def _candidates_brute(net, zones, spacing_m: float, max_sites: int) -> np.ndarray:
+    """Every node against every outline (GEOS ``within``), thinned by a plain loop."""
+    pts = shapely.points(net.node_xy)
+    inside = np.zeros(net.n_nodes, dtype=bool)
+    for g in zones.geometry:
+        inside |= shapely.within(pts, g)
+    seen: set[tuple[int, int]] = set()
+    out = []
+    for k in np.flatnonzero(inside):
+        cell = tuple(np.floor(net.node_xy[k] / spacing_m).astype(int).tolist())
+        if cell not in seen:
+            seen.add(cell)
+            out.append(net.node_xy[k])
+    return np.array(out).reshape(-1, 2)[:max_sites]
+
+
+@pytest.mark.parametrize(
+    ("spacing_m", "max_sites", "chunk"), [(200.0, 2000, None), (150.0, 25, 97)]
+)
+def test_candidates_equal_a_brute_force(grid_case, monkeypatch, spacing_m, max_sites, chunk):
+    import coverage.gaps as gaps_mod
+
+    net, zones, *_ = grid_case
+    if chunk is not None:  # small chunks: the early stop after max_sites cells is exercised
+        monkeypatch.setattr(gaps_mod, "_NODE_CHUNK", chunk)
+    got = candidates_in_gaps(net, zones, spacing_m=spacing_m, max_sites=max_sites)
+    want = _candidates_brute(net, zones, spacing_m, max_sites)
+    assert len(want) > 0
+    np.testing.assert_array_equal(got, want)
+
+
+def test_candidates_ignore_empty_outlines(grid_case):
+    net, zones, *_ = grid_case
+    geoms = np.array([shapely.Polygon() for _ in zones.geometry], dtype=object)
+    empty = replace(zones, geometry=geoms)
+    assert candidates_in_gaps(net, empty).shape == (0, 2)
+    one = replace(zones, geometry=np.concatenate([geoms[:-1], zones.geometry[:1]]))
+    np.testing.assert_array_equal(
+        candidates_in_gaps(net, one, max_sites=50),
+        _candidates_brute(net, replace(zones, geometry=zones.geometry[:1]), 200.0, 50),
+    )
