@@ -128,8 +128,7 @@ def dask_client(target: DaskTarget) -> Iterator[Client]:
     """A client of a new local cluster (closed on exit) or of a running scheduler.
 
     The local cluster runs one single-threaded worker process per core (or ``N``): the
-    searches hold the GIL for part of their time, so processes, not threads.  No dashboard,
-    so that several runs on one machine never fight over its port.
+    searches hold the GIL for part of their time, so processes, not threads.
     """
     from distributed import Client, LocalCluster
 
@@ -140,7 +139,10 @@ def dask_client(target: DaskTarget) -> Iterator[Client]:
                 n_workers=n,
                 threads_per_worker=1,
                 processes=True,
-                dashboard_address=None,
+                # the scheduler's HTTP server (health, metrics) on a free port, no dashboard:
+                # several runs on one machine never fight over port 8787
+                dashboard_address=":0",
+                scheduler_kwargs={"dashboard": False},
             ) as cluster,
             Client(cluster) as client,
         ):

@@ -44,6 +44,8 @@ log = logging.getLogger(__name__)
 #: Target residents per tile when the tiles are not counted by the caller: a partition of this
 #: size snaps and routes in well under a second and ships a few megabytes.
 RESIDENTS_PER_TILE = 20_000
+#: Segments per quarter circle of the halo's round ends.
+_QUAD_SEGS = 8
 
 
 @dataclass(frozen=True, eq=False)
@@ -128,7 +130,11 @@ def halo_edges(
     if len(pts) == 0:
         return np.zeros(0, dtype=np.int64)
     tree = tree if tree is not None else shapely.STRtree(net.edge_geometries())
-    zone = shapely.buffer(shapely.convex_hull(shapely.multipoints(pts)), float(halo_m))
+    # a buffer's round ends are polygons whose vertices lie on the circle and whose chords cut
+    # inside it: widen it so the chords lie outside, or edges at the halo's rim go missing
+    reach = float(halo_m) / math.cos(math.pi / (4 * _QUAD_SEGS)) + 1e-6 * float(halo_m) + 1e-6
+    hull = shapely.convex_hull(shapely.multipoints(pts))
+    zone = shapely.buffer(hull, reach, quad_segs=_QUAD_SEGS)
     hit = tree.query(zone, predicate="intersects")
     return np.unique(np.asarray(hit, dtype=np.int64))
 
