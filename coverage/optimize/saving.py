@@ -189,6 +189,45 @@ def _saving_milp(
     return out, sites, offset - cutoff_bound(out, min_cutoff)[0], build_s
 
 
+def _kernel_search(
+    inst: SavingInstance,
+    p: int,
+    lam: np.ndarray,
+    sites: np.ndarray,
+    value: float,
+    *,
+    time_limit_s: float,
+    mip_rel_gap: float,
+    tol: float,
+) -> tuple[np.ndarray, float, float]:
+    """Better MCLP sites from a small MILP over the candidates the Lagrangian rates best.
+
+    The subgradient's sites and interchange stop a little short of the optimum (0.04% on the
+    westlake instance), and how many sites Lagrangian fixing can rule out, and how soon HiGHS
+    can close the gap with the incumbent as its cutoff, both depend on that last bit.  The
+    optimum mostly uses candidates with high Lagrangian scores ``g_j``, so HiGHS on the
+    incumbent's sites plus the ``3 p`` best-scored candidates (a "kernel" [Angelelli et al.
+    2010]) usually finds it in a fraction of a second.  Returns (sites, value, seconds).
+    """
+    t0 = time.perf_counter()
+    g = np.asarray(inst.cand_matrix @ lam)
+    useful = inst.useful_candidates()
+    k = min(3 * p, useful.size)
+    top = useful[np.argsort(-g[useful], kind="stable")[:k]]
+    kernel = np.union1d(top, sites)
+    if kernel.size >= useful.size:
+        return sites, value, 0.0  # the kernel would be the whole model
+    out, k_sites, _, _ = _saving_milp(
+        inst.restrict(kernel), p, True, time_limit_s, mip_rel_gap, cutoff=value + tol
+    )
+    if out.x is not None:
+        k_value = inst.saving(k_sites)
+        if k_value > value + tol:
+            logger.info("kernel search (%d candidates): %.6g -> %.6g", kernel.size, value, k_value)
+            sites, value = k_sites, k_value
+    return sites, value, time.perf_counter() - t0
+
+
 def solve_saving(
     problem: CoverageProblem,
     model: str,
@@ -271,6 +310,19 @@ def solve_saving(
             bound, bound_kind = lag.bound, "Lagrangian relaxation (subgradient)"
         if lag.value > value + tol:
             sites, source, value = lag.sites, "lagrangian+swap", lag.value
+        if value < bound - tol:
+            k_sites, k_value, _ = _kernel_search(
+                inst,
+                p,
+                lag.multipliers,
+                sites,
+                value,
+                time_limit_s=min(time_limit_s / 4, 5.0),
+                mip_rel_gap=mip_rel_gap,
+                tol=tol,
+            )
+            if k_value > value + tol:
+                sites, source, value = k_sites, "kernel milp", k_value
         heur_s = time.perf_counter() - t0
         note = f"{source} in {heur_s * 1000:.0f} ms"
     lam = None if lag is None else lag.multipliers
