@@ -46,16 +46,58 @@ OSM_SOURCE = "Street network: © OpenStreetMap contributors, ODbL 1.0 (openstree
 
 
 class Progress:
-    """Step lines with elapsed seconds on stderr; silent with --quiet or in CI."""
+    """Step lines with elapsed seconds on stderr; silent with --quiet or in CI.
 
-    def __init__(self, enabled: bool) -> None:
+    Counted stages (layers routed, partitions done on Dask) are a bar on a terminal (tqdm) and
+    a line at every tenth otherwise, so a log file gets a few lines, not one per partition.
+    """
+
+    def __init__(self, enabled: bool, *, bars: bool | None = None) -> None:
         self.enabled = enabled
+        self.bars = sys.stderr.isatty() if bars is None else bars
         self.t0 = time.perf_counter()
+        self._bar: Any = None
+        self._stage: str | None = None
+        self._said = -1
 
     def __call__(self, text: str) -> None:
         """Show one step."""
-        if self.enabled:
-            print(f"[{time.perf_counter() - self.t0:6.1f}s] {text}", file=sys.stderr, flush=True)
+        if not self.enabled:
+            return
+        line = f"[{time.perf_counter() - self.t0:6.1f}s] {text}"
+        if self._bar is not None:  # above the bar, which stays
+            self._bar.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
+    def count(self, stage: str, done: int, total: int) -> None:
+        """Show that ``done`` of ``total`` items of ``stage`` are finished."""
+        if not self.enabled or total <= 0:
+            return
+        if stage != self._stage:
+            self._close()
+            self._stage, self._said = stage, -1
+        if self.bars:
+            if self._bar is None:
+                from tqdm import tqdm
+
+                self._bar = tqdm(total=total, desc=stage, file=sys.stderr, leave=False)
+            self._bar.n = done
+            self._bar.refresh()
+        elif total >= 10:  # fewer items have a step line each already
+            tenth = done * 10 // total
+            if tenth > self._said:
+                self._said = tenth
+                elapsed = time.perf_counter() - self.t0
+                print(f"[{elapsed:6.1f}s]   {stage}: {done}/{total}", file=sys.stderr, flush=True)
+        if done >= total:
+            self._close()
+
+    def _close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()
+            self._bar = None
+        self._stage = None
 
 
 def version() -> str:
@@ -223,6 +265,12 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         metavar="DIR",
         help="network cache (default: $SERVICECIRCLE_CACHE or ~/.cache/servicecircle/networks)",
+    )
+    out.add_argument(
+        "--dask",
+        metavar="local[:N]|tcp://HOST:PORT",
+        help="snap and route per 街道 (or tile) on a Dask cluster: a local one of N worker "
+        "processes, or a running scheduler (see docs/dask.md); the numbers are the same",
     )
     g = out.add_mutually_exclusive_group()
     g.add_argument("--quiet", action="store_true", help="no progress lines")
@@ -716,19 +764,29 @@ def prepare(
     )
 
 
-def analyse_prepared(prepared: Prepared, *, progress: Progress, inputs: Any = None) -> Any:
-    """The batch analysis of a prepared study (``inputs``: an edited facility set of it)."""
+def analyse_prepared(
+    prepared: Prepared, *, progress: Progress, inputs: Any = None, dask: str | None = None
+) -> Any:
+    """The batch analysis of a prepared study (``inputs``: an edited facility set of it).
+
+    ``dask`` (``local[:N]`` or ``tcp://HOST:PORT``) runs the snap and route stages per
+    partition on a Dask cluster; the result is the same (coverage.distributed).
+    """
     from coverage.analysis import analyse
 
-    return analyse(
-        prepared.net,
-        prepared.inputs if inputs is None else inputs,
-        title=prepared.plan.title,
-        options=prepared.options,
-        synthetic=prepared.synthetic,
-        sources=prepared.sources,
-        progress=progress,
-    )
+    kwargs = {
+        "title": prepared.plan.title,
+        "options": prepared.options,
+        "synthetic": prepared.synthetic,
+        "sources": prepared.sources,
+        "progress": progress,
+    }
+    study = prepared.inputs if inputs is None else inputs
+    if dask:
+        from coverage.distributed import analyse_on_dask
+
+        return analyse_on_dask(prepared.net, study, dask=dask, **kwargs)
+    return analyse(prepared.net, study, **kwargs)
 
 
 def write_outputs(result: Any, work: Path, *, plan: Plan, formats: list[str]) -> dict:
@@ -760,6 +818,7 @@ def execute(
     formats: list[str],
     cache_dir: Path | None,
     work: Path,
+    dask: str | None = None,
 ) -> dict:
     """Read, route, analyse and write every output into ``work`` (the temporary folder)."""
     prepared = prepare(
@@ -769,7 +828,7 @@ def execute(
         synthetic=synthetic,
         cache_dir=cache_dir,
     )
-    result = analyse_prepared(prepared, progress=progress)
+    result = analyse_prepared(prepared, progress=progress, dask=dask)
     progress("writing map, report and GIS layers")
     return write_outputs(result, work, plan=plan, formats=formats)
 
@@ -1071,6 +1130,10 @@ def _main(args: argparse.Namespace, progress: Progress) -> int:
             return _serve(args, progress)
         # every option is checked before any work: a typo costs a second, not a network build
         formats = parse_formats(args.formats)
+        if args.dask:
+            from coverage.distributed import parse_dask
+
+            parse_dask(args.dask)  # a typo is one line now, not after the network is built
         if args.command == "demo":
             plan, coords_by_layer = None, dict[str, str]()
             merge(Plan(), **_common_overrides(args)).check_options()
@@ -1091,6 +1154,7 @@ def _main(args: argparse.Namespace, progress: Progress) -> int:
                 formats=formats,
                 cache_dir=args.cache_dir,
                 work=work,
+                dask=args.dask,
             )
     except InputError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -15,7 +15,7 @@ import functools
 import logging
 import time
 import weakref
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -36,6 +36,7 @@ from coverage.metrics import (
     layers_covered,
 )
 from coverage.optimize import CoverageProblem, Method, Model, solve
+from coverage.progress import Progress, count
 from coverage.result import DataChecks, StudyResult, SuggestionRun
 from coverage.schema import (
     FACILITY_COLUMNS,
@@ -65,7 +66,6 @@ from layers.spec import LayerSpec
 
 log = logging.getLogger(__name__)
 
-Progress = Callable[[str], None]
 #: Said in every output's sources when a layer comes from OSM tags (translated in maps/).
 PROXY_SOURCE_LINE = "Facility layers from OpenStreetMap tags (proxies, see data/osm_tags.toml)"
 
@@ -113,6 +113,10 @@ class _Clock:
         log.info(text)
         if self.progress is not None:
             self.progress(text)
+
+    def count(self, stage: str, done: int, total: int) -> None:
+        """Items of a stage done so far (a bar on a terminal)."""
+        count(self.progress, stage, done, total)
 
     @contextmanager
     def stage(self, name: str) -> Iterator[None]:
@@ -457,7 +461,8 @@ def route_study(
         )
 
     layers: dict[str, LayerState] = {}
-    for kind in kinds:
+    for i, kind in enumerate(kinds):
+        clock.count("routing layers", i, len(kinds))
         n_fac = len(inputs.facilities[kind])
         say(
             f"{specs[kind].label_en}: routing {len(residents.frame):,} residents to "
@@ -467,7 +472,7 @@ def route_study(
             layers[kind] = route_layer(
                 net, residents, specs[kind], inputs.facilities[kind], max_snap_m=opts.max_snap_m
             )
-
+    clock.count("routing layers", len(kinds), len(kinds))
     return Routed(residents, layers)
 
 
@@ -528,12 +533,14 @@ def analyse(
 
     zones: dict[str, GapZones] = {}
     sa_rows: list[dict[str, Any]] = []
-    for kind in kinds:
+    for i, kind in enumerate(kinds):
+        clock.count("service areas and gap zones", i, len(kinds))
         clock.step(f"{specs[kind].label_en}: service areas and gap zones")
         with clock.stage(f"service_areas_{kind}"):
             sa_rows += _service_area_rows(net, layers[kind], opts)
         with clock.stage(f"gaps_{kind}"):
             zones[kind] = layer_gaps(net, residents, layers[kind])
+    clock.count("service areas and gap zones", len(kinds), len(kinds))
 
     loads: dict[str, Any] = {}
     for kind in kinds:

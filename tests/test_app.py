@@ -548,6 +548,7 @@ def _residents_without(inp: Path, tmp: Path, column: str) -> Path:
             lambda inp, tmp: ["--layer-columns", "canteen:capacity=床位"],
             "--layer-columns canteen:capacity=",
         ),
+        (lambda inp, tmp: ["--dask", "tcp//10.0.0.5:8786"], "--dask: 'tcp//10.0.0.5:8786'"),
     ],
 )
 def test_options_checked_before_the_network_is_read(demo_inputs, tmp_path, extra, words):
@@ -624,3 +625,24 @@ def test_run_on_the_demo_inputs_is_synthetic_and_coords_names_are_checked(demo, 
     s = json.loads((tmp_path / "syn" / "summary.json").read_text(encoding="utf-8"))
     assert s["synthetic"] is True
     assert not any("OpenStreetMap" in line for line in s["sources"])
+
+
+def test_demo_on_a_local_dask_cluster_gives_the_same_summary(demo, tmp_path):
+    """``--dask local:2``: snap and route per partition on two worker processes, same numbers.
+
+    The status text of a suggestion carries the solver's milliseconds, so it is compared
+    without them; every number is compared as it is.
+    """
+    r = cli("demo", "--out", tmp_path / "d", "--dask", "local:2", "--verbose")
+    assert r.returncode == 0, r.stderr
+    assert "partition" in r.stderr  # the partitions done / total are said
+    got = json.loads((tmp_path / "d" / "summary.json").read_text(encoding="utf-8"))
+    want = json.loads((demo / "summary.json").read_text(encoding="utf-8"))
+
+    def numbers(s: dict) -> dict:
+        s = {k: v for k, v in s.items() if k != "timings_s"}
+        for run in s["suggestions"].values():
+            run["status"] = re.sub(r"\d+ ms", "ms", run["status"])
+        return s
+
+    assert numbers(got) == numbers(want)
