@@ -5,10 +5,11 @@ Run: ``python -m bench.bench_map`` (1M nodes, 1M residents: about 4 GB and a few
 grid.  A seeded synthetic grid (:mod:`bench.synthetic`) with 4 facility layers x 3 thresholds
 (inputs as in :mod:`bench.bench_coverage`) is analysed once; then
 
-* the map of every resident, which is above the hexagon threshold, so residents are summed to
-  H3 hexagons (:func:`coverage.aggregate.resident_hexes`), and
+* the map of every resident, which is above the hexagon threshold
+  (:data:`maps.coverage_map.AGGREGATE_ABOVE`), so residents are summed to H3 hexagons
+  (:func:`coverage.aggregate.resident_hexes`), and
 * the anchor, measured in the same run: the first 50k residents of the same result drawn one
-  point each (as every study below the threshold is)
+  point each (as every study below the threshold is; forced here, 50k is above it)
 
 are written with ``basemap="none"`` and opened in headless Chromium (``tests/chromium.py``).
 Printed: file size (MB), the bytes per part of the page (Leaflet, each kind's layers, the walk
@@ -97,12 +98,18 @@ def open_time_s(path: Path, *, repeat: int) -> float:
     return statistics.median(times)
 
 
-def measure(result: Any, path: Path, label: str, *, repeat: int) -> tuple[float, float]:
-    """Render, print size, parts and open time; return (MB, seconds)."""
-    from maps.coverage_map import render_map
+def measure(
+    result: Any, path: Path, label: str, *, repeat: int, points: bool = False
+) -> tuple[float, float]:
+    """Render, print size, parts and open time; return (MB, seconds).
 
+    ``points``: every resident drawn one point each, whatever their number.
+    """
+    from maps.coverage_map import AGGREGATE_ABOVE, render_map
+
+    above = len(result.residents) if points else AGGREGATE_ABOVE
     t = time.perf_counter()
-    render_map(result, path, basemap="none", force=True)
+    render_map(result, path, basemap="none", force=True, aggregate_above=above)
     render_s = time.perf_counter() - t
     mb = path.stat().st_size / 1e6
     page = path.read_text(encoding="utf-8")
@@ -133,6 +140,7 @@ def main() -> None:
             folder / "map_anchor.html",
             f"anchor: first {ANCHOR_RESIDENTS:,} residents drawn one point each",
             repeat=args.repeat,
+            points=True,
         )
         mb, s = measure(
             result, folder / "map.html", "every resident, summed to hexagons", repeat=args.repeat

@@ -80,16 +80,24 @@ SIMPLIFY_DEG: Final = 5e-6
 #: Coordinates are written with 6 decimals (about 0.1 m).
 DECIMALS: Final = 6
 #: Studies with more resident units than this draw them summed to H3 hexagons (one polygon per
-#: cell and kind) instead of one point each: 50k points are about 40 MB of page and open in
-#: seconds; 1M points wrote 569 MB that no browser opens.
-AGGREGATE_ABOVE: Final = 50_000
-#: Streets drawn at most: above, the longest are kept (about 33 bytes of page each, so 100k is
-#: 3 MB); a real district has tens of thousands, a city-sized grid of 1M nodes 1.8M.
-MAX_STREETS: Final = 100_000
+#: cell and kind) instead of one point each.  A point costs about 340 bytes of page per kind
+#: (its popup fields): 10k residents and 4 kinds are about 14 MB, 50k were 68 MB and 11 s to
+#: open in Chromium, 1M wrote 569 MB that no browser opens.
+AGGREGATE_ABOVE: Final = 10_000
+#: Streets drawn at most: above, the longest are kept (about 30 bytes of page each, so 50k are
+#: 1.5 MB and about 1 s of drawing); a real district has tens of thousands, a city-sized grid of
+#: 1M nodes 1.8M.
+MAX_STREETS: Final = 50_000
 #: Vertices per polygon layer at most (service areas, gaps of one kind): above, the layer is
 #: simplified more coarsely (up to :data:`MAX_SIMPLIFY_DEG`) until it fits, so a city's rings
 #: and thousands of gap zones stay a few MB.
 MAX_POLYGON_COORDS: Final = 60_000
+#: Gap zones drawn per kind at most, the worst first (by ``gap_id``): a city-sized study finds
+#: thousands, most of them a few residents wide, and each costs about 1 kB of page.
+MAX_GAPS: Final = 1_000
+#: Above this many streets (or when residents are summed to hexagons) the walk network is drawn
+#: on a canvas: 100k streets as SVG took 4.7 s to open in Chromium, on a canvas 0.3 s.
+CANVAS_STREETS: Final = 30_000
 MAX_SIMPLIFY_DEG: Final = 1e-4
 
 #: Stacking of the overlays, independent of the order in which layers are toggled on.
@@ -674,6 +682,30 @@ def _ring_codes(cells: gpd.GeoDataFrame, *, gcj02: bool) -> list[list[int]]:
     return [values[2 * a : 2 * b] for a, b in itertools.pairwise(starts.tolist())]
 
 
+class PaneCanvas(MacroElement):
+    """Draw every vector layer of one pane on a canvas instead of SVG.
+
+    Leaflet picks a pane's renderer once, from ``map._paneRenderers``; setting it before any
+    layer of the pane is built makes them all canvas.  The pane keeps ``pointer-events: none``,
+    so the canvas never catches a click meant for the layers below (used for the
+    non-interactive walk network).
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+        {{ this._parent.get_name() }}._paneRenderers[{{ this.pane | tojson }}] =
+          L.canvas({ pane: {{ this.pane | tojson }} });
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, pane: str) -> None:
+        super().__init__()
+        self._name = "PaneCanvas"
+        self.pane = pane
+
+
 class HexRings(MacroElement):
     """The hexagon rings shared by every kind's hexagon layer (``sc_hex_xy``), in the header."""
 
@@ -811,6 +843,10 @@ def _gap_layer(
     if gaps.empty:
         log.info("no gap zones for %s: no gap layer drawn", spec.kind)
         return None
+    total = len(gaps)
+    if total > MAX_GAPS:  # gap_id 1 is the worst: the first ones matter most
+        gaps = gaps.iloc[:MAX_GAPS]
+        log.info("gaps %s: the %d worst of %d gap zones drawn", spec.kind, MAX_GAPS, total)
     label = spec.label(lang)
     people = [i18n.fmt_people(float(v)) for v in gaps["uncovered_population"]]
     props: dict[str, list[Any]] = {
@@ -829,7 +865,12 @@ def _gap_layer(
     frame = _frame(
         gaps, props, gcj02=gcj02, layer=f"gaps {spec.kind}", max_coords=MAX_POLYGON_COORDS
     )
-    group = _group(label, text("gaps", lang), show=show)
+    name = (
+        text("gaps", lang)
+        if total == len(gaps)
+        else text("gaps_worst", lang, n=len(gaps), total=total)
+    )
+    group = _group(label, name, show=show)
     _add_geojson(
         group,
         frame,
@@ -868,8 +909,14 @@ def choropleth_class(rate: float) -> int:
 
 
 def _area_layers(
-    result: StudyResult, spec: LayerSpec, lang: str, *, gcj02: bool
+    result: StudyResult, spec: LayerSpec, lang: str, *, gcj02: bool, skip_hex: bool = False
 ) -> list[PanelGroup]:
+    """One choropleth per level of ``result.areas``.
+
+    ``skip_hex``: the H3 level is left out (residents are drawn summed to hexagons, which show
+    the same covered share at the same or a finer grain: a second copy of thousands of cells
+    per kind would double the page).
+    """
     areas = result.areas
     col = f"coverage_{spec.kind}"
     if areas.empty or col not in areas:
@@ -879,6 +926,9 @@ def _area_layers(
     for level in ("street", "community", "hex"):
         part = areas[areas["level"] == level]
         if part.empty:
+            continue
+        if level == "hex" and skip_hex:
+            log.info("areas %s: hexagon choropleth left out (residents are in hexagons)", spec.kind)
             continue
         rates = part[col].to_numpy(dtype=float)
         pops = part[f"population_{spec.kind}"].to_numpy(dtype=float)
@@ -1414,7 +1464,7 @@ def _kind_groups(
         residents,
         _service_area_layer(result, spec, lang, gcj02=gcj02, show=show),
         _gap_layer(result, spec, lang, gcj02=gcj02, show=show),
-        *_area_layers(result, spec, lang, gcj02=gcj02),
+        *_area_layers(result, spec, lang, gcj02=gcj02, skip_hex=hexes is not None),
     ]
     return [g for g in layers if g is not None]
 
@@ -1469,6 +1519,8 @@ def build_map(
     for group in targets:
         group.add_to(m)
     streets, street_kinds = _street_data(result, gcj02=gcj02)
+    if streets is not None and (hexes is not None or len(streets["xy"]) > CANVAS_STREETS):
+        m.add_child(PaneCanvas("sc-streets"), name="sc_streets_canvas")
     sections = []
     for i, (kind, spec) in enumerate(result.specs.items()):
         rows = []

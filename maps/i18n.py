@@ -115,6 +115,10 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
         "its population and mean minutes",
     ),
     "covered_share": ("目标时间内人口占比", "share within the goal"),
+    "gaps_worst": (
+        "服务缺口（最严重的 {n} 处，共 {total} 处）",
+        "service gaps (worst {n} of {total})",
+    ),
     "legend_unsnapped_facility": (
         "空心：离路网过远的设施（不参与计算）",
         "hollow: facility too far from any street (serves no one)",
