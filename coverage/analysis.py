@@ -719,7 +719,7 @@ def _facilities_frame(
 _RESIDENT_BASE: weakref.WeakKeyDictionary[ResidentState, dict[bool, gpd.GeoDataFrame]] = (
     weakref.WeakKeyDictionary()
 )
-_LAYER_COLUMNS: weakref.WeakKeyDictionary[LayerState, tuple[Any, dict[str, np.ndarray]]] = (
+_LAYER_COLUMNS: weakref.WeakKeyDictionary[LayerState, tuple[Any, dict[str, pd.Series]]] = (
     weakref.WeakKeyDictionary()
 )
 
@@ -740,10 +740,14 @@ def _resident_base(residents: ResidentState, has_streets: bool) -> gpd.GeoDataFr
     return hit
 
 
-def _layer_columns(layer: LayerState, zones: GapZones) -> dict[str, np.ndarray]:
-    """One layer's columns of the residents table (kept while the layer state lives)."""
+def _layer_columns(layer: LayerState, zones: GapZones, index: pd.Index) -> dict[str, pd.Series]:
+    """One layer's columns of the residents table (kept while the layer state lives).
+
+    Kept as pandas columns, so the text of the facility ids is converted to pandas' string
+    type once per layer state, not on every studio edit of another layer.
+    """
     hit = _LAYER_COLUMNS.get(layer)
-    if hit is not None and hit[0] is zones:
+    if hit is not None and hit[0] is zones and hit[1][f"gap_{layer.kind}"].index is index:
         return hit[1]
     kind = layer.kind
     cols = {
@@ -752,8 +756,9 @@ def _layer_columns(layer: LayerState, zones: GapZones) -> dict[str, np.ndarray]:
         f"covered_{kind}": is_covered(layer.minutes, layer.spec.headline_min),
         f"gap_{kind}": np.asarray(zones.label),
     }
-    _LAYER_COLUMNS[layer] = (zones, cols)
-    return cols
+    series = {c: pd.Series(v, index=index, name=c, copy=False) for c, v in cols.items()}
+    _LAYER_COLUMNS[layer] = (zones, series)
+    return series
 
 
 def _residents_frame(
@@ -770,7 +775,7 @@ def _residents_frame(
     2SFCA scores, ``layers_covered`` and the minutes after suggestions.
     """
     base = _resident_base(residents, has_streets)
-    per_layer = {k: _layer_columns(layer, zones[k]) for k, layer in layers.items()}
+    per_layer = {k: _layer_columns(layer, zones[k], base.index) for k, layer in layers.items()}
     cols: dict[str, Any] = {}
     for kind, c in per_layer.items():
         for key in ("minutes", "facility", "covered"):

@@ -43,23 +43,37 @@ class Nearest:
 
 
 def _graph_with_sources(net: WalkNetwork, sources: Snapped, ids: np.ndarray) -> sp.csr_matrix:
-    """Node graph plus one virtual node per source (``n_nodes + k``), edges out of it only."""
-    adj = net.adjacency.tocoo()
+    """Node graph plus one virtual node per source (``n_nodes + k``), edges out of it only.
+
+    The virtual rows are appended to the network's CSR arrays as they are (no COO round trip,
+    which re-sorts every edge of a city network on each studio edit).
+    """
+    adj = net.adjacency
     n = net.n_nodes
+    k = len(ids)
     e = sources.edge[ids]
     off = sources.offset_m[ids]
     acc = sources.access_m[ids]
-    virt = n + np.arange(len(ids))
     eu, ev = net.edge_u[e], net.edge_v[e]
     w_u = acc + off
     w_v = acc + (net.edge_length_m[e] - off)
     loop = eu == ev  # a closed way: both ends are one node, reached the shorter way round
     w_u = np.where(loop, np.minimum(w_u, w_v), w_u)
-    rows = np.concatenate([adj.row, virt, virt[~loop]])
-    cols = np.concatenate([adj.col, eu, ev[~loop]])
-    w = np.concatenate([adj.data, w_u, w_v[~loop]])
-    size = n + len(ids)
-    return sp.csr_matrix((w, (rows, cols)), shape=(size, size))
+    per_row = np.where(loop, 1, 2)
+    # row r of the virtual block: (eu, w_u), then (ev, w_v) unless a loop
+    cols = np.column_stack([eu, ev]).ravel()
+    w = np.column_stack([w_u, w_v]).ravel()
+    keep = np.column_stack([np.ones(k, dtype=bool), ~loop]).ravel()
+    indptr = np.concatenate([adj.indptr, adj.indptr[-1] + np.cumsum(per_row)])
+    size = n + k
+    return sp.csr_matrix(
+        (
+            np.concatenate([adj.data, w[keep]]),
+            np.concatenate([adj.indices, cols[keep]]),
+            indptr,
+        ),
+        shape=(size, size),
+    )
 
 
 def _same_edge(
