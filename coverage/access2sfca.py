@@ -30,11 +30,21 @@ References: Luo & Wang 2003 (2SFCA), Environment and Planning B 30(6); Dai 2010,
 from __future__ import annotations
 
 import logging
+import weakref
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
+import pandas as pd
+
+from geo.network import WalkNetwork
+from geo.routing import node_distances
+from geo.snap import Snapped
 
 logger = logging.getLogger(__name__)
+
+#: Memory budget of one batch of single-source searches (float64 node distances).
+_BATCH_CELLS = 20_000_000
 
 _EDGE = float(np.exp(-0.5))
 
@@ -204,3 +214,119 @@ def gaussian_2sfca(
         excluded=excluded,
         catchment_min=float(catchment_min),
     )
+
+
+def catchment_pairs(
+    net: WalkNetwork, sources: Snapped, targets: Snapped, *, cutoff_m: float
+) -> pd.DataFrame:
+    """All (source, target) pairs within ``cutoff_m``: what :func:`gaussian_2sfca` needs.
+
+    The same pairs and the same distances, bit for bit, as
+    :func:`geo.routing.reachable_pairs`, found without a dense (sources x targets) array:
+    the cost of 2SFCA at city scale was that array (every facility against a million
+    residents), not the two sums.  Each batch of single-source searches (scipy's Dijkstra
+    with a limit, as there) lists the nodes it reached; only the targets on an edge with a
+    reached end (or on a source's own edge) are measured.  Time and memory grow with the
+    pairs found, plus one pass over each search's node row.
+
+    Returns
+    -------
+    pandas.DataFrame
+        Columns ``source``, ``target`` (indices into the inputs) and ``distance_m``, sorted by
+        source then target.
+    """
+    if not np.isfinite(cutoff_m):
+        msg = "`cutoff_m` must be finite for catchment_pairs (the result would be dense)"
+        raise ValueError(msg)
+    src_ids = np.flatnonzero(~sources.unsnapped)
+    tgt_ids = np.flatnonzero(~targets.unsnapped)
+    out_s: list[np.ndarray] = []
+    out_t: list[np.ndarray] = []
+    out_d: list[np.ndarray] = []
+    if len(src_ids) and len(tgt_ids):
+        te = targets.edge[tgt_ids]
+        tu, tv = net.edge_u[te], net.edge_v[te]
+        toff = targets.offset_m[tgt_ids]
+        trest = net.edge_length_m[te] - toff
+        tacc = targets.access_m[tgt_ids]
+        n_t = len(tgt_ids)
+        at_node, node_ptr, on_edge, edge_sorted = _target_index(net, targets, tgt_ids)
+        step = max(1, _BATCH_CELLS // max(net.n_nodes, 1))
+        for start in range(0, len(src_ids), step):
+            ids = src_ids[start : start + step]
+            nd = node_distances(net, sources, cutoff_m=cutoff_m, batch=ids)
+            row, node = np.nonzero(np.isfinite(nd))
+            row_t, t = _expand(row, node_ptr[node], node_ptr[node + 1], at_node)
+            # sources on a target's own edge: walked along it, maybe with both ends unreached
+            se = sources.edge[ids]
+            lo = np.searchsorted(edge_sorted, se, side="left")
+            hi = np.searchsorted(edge_sorted, se, side="right")
+            same_row, same_t = _expand(np.arange(len(ids)), lo, hi, on_edge)
+            key = np.concatenate([row_t, same_row]) * n_t + np.concatenate([t, same_t])
+            key.sort()  # sorting beats numpy's hash-based unique here
+            key = key[np.r_[True, key[1:] != key[:-1]]]
+            r, t = key // n_t, key % n_t
+            d = np.minimum(nd[r, tu[t]] + toff[t], nd[r, tv[t]] + trest[t]) + tacc[t]
+            s_rows, t_rows = ids[same_row], tgt_ids[same_t]
+            direct = (
+                sources.access_m[s_rows]
+                + np.abs(sources.offset_m[s_rows] - targets.offset_m[t_rows])
+                + targets.access_m[t_rows]
+            )
+            at = np.searchsorted(key, same_row * n_t + same_t)
+            np.minimum.at(d, at, direct)
+            ok = d <= cutoff_m
+            out_s.append(ids[r[ok]])
+            out_t.append(tgt_ids[t[ok]])
+            out_d.append(d[ok])
+    if out_s:
+        s_all, t_all, d_all = np.concatenate(out_s), np.concatenate(out_t), np.concatenate(out_d)
+    else:
+        s_all = t_all = np.array([], dtype=np.int64)
+        d_all = np.array([], dtype=float)
+    return pd.DataFrame(
+        {"source": s_all.astype(np.int64), "target": t_all.astype(np.int64), "distance_m": d_all}
+    )
+
+
+class _TargetIndex(NamedTuple):
+    """Targets (positions among the snapped ones) by the end nodes of their edge, and by edge."""
+
+    net: weakref.ref[WalkNetwork]
+    at_node: np.ndarray
+    node_ptr: np.ndarray
+    on_edge: np.ndarray
+    edge_sorted: np.ndarray
+
+
+#: One index per snapped target set (the residents, shared by every layer), dropped with it.
+_TARGETS: weakref.WeakKeyDictionary[Snapped, _TargetIndex] = weakref.WeakKeyDictionary()
+
+
+def _target_index(
+    net: WalkNetwork, targets: Snapped, tgt_ids: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    hit = _TARGETS.get(targets)
+    if hit is None or hit.net() is not net:
+        te = targets.edge[tgt_ids]
+        ends = np.concatenate([net.edge_u[te], net.edge_v[te]])
+        order = np.argsort(ends, kind="stable")
+        on_edge = np.argsort(te, kind="stable")
+        hit = _TARGETS[targets] = _TargetIndex(
+            weakref.ref(net),
+            order % len(tgt_ids),
+            np.searchsorted(ends[order], np.arange(net.n_nodes + 1)),
+            on_edge,
+            te[on_edge],
+        )
+    return hit.at_node, hit.node_ptr, hit.on_edge, hit.edge_sorted
+
+
+def _expand(
+    owner: np.ndarray, lo: np.ndarray, hi: np.ndarray, items: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """``items[lo[k]:hi[k]]`` for every ``k``, flattened, with ``owner[k]`` beside each."""
+    counts = hi - lo
+    k = np.repeat(np.arange(len(lo)), counts)
+    pos = lo[k] + np.arange(len(k)) - (np.cumsum(counts) - counts)[k]
+    return owner[k], items[pos]

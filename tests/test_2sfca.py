@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -199,3 +200,106 @@ def test_scaling_capacity_scales_scores(inst: dict[str, np.ndarray], c: float) -
     scaled = _run(inst, capacity=inst["capacity"] * c)
     np.testing.assert_allclose(scaled.score, base.score * c, rtol=1e-9, atol=1e-12)
     np.testing.assert_array_equal(scaled.load, base.load)  # demand side does not move
+
+
+# ------------------------------------------------------------------ on a network, end to end
+
+
+def _split_graph_minutes(net, fac, res, metres_per_minute: float) -> np.ndarray:
+    """Dense (facility, resident) minutes by networkx on a graph split at every snapped point."""
+    import itertools
+    from collections import defaultdict
+
+    import networkx as nx
+
+    H = nx.Graph()
+    on_edge = defaultdict(list)
+    for tag, sn in (("f", fac), ("r", res)):
+        for i in range(len(sn)):
+            if sn.edge[i] >= 0:
+                on_edge[int(sn.edge[i])].append((float(sn.offset_m[i]), (tag, i)))
+                H.add_edge((tag, i), ("p", tag, i), weight=float(sn.access_m[i]))
+    for e, (u, v, length) in enumerate(zip(net.edge_u, net.edge_v, net.edge_length_m, strict=True)):
+        chain = [(0.0, ("n", int(u)))]
+        chain += sorted((off, ("p", *key)) for off, key in on_edge.get(e, []))
+        chain.append((float(length), ("n", int(v))))
+        for (o1, a), (o2, b) in itertools.pairwise(chain):
+            w = o2 - o1
+            if H.has_edge(a, b):
+                w = min(w, H[a][b]["weight"])
+            if a != b:
+                H.add_edge(a, b, weight=w)
+    out = np.full((len(fac), len(res)), np.inf)
+    for j in range(len(fac)):
+        if fac.edge[j] < 0:
+            continue
+        d = nx.single_source_dijkstra_path_length(H, ("f", j), weight="weight")
+        for i in range(len(res)):
+            out[j, i] = d.get(("r", i), np.inf)
+    return out / metres_per_minute
+
+
+@pytest.fixture(scope="module")
+def district():
+    from bench.synthetic import grid_network, random_points
+    from geo.snap import snap_points
+
+    net = grid_network(900, seed=11)  # about 1.8 x 1.8 km
+    rng = np.random.default_rng(12)
+    far = net.node_xy.max(axis=0) + 300.0  # beyond the snapping limit
+    res_xy = np.vstack([random_points(net, 400, seed=13), far])
+    fac_xy = np.vstack([net.node_xy[rng.integers(0, net.n_nodes, 5)], res_xy[:3] + 5.0])
+    return net, snap_points(net, fac_xy, max_snap_m=100), snap_points(net, res_xy, max_snap_m=100)
+
+
+def test_catchment_pairs_equal_the_dense_pairs_and_networkx(district) -> None:
+    from coverage.access2sfca import catchment_pairs
+    from geo.routing import reachable_pairs
+
+    net, fac, res = district
+    assert res.unsnapped.any()
+    for cutoff_m in (150.0, 600.0):
+        got = catchment_pairs(net, fac, res, cutoff_m=cutoff_m)
+        pd.testing.assert_frame_equal(got, reachable_pairs(net, fac, res, cutoff_m=cutoff_m))
+        want = _split_graph_minutes(net, fac, res, 1.0)
+        j, i = np.nonzero(want <= cutoff_m - 1e-6)
+        pairs = set(zip(got["source"].tolist(), got["target"].tolist(), strict=True))
+        assert set(zip(j.tolist(), i.tolist(), strict=True)) <= pairs
+        assert (np.abs(got["distance_m"] - want[got["source"], got["target"]]) < 1e-6).all()
+        assert (want[got["source"], got["target"]] <= cutoff_m + 1e-6).all()
+
+
+def test_network_2sfca_equals_a_brute_force(district) -> None:
+    from coverage.access2sfca import catchment_pairs
+
+    net, fac, res = district
+    rng = np.random.default_rng(14)
+    demand = rng.integers(0, 300, len(res)).astype(float)
+    capacity = rng.integers(10, 90, len(fac)).astype(float)
+    capacity[1] = np.nan
+    d0, speed = 8.0, 80.0  # minutes, metres per minute
+    pairs = catchment_pairs(net, fac, res, cutoff_m=d0 * speed)
+    got = gaussian_2sfca(
+        pairs["target"].to_numpy(),
+        pairs["source"].to_numpy(),
+        pairs["distance_m"].to_numpy() / speed,
+        demand,
+        capacity,
+        catchment_min=d0,
+    )
+    # the same sums written out as double loops over the dense networkx minutes
+    minutes = _split_graph_minutes(net, fac, res, speed)
+
+    def g(d: float) -> float:
+        return 0.0 if d > d0 else max((math.exp(-0.5 * (d / d0) ** 2) - E) / (1 - E), 0.0)
+
+    load = [sum(g(minutes[j, i]) * demand[i] for i in range(len(res))) for j in range(len(fac))]
+    ratio = [
+        capacity[j] / load[j] if load[j] > 0 and not math.isnan(capacity[j]) else 0.0
+        for j in range(len(fac))
+    ]
+    score = [sum(g(minutes[j, i]) * ratio[j] for j in range(len(fac))) for i in range(len(res))]
+    np.testing.assert_allclose(got.load, load, rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(got.score, score, rtol=1e-9, atol=1e-12)
+    assert got.excluded.tolist() == [1]
+    assert got.score.max() > 0
