@@ -29,6 +29,14 @@ and shortfall from ``result.target_units`` in the popup.
 Without tiles (``basemap="none"``, or tiles failing on an intranet) the walk network of
 ``result.streets`` is drawn, coloured by the kind's minute classes, so the map stays readable.
 
+Large studies stay a page a browser opens (issue 15): above ``aggregate_above`` resident units
+(:data:`AGGREGATE_ABOVE`) residents are drawn summed to H3 hexagons computed by
+:func:`coverage.aggregate.resident_hexes` (one canvas polygon per cell and kind, coloured by the
+share of the target population within the goal, the rings shipped once for every kind), and
+every other part is bounded: at most :data:`MAX_STREETS` streets (the longest, on a canvas),
+:data:`MAX_GAPS` gap zones per kind (the worst), polygon layers simplified to
+:data:`MAX_POLYGON_COORDS` vertices.  A 1M-resident study wrote 569 MB before.
+
 With ``basemap="gcj02"`` the tiles are Amap's, which are drawn in GCJ-02 coordinates; every
 overlay is then shifted from WGS84 to GCJ-02 (``layers.crs``) so that it lands on the right street.
 """
@@ -1538,7 +1546,9 @@ def build_map(
                     "streets": street_kinds.index(kind),
                     "styles": street_styles(spec, lang),
                     "pane": "sc-streets",
-                    "show": i == 0 and tiles is None,
+                    # a city's hexagons frame the map by themselves; its network (1-2 s to
+                    # draw) waits to be switched on, or for the tiles to fail
+                    "show": i == 0 and tiles is None and hexes is None,
                     "fallback": i == 0,  # drawn when the tiles fail (intranet)
                 },
             )

@@ -318,3 +318,18 @@ def test_hexagon_choropleth_left_out_when_residents_are_hexagons(study):
         if isinstance(g, cm.PanelGroup)
     ]
     assert points.count(name) == len(study.specs) and name not in hexes
+
+
+def test_city_map_draws_its_network_on_a_canvas_when_switched_on(study):
+    def street_entries(m):
+        panel = next(c for c in m._children.values() if isinstance(c, cm.LayerPanel))
+        config = json.loads(panel.config)
+        return [e for g in config["groups"] for e in g["layers"] if "streets" in e]
+
+    small = build_map(study, basemap="none")
+    assert street_entries(small)[0]["show"] is True  # no tiles: the network frames the points
+    assert '_paneRenderers["sc-streets"]' not in page_text(small)  # a district: SVG
+    big = build_map(study, basemap="none", aggregate_above=LOW)
+    first = street_entries(big)[0]
+    assert first["show"] is False and first["fallback"] is True  # drawn if the tiles fail
+    assert '_paneRenderers["sc-streets"]' in page_text(big)
