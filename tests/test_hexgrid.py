@@ -101,3 +101,14 @@ def test_no_points_gives_an_empty_layer() -> None:
     cells, areas = hex_areas(np.array([]), np.array([]))
     assert cells.shape == (0,) and len(areas) == 0
     assert list(areas.columns) == ["area", "level", "parent", "geometry"]
+
+
+def test_point_cells_and_polygons_are_the_parts_of_hex_areas() -> None:
+    from coverage.hexgrid import cell_polygons, point_cells
+
+    cells, areas = hex_areas(LON, LAT, resolution=9)
+    assert point_cells(LON, LAT, resolution=9).tolist() == cells.tolist()
+    polygons = cell_polygons(areas["area"].tolist())
+    assert all(p.equals(q) for p, q in zip(polygons, areas.geometry, strict=True))
+    with pytest.raises(ValueError, match="resolution"):
+        point_cells(LON, LAT, resolution=True)
