@@ -2,7 +2,10 @@
 
 Run: ``python -m bench.bench_scale`` (10k and 100k), ``python -m bench.bench_scale --sizes
 10000 100000 1000000`` for the city size, ``python -m bench.bench_scale --pbf 1000000`` for
-loading a 1M-node ``.osm.pbf`` (written with pyosmium) cold and from the cache.  Each size runs
+loading a 1M-node ``.osm.pbf`` (written with pyosmium) cold and from the cache, and
+``python -m bench.bench_scale --district-residents 1000000`` for 1M resident points on the
+demo district's network (:mod:`data.demo`, about 4,500 nodes; "linear in residents too", issue
+15), alone or as an extra row of the growth table (with ``--sizes``).  Each size runs
 in fresh child processes (one builds the network with ``network_from_graph`` and saves it as the
 network cache does, one reads it and analyses), so each peak RSS (``resource.getrusage``) is
 its own, and the analysis's is what a run from the network cache needs: a seeded
@@ -12,7 +15,13 @@ thresholds through :func:`coverage.analysis.analyse` (inputs built as in
 
 The growth exponent between two sizes is the log-log slope ``log(t2 / t1) / log(n2 / n1)``:
 1 is linear, 2 quadratic.  Stages below 50 ms at the smaller size are too noisy to fit and show
-``-``.  Targets (issue 15): 1M nodes and 1M residents, every output, under 20 s and 3 GB.
+``-``.  Targets (issue 15): 1M nodes and 1M residents, every output, under 20 s and 3 GB; 1M
+residents on a district network, 4 layers, under 20 s.
+
+``--catchment-pairs`` finds the 2SFCA pairs with
+:func:`coverage.access2sfca.catchment_pairs` (the same pairs, without a dense facilities x
+residents array) instead of :func:`geo.routing.reachable_pairs`, by replacing the name
+``coverage.analysis`` calls, to measure that switch before it is made there.
 """
 
 from __future__ import annotations
@@ -73,7 +82,9 @@ def build_one(n: int, out: Path, *, seed: int = 1) -> dict[str, Any]:
     return {"network_build_s": build_s, "build_peak_rss_gb": _peak_rss_gb()}
 
 
-def run_one(n: int, net_file: Path, *, seed: int = 1) -> dict[str, Any]:
+def run_one(
+    n: int, net_file: Path, *, seed: int = 1, catchment_pairs: bool = False
+) -> dict[str, Any]:
     """One size in this process: the saved grid and its inputs, then one timed ``analyse``.
 
     The network is read from the file :func:`build_one` wrote, as a run reads its network
@@ -83,19 +94,72 @@ def run_one(n: int, net_file: Path, *, seed: int = 1) -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
     import numpy as np
 
-    from bench.bench_coverage import inputs_for
-    from bench.synthetic import grid_network, random_points
-    from coverage.analysis import AnalysisOptions, analyse
     from geo.network import WalkNetwork
 
-    # warm-up on a tiny grid: imports and lazy caches, not counted
-    tiny = grid_network(400, seed=seed)
-    analyse(tiny, inputs_for(tiny, random_points(tiny, 400), 2), title="warm-up")
-    base_rss = _peak_rss_gb()
-
+    base_rss = _warm_up(seed, catchment_pairs)
     with np.load(net_file, allow_pickle=False) as data:
         net = WalkNetwork.from_arrays(data)
-    inputs = inputs_for(net, random_points(net, n, seed=seed + 1), seed + 1)
+    return {"n": n, **_analyse_timed(net, n, f"grid {n}", seed=seed, base_rss=base_rss)}
+
+
+def run_district(
+    n_residents: int, *, seed: int = 1, catchment_pairs: bool = False
+) -> dict[str, Any]:
+    """``n_residents`` seeded resident points on the demo district's network, one ``analyse``.
+
+    The district (:func:`data.demo.generate_demo`, its default seed) is written as the files a
+    planner gets and its ``streets.osm`` loaded as a run loads it (the load is timed apart and
+    shown where the grid rows show ``network_from_graph``); residents are scattered over the
+    network's extent, facilities (as in :mod:`bench.bench_coverage`) sit near random nodes.
+    """
+    import tempfile
+
+    sys.path.insert(0, str(ROOT))
+    from data.demo import generate_demo, write_demo
+    from geo.load import load_network
+
+    base_rss = _warm_up(seed, catchment_pairs)
+    with tempfile.TemporaryDirectory(prefix="bench_scale_district_") as tmp:
+        files = write_demo(generate_demo(), Path(tmp) / "demo")
+        t = time.perf_counter()
+        net = load_network(files.streets_osm, cache_dir=Path(tmp) / "cache")
+        load_s = time.perf_counter() - t
+    load_peak = _peak_rss_gb()
+    r = _analyse_timed(net, n_residents, "district", seed=seed, base_rss=base_rss)
+    return {
+        "n": n_residents,
+        "label": f"district: {net.n_nodes:,} nodes, {n_residents:,} residents",
+        **r,
+        "network_build_s": load_s,
+        "build_peak_rss_gb": load_peak,
+    }
+
+
+def _warm_up(seed: int, catchment_pairs: bool) -> float:
+    """Imports and lazy caches on a tiny grid, not counted; the peak RSS after it."""
+    from bench.bench_coverage import inputs_for
+    from bench.synthetic import grid_network, random_points
+    from coverage.analysis import analyse
+
+    if catchment_pairs:
+        import coverage.analysis
+        from coverage.access2sfca import catchment_pairs as sparse_pairs
+
+        coverage.analysis.reachable_pairs = sparse_pairs  # type: ignore[assignment]
+    tiny = grid_network(400, seed=seed)
+    analyse(tiny, inputs_for(tiny, random_points(tiny, 400), 2), title="warm-up")
+    return _peak_rss_gb()
+
+
+def _analyse_timed(
+    net: Any, n_residents: int, title: str, *, seed: int, base_rss: float
+) -> dict[str, Any]:
+    """Seeded inputs for ``net`` (``n_residents`` points), then one timed ``analyse``."""
+    from bench.bench_coverage import inputs_for
+    from bench.synthetic import random_points
+    from coverage.analysis import AnalysisOptions, analyse
+
+    inputs = inputs_for(net, random_points(net, n_residents, seed=seed + 1), seed + 1)
     rss_inputs = _peak_rss_gb()
 
     marks: list[tuple[str, float, float]] = []  # (step, peak so far, current) in GB
@@ -104,7 +168,7 @@ def run_one(n: int, net_file: Path, *, seed: int = 1) -> dict[str, Any]:
         marks.append((text, _peak_rss_gb(), _rss_gb()))
 
     t = time.perf_counter()
-    r = analyse(net, inputs, title=f"grid {n}", options=AnalysisOptions(), progress=progress)
+    r = analyse(net, inputs, title=title, options=AnalysisOptions(), progress=progress)
     wall = time.perf_counter() - t
     stages: dict[str, float] = defaultdict(float)
     for key, sec in r.timings_s.items():
@@ -112,7 +176,6 @@ def run_one(n: int, net_file: Path, *, seed: int = 1) -> dict[str, Any]:
             stages[_stage(key)] += sec
     stages["result"] = max(wall - sum(stages.values()), 0.0)
     return {
-        "n": n,
         "nodes": net.n_nodes,
         "edges": net.n_edges,
         "residents": len(inputs.residents),
@@ -199,11 +262,11 @@ def _run(cmd: list[str], what: str, timeout_s: float) -> dict[str, Any] | None:
     return result
 
 
-def _child(n: int, timeout_s: float) -> dict[str, Any] | None:
+def _child(n: int, timeout_s: float, extra: list[str]) -> dict[str, Any] | None:
     """Build in one fresh process, analyse in another: each peak RSS is its own."""
     import tempfile
 
-    me = [sys.executable, "-m", "bench.bench_scale"]
+    me = [sys.executable, "-m", "bench.bench_scale", *extra]
     with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
         net_file = Path(tmp) / f"grid{n}.npz"
         built = _run([*me, "--build", str(n), str(net_file)], f"{n:,} build", timeout_s)
@@ -226,21 +289,21 @@ def table(rows: list[dict[str, Any]]) -> str:
         "analyse",
         *STAGES,
         "peak RSS",
-        "network_from_graph (its peak)",
+        "network_from_graph or load (its peak)",
         "gap zones (largest km2)",
     ]
     out = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     prev = None
     for r in rows:
         cells = [
-            f"{r['nodes']:,} nodes, {r['residents']:,} residents",
+            r.get("label", f"{r['nodes']:,} nodes, {r['residents']:,} residents"),
             f"{r['analyse_s']:.2f} s",
             *(f"{r['stages_s'].get(s, 0.0):.2f}" for s in STAGES),
             f"{r['peak_rss_gb']:.2f} GB",
             f"{r['network_build_s']:.2f} s ({r['build_peak_rss_gb']:.2f} GB)",
             f"{r['gap_zones']:,} ({r['largest_gap_km2']:.2f})",
         ]
-        if prev is not None:
+        if prev is not None and "label" not in r:
             na, nb = prev["nodes"], r["nodes"]
             exp = [
                 f"exponent {prev['n']:,} -> {r['n']:,}",
@@ -255,24 +318,60 @@ def table(rows: list[dict[str, Any]]) -> str:
             ]
             out.append("| " + " | ".join(exp) + " |")
         out.append("| " + " | ".join(cells) + " |")
-        prev = r
+        prev = r if "label" not in r else prev
     return "\n".join(out)
+
+
+def _report(what: str, r: dict[str, Any]) -> None:
+    print(
+        f"{what}: analyse {r['analyse_s']:.2f} s, peak {r['peak_rss_gb']:.2f} GB, "
+        f"load average {r['load_avg'][0]:.1f}",
+        flush=True,
+    )
+    stages = ", ".join(
+        f"{k} {v:.2f}" for k, v in sorted(r["stages_s"].items(), key=lambda kv: -kv[1])
+    )
+    print(f"  seconds per stage: {stages}")
+    print("  memory when each step starts (GB now / peak so far):")
+    for text, peak, cur in r["rss_marks"]:
+        print(f"    {cur:5.2f} / {peak:5.2f}  {text}")
+
+
+#: Grid sizes run when neither ``--sizes`` nor ``--district-residents`` is given.
+DEFAULT = [10_000, 100_000]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--sizes", type=int, nargs="+", help="grid sizes (default 10k and 100k)")
     ap.add_argument("--one", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--build", nargs=2, help=argparse.SUPPRESS)
     ap.add_argument("--load", nargs=2, type=Path, help=argparse.SUPPRESS)
     ap.add_argument(
         "--pbf", type=int, metavar="N", help="only: write an N-node grid PBF, load it cold and warm"
     )
+    ap.add_argument(
+        "--district-residents",
+        type=int,
+        metavar="N",
+        help="also: N seeded residents on the demo district's network (after any --sizes)",
+    )
+    ap.add_argument("--district", type=int, help=argparse.SUPPRESS)
+    ap.add_argument(
+        "--catchment-pairs",
+        action="store_true",
+        help="2SFCA pairs by coverage.access2sfca.catchment_pairs instead of reachable_pairs",
+    )
     ap.add_argument("--timeout-s", type=float, default=1800.0)
     ap.add_argument("--json", type=Path, help="also write the raw figures here")
     args = ap.parse_args()
+    extra = ["--catchment-pairs"] if args.catchment_pairs else []
     if args.one:
-        print(json.dumps(run_one(int(args.one[0]), Path(args.one[1]))))
+        r = run_one(int(args.one[0]), Path(args.one[1]), catchment_pairs=args.catchment_pairs)
+        print(json.dumps(r))
+        return
+    if args.district:
+        print(json.dumps(run_district(args.district, catchment_pairs=args.catchment_pairs)))
         return
     if args.build:
         print(json.dumps(build_one(int(args.build[0]), Path(args.build[1]))))
@@ -283,20 +382,23 @@ def main() -> None:
     if args.pbf:
         pbf_loads(args.pbf, args.timeout_s)
         return
+    if args.catchment_pairs:
+        print("2SFCA pairs: coverage.access2sfca.catchment_pairs (in place of reachable_pairs)")
+    sizes = args.sizes if args.sizes is not None else ([] if args.district_residents else DEFAULT)
     rows = []
-    for n in args.sizes:
-        r = _child(n, args.timeout_s)
+    for n in sizes:
+        r = _child(n, args.timeout_s, extra)
         if r is None:
             break
-        print(
-            f"{n:,}: analyse {r['analyse_s']:.2f} s, peak {r['peak_rss_gb']:.2f} GB, "
-            f"load average {r['load_avg'][0]:.1f}",
-            flush=True,
-        )
-        print("  memory when each step starts (GB now / peak so far):")
-        for text, peak, cur in r["rss_marks"]:
-            print(f"    {cur:5.2f} / {peak:5.2f}  {text}")
+        _report(f"{n:,}", r)
         rows.append(r)
+    if args.district_residents:
+        me = [sys.executable, "-m", "bench.bench_scale", *extra]
+        what = f"district, {args.district_residents:,} residents"
+        r = _run([*me, "--district", str(args.district_residents)], what, args.timeout_s)
+        if r is not None:
+            _report(what, r)
+            rows.append(r)
     print()
     print(table(rows))
     if args.json:
