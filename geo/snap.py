@@ -108,29 +108,41 @@ def snap_points(net: WalkNetwork, xy: np.ndarray, *, max_snap_m: float = MAX_SNA
         # growing search boxes: most points find their street within 25 m at a fraction of
         # the cost of the full radius
         for radius in radii:
+            # a wide box holds many cells: fewer points at a time keep the candidates bounded
+            span = int(2 * radius // grid.cell_m) + 2
+            step = max(1, _CELLS_PER_PASS // (span * span))
+            left = []
+            for at in range(0, len(todo), step):
+                part = todo[at : at + step]
+                px, py = pts_xy[part, 0], pts_xy[part, 1]
+                got, piece, d = grid.nearest(px, py, radius)
+                rows = part[got]
+                t, fx, fy, _ = grid.foot(px[got], py[got], piece)
+                e = grid.edge[piece]
+                edge[rows] = e
+                access[rows] = d
+                snapped_xy[rows, 0] = fx
+                snapped_xy[rows, 1] = fy
+                offset[rows] = np.minimum(
+                    cum_m[grid.first[piece]] + t * np.sqrt(grid.len2[piece]),
+                    net.edge_length_m[e],
+                )
+                keep = np.ones(len(part), dtype=bool)
+                keep[got] = False
+                left.append(part[keep])
+            todo = np.concatenate(left) if left else todo[:0]
             if len(todo) == 0:
                 break
-            px, py = pts_xy[todo, 0], pts_xy[todo, 1]
-            got, piece, d = grid.nearest(px, py, radius)
-            rows = todo[got]
-            t, fx, fy, _ = grid.foot(px[got], py[got], piece)
-            e = grid.edge[piece]
-            edge[rows] = e
-            access[rows] = d
-            snapped_xy[rows, 0] = fx
-            snapped_xy[rows, 1] = fy
-            offset[rows] = np.minimum(
-                cum_m[grid.first[piece]] + t * np.sqrt(grid.len2[piece]), net.edge_length_m[e]
-            )
-            keep = np.ones(len(todo), dtype=bool)
-            keep[got] = False
-            todo = todo[keep]
     return Snapped(edge, offset, access, snapped_xy, edge < 0)
 
 
 #: Points per search chunk: bounds the candidate arrays (about 15 pieces per point, a few
 #: hundred bytes each) to well under 100 MB whatever the number of points.
 _CHUNK = 1 << 16
+#: Grid cells looked at per pass (points x cells in their search box): with about 3 pieces
+#: per cell and some 150 bytes per candidate, a pass stays near 100 MB even when every point
+#: needs the widest box (a 300 m box spans up to 196 cells of 50 m).
+_CELLS_PER_PASS = 1 << 18
 #: Side of the grid cells the pieces are binned in, unless the extent is sparse (then larger,
 #: to keep the cell table near the number of pieces).
 _CELL_M = 50.0

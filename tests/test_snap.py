@@ -162,6 +162,7 @@ def test_independent_of_order_and_chunks(monkeypatch: pytest.MonkeyPatch) -> Non
     perm = np.random.default_rng(8).permutation(len(xy))
     shuffled = snap_points(net, xy[perm])
     monkeypatch.setattr(snap_mod, "_CHUNK", 37)
+    monkeypatch.setattr(snap_mod, "_CELLS_PER_PASS", 50)  # a few points per pass, 1 when wide
     chunked = snap_points(net, xy)
     _assert_same(whole.subset(perm), shuffled)
     _assert_same(whole, chunked)
