@@ -49,6 +49,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import geopandas as gpd
@@ -212,7 +213,8 @@ class PartitionRouted:
     seconds
         Wall time of the task on the worker.
     peak_rss_bytes
-        Peak resident memory of the worker process so far (``getrusage``), after the task.
+        Peak resident memory of the worker process during the task (:func:`peak_rss_bytes`
+        after :func:`reset_peak_rss`; since the worker started where that reset is refused).
     worker
         Which process ran it (``host:pid``).
     """
@@ -227,13 +229,38 @@ class PartitionRouted:
 
 
 def peak_rss_bytes() -> int:
-    """Peak resident memory of this process so far (Linux reports KiB, macOS bytes)."""
+    """Peak resident memory of this process (Linux: ``VmHWM``, since start or the last reset).
+
+    Not ``getrusage``: on Linux its peak survives ``exec``, so a worker process started by a
+    client that had loaded a network would report the client's peak.
+    """
+    try:
+        with Path("/proc/self/status").open(encoding="ascii") as fh:
+            for line in fh:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
     return int(peak if os.uname().sysname == "Darwin" else peak * 1024)
 
 
+def reset_peak_rss() -> bool:
+    """Start this process's peak resident memory afresh (Linux only); False when not possible.
+
+    A worker runs one task at a time (one thread), so the peak after a task is that task's.
+    """
+    try:
+        with Path("/proc/self/clear_refs").open("w", encoding="ascii") as fh:
+            fh.write("5")
+    except OSError:
+        return False
+    return True
+
+
 def route_partition(task: PartitionTask) -> PartitionRouted:
     """Snap one partition's residents and route every layer with the cutoff: the worker's job."""
+    reset_peak_rss()
     t0 = time.perf_counter()
     n = len(task.xy)
     if task.net is None:
