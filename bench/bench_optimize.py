@@ -370,9 +370,6 @@ def main(argv: list[str] | None = None) -> None:
         help="run one instance (westlake: the city-size MCLP, no spopt)",
     )
     args = parser.parse_args(argv)
-    if args.only == "westlake":
-        print("\n".join(run_westlake()))
-        return
     import platform
 
     import pulp
@@ -384,6 +381,9 @@ def main(argv: list[str] | None = None) -> None:
         f"numpy {np.__version__}, scipy {scipy.__version__} (HiGHS), spopt {spopt.__version__}, "
         f"pulp {pulp.__version__} (CBC)"
     )
+    if args.only == "westlake":
+        print("\n".join(run_westlake()))
+        return
     lines: list[str] = []
     hz = hangzhou_instance() if args.only in (None, "hangzhou") else None
     if hz is not None:

@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from scipy.spatial import cKDTree
 
 from coverage.optimize import CoverageProblem, solve
-from coverage.optimize.heuristics import dot, greedy, lagrangian_coverage
+from coverage.optimize.heuristics import dot, greedy, lagrangian_coverage, undominated
 from coverage.optimize.saving import _saving_milp, coverage_instance
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -82,6 +82,32 @@ def test_milp_with_a_cutoff_bounds_every_site_set_and_finds_better_ones(wa, p, s
         assert inst.saving(sites) == pytest.approx(best)
     if out.status == 2:
         assert best <= cutoff + 1e-6  # "infeasible" only when nothing beats the cutoff
+
+
+# --------------------------------------------------------------------------------------------
+# dominated candidates
+
+
+@SETTINGS
+@given(coverage_instances(max_demand=12, max_cand=9), st.integers(1, 4))
+def test_dropping_dominated_candidates_keeps_the_optimum(wa, p):
+    w, a = wa
+    a = a.copy()
+    a[:, -1] |= a[:, 0]  # make sure some candidate contains another's set
+    inst, _ = coverage_instance(problem_of(w, a))
+    useful = inst.useful_candidates()
+    kept = undominated(inst, useful)
+    assert set(kept) <= set(useful)
+    sets = [
+        set(inst.pair_demand[inst.cand_ptr[j] : inst.cand_ptr[j + 1]]) for j in range(a.shape[1])
+    ]
+    for r in set(useful) - set(kept):
+        assert any(sets[r] <= sets[c] for c in kept)  # each dropped one is covered by a kept one
+    for x, y in itertools.combinations(kept, 2):
+        assert sets[x] != sets[y]  # of equal sets one stays
+    keep_cols = np.zeros(a.shape[1], dtype=bool)
+    keep_cols[kept] = True
+    assert brute(w, a & keep_cols, p) == pytest.approx(brute(w, a, p))
 
 
 # --------------------------------------------------------------------------------------------

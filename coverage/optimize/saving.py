@@ -22,6 +22,7 @@ from coverage.optimize.heuristics import (
     lagrangian_coverage,
     swap,
     top_sum,
+    undominated,
 )
 from coverage.optimize.highs import (
     LP_BOUND_MAX_PAIRS,
@@ -134,6 +135,11 @@ def _saving_milp(
     """
     t0 = time.perf_counter()
     useful = inst.useful_candidates()
+    if compact_coverage:
+        kept = undominated(inst, useful)
+        if kept.size < useful.size:
+            logger.info("MILP: %d of %d candidates dominated", useful.size - kept.size, useful.size)
+            inst, useful = inst.restrict(kept), kept
     col = np.full(inst.n_candidates, -1, dtype=np.int64)
     col[useful] = np.arange(useful.size)
     n_x = useful.size
