@@ -66,6 +66,7 @@ from coverage.analysis import (
 )
 from coverage.hexgrid import hex_areas
 from coverage.partition import Partition, partition_study, study_halo_m, subnetwork
+from coverage.progress import CountingProgress
 from coverage.state import LayerState, ResidentState, assign_areas, points_xy
 from geo.network import WalkNetwork
 from geo.routing import Nearest, nearest_distances
@@ -133,6 +134,12 @@ def dask_client(target: DaskTarget) -> Iterator[Client]:
     """
     from distributed import Client, LocalCluster
 
+    # distributed sets its own loggers to INFO when imported; follow the application's level
+    # instead, so a run without --verbose is not flooded with worker start and stop lines
+    level = logging.getLogger().getEffectiveLevel()
+    for name in ("distributed", "dask"):
+        if logging.getLogger(name).level < level:
+            logging.getLogger(name).setLevel(level)
     if target.kind == "local":
         n = target.n_workers or max(1, os.cpu_count() or 1)
         with (
@@ -528,7 +535,10 @@ def _run_partitions(
     for done, fut in enumerate(running, start=1):
         got = fut.result()
         on_done(parts[which.pop(fut.key)], got)
-        say(f"partitions done {done}/{len(parts)}")
+        if isinstance(say, CountingProgress):  # a bar on a terminal, a line per tenth
+            say.count("partitions", done, len(parts))
+        else:
+            say(f"partitions done {done}/{len(parts)}")
         submit_next()
 
 
