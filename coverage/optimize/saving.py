@@ -323,7 +323,7 @@ def solve_saving(
                 lag.multipliers,
                 sites,
                 value,
-                time_limit_s=min(time_limit_s / 4, 5.0),
+                time_limit_s=min(time_limit_s / 8, 3.0),
                 mip_rel_gap=mip_rel_gap,
                 tol=tol,
             )
