@@ -170,7 +170,11 @@ def gaussian_2sfca(
     if not (i.shape == j.shape == d.shape):
         msg = "`resident_idx`, `facility_idx` and `minutes` must have the same length"
         raise ValueError(msg)
-    pair_key = np.sort(i * n_fac + j)  # sorting beats numpy's hash-based unique here
+    # pairs from a routing pass come sorted by facility then resident: strictly increasing
+    # keys prove them unique in one pass; otherwise sort (beats numpy's hash-based unique)
+    pair_key = j * n_res + i
+    if not (pair_key[1:] > pair_key[:-1]).all():
+        pair_key.sort()
     if (pair_key[1:] == pair_key[:-1]).any():
         msg = "a (resident, facility) pair appears more than once"
         raise ValueError(msg)
@@ -221,13 +225,15 @@ def catchment_pairs(
 ) -> pd.DataFrame:
     """All (source, target) pairs within ``cutoff_m``: what :func:`gaussian_2sfca` needs.
 
-    The same pairs and the same distances, bit for bit, as
-    :func:`geo.routing.reachable_pairs`, found without a dense (sources x targets) array:
-    the cost of 2SFCA at city scale was that array (every facility against a million
-    residents), not the two sums.  Each batch of single-source searches (scipy's Dijkstra
-    with a limit, as there) lists the nodes it reached; only the targets on an edge with a
-    reached end (or on a source's own edge) are measured.  Time and memory grow with the
-    pairs found, plus one pass over each search's node row.
+    The same pairs and the same distances, bit for bit and in the same order, as
+    :func:`geo.routing.reachable_pairs`, without its dense (sources x targets) float arrays:
+    those, not the two sums, were the cost of 2SFCA at city scale (every facility against a
+    million residents).  Each batch of single-source searches (scipy's Dijkstra with a
+    limit, as there) lists the nodes it reached, the edges at those nodes and the source's
+    own edge (a target there may be walked to along the edge with both ends unreached); only
+    the targets on those edges are measured.  A byte per (source, target) of the batch marks
+    them, which also puts them in (source, target) order; the searches' own node rows are
+    as large.
 
     Returns
     -------
@@ -249,31 +255,35 @@ def catchment_pairs(
         toff = targets.offset_m[tgt_ids]
         trest = net.edge_length_m[te] - toff
         tacc = targets.access_m[tgt_ids]
-        n_t = len(tgt_ids)
-        at_node, node_ptr, on_edge, edge_sorted = _target_index(net, targets, tgt_ids)
-        step = max(1, _BATCH_CELLS // max(net.n_nodes, 1))
+        n_t, n_e = len(tgt_ids), net.n_edges
+        idx = _target_index(net, targets, tgt_ids)
+        step = max(1, _BATCH_CELLS // max(net.n_nodes, n_t))
         for start in range(0, len(src_ids), step):
             ids = src_ids[start : start + step]
             nd = node_distances(net, sources, cutoff_m=cutoff_m, batch=ids)
             row, node = np.nonzero(np.isfinite(nd))
-            row_t, t = _expand(row, node_ptr[node], node_ptr[node + 1], at_node)
-            # sources on a target's own edge: walked along it, maybe with both ends unreached
-            se = sources.edge[ids]
-            lo = np.searchsorted(edge_sorted, se, side="left")
-            hi = np.searchsorted(edge_sorted, se, side="right")
-            same_row, same_t = _expand(np.arange(len(ids)), lo, hi, on_edge)
-            key = np.concatenate([row_t, same_row]) * n_t + np.concatenate([t, same_t])
-            key.sort()  # sorting beats numpy's hash-based unique here
+            row_e, e = _expand(row, idx.node_ptr[node], idx.node_ptr[node + 1], idx.node_edges)
+            own = sources.edge[ids]
+            key = np.concatenate([row_e * n_e + e, np.arange(len(ids)) * n_e + own])
+            key.sort()  # few: edges, not targets
             key = key[np.r_[True, key[1:] != key[:-1]]]
-            r, t = key // n_t, key % n_t
+            row_e, e = key // n_e, key % n_e
+            row_t, t = _expand(row_e, idx.edge_ptr[e], idx.edge_ptr[e + 1], idx.on_edge)
+            mark = np.zeros((len(ids), n_t), dtype=bool)
+            mark[row_t, t] = True
+            r, t = np.nonzero(mark)
+            del mark
             d = np.minimum(nd[r, tu[t]] + toff[t], nd[r, tv[t]] + trest[t]) + tacc[t]
+            # sources on a target's own edge: also walked directly along it
+            lo, hi = idx.edge_ptr[own], idx.edge_ptr[own + 1]
+            same_row, same_t = _expand(np.arange(len(ids)), lo, hi, idx.on_edge)
             s_rows, t_rows = ids[same_row], tgt_ids[same_t]
             direct = (
                 sources.access_m[s_rows]
                 + np.abs(sources.offset_m[s_rows] - targets.offset_m[t_rows])
                 + targets.access_m[t_rows]
             )
-            at = np.searchsorted(key, same_row * n_t + same_t)
+            at = np.searchsorted(r * n_t + t, same_row * n_t + same_t)
             np.minimum.at(d, at, direct)
             ok = d <= cutoff_m
             out_s.append(ids[r[ok]])
@@ -290,36 +300,34 @@ def catchment_pairs(
 
 
 class _TargetIndex(NamedTuple):
-    """Targets (positions among the snapped ones) by the end nodes of their edge, and by edge."""
+    """Edges by end node, targets (positions among the snapped ones) by edge: CSR arrays."""
 
     net: weakref.ref[WalkNetwork]
-    at_node: np.ndarray
     node_ptr: np.ndarray
+    node_edges: np.ndarray
+    edge_ptr: np.ndarray
     on_edge: np.ndarray
-    edge_sorted: np.ndarray
 
 
 #: One index per snapped target set (the residents, shared by every layer), dropped with it.
 _TARGETS: weakref.WeakKeyDictionary[Snapped, _TargetIndex] = weakref.WeakKeyDictionary()
 
 
-def _target_index(
-    net: WalkNetwork, targets: Snapped, tgt_ids: np.ndarray
-) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def _target_index(net: WalkNetwork, targets: Snapped, tgt_ids: np.ndarray) -> _TargetIndex:
     hit = _TARGETS.get(targets)
     if hit is None or hit.net() is not net:
+        ends = np.concatenate([net.edge_u, net.edge_v])
+        by_node = np.argsort(ends, kind="stable")
         te = targets.edge[tgt_ids]
-        ends = np.concatenate([net.edge_u[te], net.edge_v[te]])
-        order = np.argsort(ends, kind="stable")
         on_edge = np.argsort(te, kind="stable")
         hit = _TARGETS[targets] = _TargetIndex(
             weakref.ref(net),
-            order % len(tgt_ids),
-            np.searchsorted(ends[order], np.arange(net.n_nodes + 1)),
+            np.searchsorted(ends[by_node], np.arange(net.n_nodes + 1)),
+            by_node % max(net.n_edges, 1),
+            np.searchsorted(te[on_edge], np.arange(net.n_edges + 1)),
             on_edge,
-            te[on_edge],
         )
-    return hit.at_node, hit.node_ptr, hit.on_edge, hit.edge_sorted
+    return hit
 
 
 def _expand(

@@ -183,7 +183,7 @@ class _PieceGrid:
         w, h = float(x1.max()) - self.x0, float(y1.max()) - self.y0
         # cells of at least 2 x the first search radius: a first search looks at 2 x 2 cells;
         # larger on a sparse extent, so the cell table stays near the number of pieces
-        self.cell_m = max(_CELL_M, float(np.sqrt(w * h / max(len(ax), 1))))
+        self.cell_m = max(_CELL_M, float(np.sqrt(w * h / max(4 * len(ax), 1 << 20))))
         self.nx, self.ny = int(w // self.cell_m) + 1, int(h // self.cell_m) + 1
         i0, j0 = self._i(x0, self.x0, self.nx), self._i(y0, self.y0, self.ny)
         i1, j1 = self._i(x1, self.x0, self.nx), self._i(y1, self.y0, self.ny)
