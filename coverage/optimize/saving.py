@@ -138,7 +138,9 @@ def _saving_milp(
     if compact_coverage:
         kept = undominated(inst, useful)
         if kept.size < useful.size:
-            logger.info("MILP: %d of %d candidates dominated", useful.size - kept.size, useful.size)
+            logger.debug(
+                "MILP: %d of %d candidates dominated", useful.size - kept.size, useful.size
+            )
             inst, useful = inst.restrict(kept), kept
     col = np.full(inst.n_candidates, -1, dtype=np.int64)
     col[useful] = np.arange(useful.size)
