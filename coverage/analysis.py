@@ -15,7 +15,7 @@ import functools
 import logging
 import time
 import weakref
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -35,7 +35,7 @@ from coverage.metrics import (
     is_covered,
     layers_covered,
 )
-from coverage.optimize import CoverageProblem, Method, Model, solve
+from coverage.optimize import CoverageProblem, Method, Model, Solution, solve
 from coverage.progress import Progress, count
 from coverage.result import DataChecks, StudyResult, SuggestionRun
 from coverage.schema import (
@@ -269,6 +269,18 @@ class Suggested:
     minutes_after: np.ndarray
 
 
+def _say_incumbent(clock: _Clock, label: str, sol: Solution) -> None:
+    """The first answer of a suggestion, said before the exact solver proves it."""
+    if sol.model == "lscp" or sol.optimal or not len(sol.selected):
+        return  # proven already: the answer is the final one, said with the result
+    what = "people more within reach" if sol.model != "pmedian" else "person-minutes"
+    bound = "" if not np.isfinite(sol.bound) else f", best possible {sol.bound:,.0f}"
+    clock.step(
+        f"{label}: first answer {sol.objective:,.0f} {what} with {len(sol.selected)} sites"
+        f"{bound} ({sol.method}{', optimal' if sol.optimal else ''})"
+    )
+
+
 def suggest_sites(
     net: WalkNetwork,
     inputs: StudyInputs,
@@ -278,8 +290,13 @@ def suggest_sites(
     *,
     p: int,
     opts: AnalysisOptions,
+    on_incumbent: Callable[[Solution], None] | None = None,
 ) -> Suggested:
-    """The suggest stage of one layer: the model on the candidates' pairs within its horizon."""
+    """The suggest stage of one layer: the model on the candidates' pairs within its horizon.
+
+    ``on_incumbent`` gets the heuristic's answer and its proven bound as soon as they exist
+    (in well under a second on a city), before the exact solver proves optimality.
+    """
     spec = layer.spec
     horizon = spec.cutoff_m
     pr, pc, pm = cands.pairs_within(horizon)
@@ -301,6 +318,7 @@ def suggest_sites(
         p=None if opts.model == "lscp" else int(p),
         method=opts.method,
         time_limit_s=opts.time_limit_s,
+        on_incumbent=on_incumbent,
     )
     total = float(layer.weight.sum())
     chosen = np.asarray(sol.selected, dtype=np.int64)
@@ -585,7 +603,14 @@ def analyse(
         clock.step(f"{specs[kind].label_en}: choosing {p} new sites ({opts.model})")
         with clock.stage(f"optimize_{kind}"):
             suggested[kind] = suggest_sites(
-                net, inputs, residents, layers[kind], candidates[kind], p=p, opts=opts
+                net,
+                inputs,
+                residents,
+                layers[kind],
+                candidates[kind],
+                p=p,
+                opts=opts,
+                on_incumbent=functools.partial(_say_incumbent, clock, specs[kind].label_en),
             )
 
     targets_table, target_units = pd.DataFrame(), pd.DataFrame()

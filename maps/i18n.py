@@ -428,6 +428,11 @@ MESSAGES: Final[dict[str, tuple[str, str]]] = {
     "studio_steps_gaps": ("识别盲区", "finding gaps"),
     "studio_steps_candidates": ("生成候选点", "candidate sites"),
     "studio_steps_solving": ("求解模型", "solving"),
+    "studio_steps_first_answer": ("初步方案", "first answer"),
+    "studio_first_answer": (
+        "初步方案：新增覆盖 {objective} 人，最多可达 {bound} 人，正在证明最优…",
+        "first answer: {objective} more people within reach, at most {bound}; proving it…",
+    ),
     "studio_steps_done": ("完成", "done"),
     "studio_error": ("错误", "Error"),
     "studio_lang": ("English", "中文"),

@@ -50,3 +50,34 @@ def test_quiet_shows_nothing(cli_progress, capsys):
     p("step")
     p.count("partitions", 5, 10)
     assert capsys.readouterr().err == ""
+
+
+def test_a_suggestion_says_its_first_answer_before_the_proof():
+    """The CLI shows the heuristic's answer and bound while HiGHS proves it, not after."""
+    import dataclasses
+
+    import numpy as np
+
+    from coverage.analysis import _Clock, _say_incumbent
+    from coverage.optimize import CoverageProblem, solve
+
+    rng = np.random.default_rng(3)
+    rows, cols = rng.integers(0, 60, 400), rng.integers(0, 25, 400)
+    problem = CoverageProblem.from_pairs(
+        rng.integers(1, 50, 60).astype(float),
+        rows,
+        cols,
+        rng.uniform(0, 20, 400),
+        threshold_min=15.0,
+        n_candidates=25,
+    )
+    lines: list[str] = []
+    sol = solve(problem, "mclp", p=3, method="heuristic")
+    _say_incumbent(
+        _Clock(lines.append), "Community canteen", dataclasses.replace(sol, optimal=False)
+    )
+    assert len(lines) == 1
+    assert f"first answer {sol.objective:,.0f} people" in lines[0]
+    assert f"best possible {sol.bound:,.0f}" in lines[0]
+    _say_incumbent(_Clock(lines.append), "x", dataclasses.replace(sol, optimal=True))
+    assert len(lines) == 1  # a proven answer is said once, with the result

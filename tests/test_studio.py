@@ -199,6 +199,36 @@ def test_suggest_for_the_current_scenario_and_accept(client, studio, model):
     assert after == pytest.approx(before + top["added_population"], rel=1e-9)
 
 
+def test_suggest_shows_the_first_answer_before_the_proof(client, studio, monkeypatch):
+    """A solver that finds its answer before proving it: the job says the answer and bound.
+
+    The demo's instances are proven at once, so the solver is wrapped to announce its final
+    answer as unproven first, as the exact MCLP path does on a city (``on_incumbent``).
+    """
+    import dataclasses
+
+    import coverage.analysis as analysis
+
+    real = analysis.solve
+    seen: list[float] = []
+
+    def solve(problem, model, **kw):  # type: ignore[no-untyped-def]
+        on_first = kw.pop("on_incumbent")
+        sol = real(problem, model, **kw)
+        first = dataclasses.replace(sol, optimal=False, method="heuristic")
+        seen.append(first.objective)
+        on_first(first)
+        return sol
+
+    monkeypatch.setattr(analysis, "solve", solve)
+    r = client.post("/api/suggest", json={"layer": "canteen", "model": "mclp", "p": 2})
+    job = _wait(client, r.json()["id"])
+    assert job["state"] == "done", job["error"]
+    assert job["steps"] == ["gaps", "candidates", "solving", "first_answer", "done"]
+    assert job["first"]["sites"] == 2 and job["first"]["objective"] == pytest.approx(seen[0])
+    assert job["first"]["bound"] >= job["first"]["objective"]
+
+
 def test_scenarios_save_reopen_compare(client, studio):
     session, folder = studio[0].session, studio[1]
     saved = client.get("/api/summary").json()

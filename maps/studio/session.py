@@ -71,6 +71,7 @@ class Job:
     started: float = field(default_factory=time.perf_counter)
     result: Any = None
     error: str = ""
+    first: dict[str, Any] | None = None  # a suggestion's first answer, before it is proven
 
     def public(self) -> dict[str, Any]:
         """What GET /api/jobs/{id} returns."""
@@ -82,6 +83,7 @@ class Job:
             "elapsed_s": round(time.perf_counter() - self.started, 1),
             "result": self.result,
             "error": self.error,
+            "first": self.first,
         }
 
 
@@ -482,8 +484,27 @@ class Session:
                 msg = f"p: only {len(cands)} candidate sites; ask for at most {len(cands)}"
                 raise StudioError(msg)
             job.steps.append("solving")
+
+            def first(sol: Any) -> None:  # the heuristic's answer and bound, shown while proving
+                if model == "lscp" or sol.optimal:
+                    return
+                job.first = {
+                    "sites": len(sol.selected),
+                    "objective": _num(sol.objective),
+                    "bound": _num(sol.bound),
+                    "gap": _num(sol.gap),
+                }
+                job.steps.append("first_answer")
+
             got = suggest_sites(
-                study.net, study.inputs, study.residents, layer, cands, p=n, opts=opts
+                study.net,
+                study.inputs,
+                study.residents,
+                layer,
+                cands,
+                p=n,
+                opts=opts,
+                on_incumbent=first,
             )
             return {
                 "layer": kind,

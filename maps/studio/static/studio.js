@@ -304,6 +304,11 @@
     return function (j) {
       box.textContent = j.steps.map(function (s) { return T("steps_" + s); }).join(" → ") +
         (j.state === "running" ? " … " + j.elapsed_s + " s" : "");
+      if (j.first && j.state === "running") {
+        var f = j.first, num = function (v) { return v === null ? "—" : Math.round(v).toLocaleString(); };
+        box.textContent += " · " + T("first_answer").replace("{objective}", num(f.objective))
+          .replace("{bound}", num(f.bound));
+      }
     };
   }
   $("suggest").addEventListener("click", function () {
