@@ -11,7 +11,7 @@ import numpy as np
 from coverage.optimize.heuristics import SavingInstance, order_by_gain
 from coverage.optimize.problem import CoverageProblem
 from coverage.optimize.saving import (
-    HeuristicHook,
+    announcing,
     pmedian_instance,
     solve_saving,
 )
@@ -63,15 +63,7 @@ def solve_pmedian(
             solve_s,
         )
 
-    hook: HeuristicHook | None = None
-    if on_heuristic is not None:
-        announce = on_heuristic
-
-        def _announce(sites: np.ndarray, bound: float, kind: str, source: str, s: float) -> None:
-            note = f"{source} in {s * 1000:.0f} ms; HiGHS is proving or improving it"
-            announce(draft(sites, bound, kind, source, False, note, "heuristic", 0.0, s))
-
-        hook = _announce
+    hook = announcing(on_heuristic, draft)
     return draft(*solve_saving(problem, "pmedian", inst, p, on_heuristic=hook, **opts))
 
 

@@ -33,7 +33,7 @@ from coverage.optimize.highs import (
     use_exact,
 )
 from coverage.optimize.problem import CoverageProblem
-from coverage.optimize.solution import rel_gap
+from coverage.optimize.solution import Draft, rel_gap
 
 logger = logging.getLogger(__name__)
 
@@ -47,6 +47,25 @@ _LAGRANGE_RUN = {"heuristic": (300, 150, 3.0), "exact": (700, 250, 10.0)}
 #: Called with (sites, saving bound, bound kind, source, heuristic seconds) once the
 #: heuristic's answer exists and HiGHS is about to prove or improve it.
 HeuristicHook = Callable[[np.ndarray, float, str, str, float], None]
+
+
+def announcing(
+    on_heuristic: Callable[[Draft], None] | None, draft: Callable[..., Draft]
+) -> HeuristicHook | None:
+    """The hook that hands the heuristic's answer, as a draft, to ``on_heuristic``.
+
+    ``draft(sites, bound, kind, source, optimal, note, used, model_build_s, solve_s)`` is the
+    model's own draft builder, so the early answer reads exactly like the final one.
+    """
+    if on_heuristic is None:
+        return None
+    announce = on_heuristic
+
+    def _announce(sites: np.ndarray, bound: float, kind: str, source: str, s: float) -> None:
+        note = f"{source} in {s * 1000:.0f} ms; HiGHS is proving or improving it"
+        announce(draft(sites, bound, kind, source, False, note, "heuristic", 0.0, s))
+
+    return _announce
 
 
 # --------------------------------------------------------------------------------------------
