@@ -231,7 +231,7 @@ def run_dask(instance: str, path: Path, *, workers: int, tiles: int | None) -> d
         wall = time.perf_counter() - t - pickling[0]
     client_peak = dist.peak_rss_bytes()
     res, edges, secs, peaks, back = (np.array(c) for c in zip(*tasks, strict=True))
-    big = int(np.argmax(res))
+    big = int(np.lexsort((-edges, -res))[0])  # most residents; of those, most edges
     # the whole network as a task would carry it (no names, with per-vertex distances)
     net_bytes = sum(
         a.nbytes
