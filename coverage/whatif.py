@@ -41,6 +41,7 @@ from coverage.analysis import (
     layer_candidates,
     layer_gaps,
     measure_layer,
+    route_study,
 )
 from coverage.metrics import is_covered
 from coverage.result import StudyResult
@@ -51,7 +52,6 @@ from coverage.state import (
     layer_horizon_m,
     points_xy,
     route_layer,
-    snap_residents,
 )
 from geo.network import WalkNetwork
 from geo.routing import Nearest, nearest_distances
@@ -132,20 +132,8 @@ class Study:
         """Snap and route a study: the batch run's snap and route stages, nothing more."""
         opts = options or AnalysisOptions()
         kinds = check_inputs(inputs, replace(opts, suggest={}, targets=()))
-        residents = snap_residents(
-            net,
-            inputs.residents,
-            streets=inputs.streets,
-            communities=inputs.communities,
-            max_snap_m=opts.max_snap_m,
-            hex_resolution=opts.hex_resolution,
-        )
-        layers = {
-            k: route_layer(
-                net, residents, inputs.specs[k], inputs.facilities[k], max_snap_m=opts.max_snap_m
-            )
-            for k in kinds
-        }
+        routed = route_study(net, inputs, kinds, opts)
+        residents, layers = routed.residents, dict(routed.layers)
         return cls(net, inputs, opts, residents, layers)
 
     # ------------------------------------------------------------------------- reading
