@@ -1,9 +1,10 @@
 """Snap and route per partition on Dask against one process: time, memory, bytes on the wire.
 
 Run: ``python -m bench.bench_dask`` (the Westlake study when ../shared/data/osm is present, and
-a 100k grid; a few minutes), ``python -m bench.bench_dask --sizes 100000 1000000`` for the city
-size (the 1M grid takes a few minutes and about 4 GB to build), ``--no-westlake`` to skip the
-real data, ``--workers N`` for ``local:N`` (default 2).
+a 100k grid; about 20 s), ``python -m bench.bench_dask --sizes 100000 1000000`` for the city
+size (about 2 minutes; building the 1M grid takes about 25 s and 2.6 GB), ``--no-westlake`` to
+skip the real data, ``--workers N`` for ``local:N`` (default 2), ``--tiles N`` for about N tiles
+per grid.
 
 Issue 15: "Peak memory per worker is bounded by the largest partition plus its halo. Measure
 it."  Per instance, one run prints:
