@@ -145,6 +145,9 @@ def _warm_up(seed: int, catchment_pairs: bool) -> float:
         import coverage.analysis
         from coverage.access2sfca import catchment_pairs as sparse_pairs
 
+        if getattr(coverage.analysis, "reachable_pairs", None) is None:
+            msg = "coverage.analysis no longer calls reachable_pairs: --catchment-pairs is moot"
+            raise SystemExit(msg)
         coverage.analysis.reachable_pairs = sparse_pairs  # type: ignore[assignment]
     tiny = grid_network(400, seed=seed)
     analyse(tiny, inputs_for(tiny, random_points(tiny, 400), 2), title="warm-up")
