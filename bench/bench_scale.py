@@ -17,11 +17,6 @@ The growth exponent between two sizes is the log-log slope ``log(t2 / t1) / log(
 1 is linear, 2 quadratic.  Stages below 50 ms at the smaller size are too noisy to fit and show
 ``-``.  Targets (issue 15): 1M nodes and 1M residents, every output, under 20 s and 3 GB; 1M
 residents on a district network, 4 layers, under 20 s.
-
-``--catchment-pairs`` finds the 2SFCA pairs with
-:func:`coverage.access2sfca.catchment_pairs` (the same pairs, without a dense facilities x
-residents array) instead of :func:`geo.routing.reachable_pairs`, by replacing the name
-``coverage.analysis`` calls, to measure that switch before it is made there.
 """
 
 from __future__ import annotations
@@ -82,9 +77,7 @@ def build_one(n: int, out: Path, *, seed: int = 1) -> dict[str, Any]:
     return {"network_build_s": build_s, "build_peak_rss_gb": _peak_rss_gb()}
 
 
-def run_one(
-    n: int, net_file: Path, *, seed: int = 1, catchment_pairs: bool = False
-) -> dict[str, Any]:
+def run_one(n: int, net_file: Path, *, seed: int = 1) -> dict[str, Any]:
     """One size in this process: the saved grid and its inputs, then one timed ``analyse``.
 
     The network is read from the file :func:`build_one` wrote, as a run reads its network
@@ -96,15 +89,13 @@ def run_one(
 
     from geo.network import WalkNetwork
 
-    base_rss = _warm_up(seed, catchment_pairs)
+    base_rss = _warm_up(seed)
     with np.load(net_file, allow_pickle=False) as data:
         net = WalkNetwork.from_arrays(data)
     return {"n": n, **_analyse_timed(net, n, f"grid {n}", seed=seed, base_rss=base_rss)}
 
 
-def run_district(
-    n_residents: int, *, seed: int = 1, catchment_pairs: bool = False
-) -> dict[str, Any]:
+def run_district(n_residents: int, *, seed: int = 1) -> dict[str, Any]:
     """``n_residents`` seeded resident points on the demo district's network, one ``analyse``.
 
     The district (:func:`data.demo.generate_demo`, its default seed) is written as the files a
@@ -118,7 +109,7 @@ def run_district(
     from data.demo import generate_demo, write_demo
     from geo.load import load_network
 
-    base_rss = _warm_up(seed, catchment_pairs)
+    base_rss = _warm_up(seed)
     with tempfile.TemporaryDirectory(prefix="bench_scale_district_") as tmp:
         files = write_demo(generate_demo(), Path(tmp) / "demo")
         t = time.perf_counter()
@@ -135,20 +126,12 @@ def run_district(
     }
 
 
-def _warm_up(seed: int, catchment_pairs: bool) -> float:
+def _warm_up(seed: int) -> float:
     """Imports and lazy caches on a tiny grid, not counted; the peak RSS after it."""
     from bench.bench_coverage import inputs_for
     from bench.synthetic import grid_network, random_points
     from coverage.analysis import analyse
 
-    if catchment_pairs:
-        import coverage.analysis
-        from coverage.access2sfca import catchment_pairs as sparse_pairs
-
-        if getattr(coverage.analysis, "reachable_pairs", None) is None:
-            msg = "coverage.analysis no longer calls reachable_pairs: --catchment-pairs is moot"
-            raise SystemExit(msg)
-        coverage.analysis.reachable_pairs = sparse_pairs  # type: ignore[assignment]
     tiny = grid_network(400, seed=seed)
     analyse(tiny, inputs_for(tiny, random_points(tiny, 400), 2), title="warm-up")
     return _peak_rss_gb()
@@ -265,11 +248,11 @@ def _run(cmd: list[str], what: str, timeout_s: float) -> dict[str, Any] | None:
     return result
 
 
-def _child(n: int, timeout_s: float, extra: list[str]) -> dict[str, Any] | None:
+def _child(n: int, timeout_s: float) -> dict[str, Any] | None:
     """Build in one fresh process, analyse in another: each peak RSS is its own."""
     import tempfile
 
-    me = [sys.executable, "-m", "bench.bench_scale", *extra]
+    me = [sys.executable, "-m", "bench.bench_scale"]
     with tempfile.TemporaryDirectory(prefix="bench_scale_") as tmp:
         net_file = Path(tmp) / f"grid{n}.npz"
         built = _run([*me, "--build", str(n), str(net_file)], f"{n:,} build", timeout_s)
@@ -360,21 +343,15 @@ def main() -> None:
         help="also: N seeded residents on the demo district's network (after any --sizes)",
     )
     ap.add_argument("--district", type=int, help=argparse.SUPPRESS)
-    ap.add_argument(
-        "--catchment-pairs",
-        action="store_true",
-        help="2SFCA pairs by coverage.access2sfca.catchment_pairs instead of reachable_pairs",
-    )
     ap.add_argument("--timeout-s", type=float, default=1800.0)
     ap.add_argument("--json", type=Path, help="also write the raw figures here")
     args = ap.parse_args()
-    extra = ["--catchment-pairs"] if args.catchment_pairs else []
     if args.one:
-        r = run_one(int(args.one[0]), Path(args.one[1]), catchment_pairs=args.catchment_pairs)
+        r = run_one(int(args.one[0]), Path(args.one[1]))
         print(json.dumps(r))
         return
     if args.district:
-        print(json.dumps(run_district(args.district, catchment_pairs=args.catchment_pairs)))
+        print(json.dumps(run_district(args.district)))
         return
     if args.build:
         print(json.dumps(build_one(int(args.build[0]), Path(args.build[1]))))
@@ -385,18 +362,16 @@ def main() -> None:
     if args.pbf:
         pbf_loads(args.pbf, args.timeout_s)
         return
-    if args.catchment_pairs:
-        print("2SFCA pairs: coverage.access2sfca.catchment_pairs (in place of reachable_pairs)")
     sizes = args.sizes if args.sizes is not None else ([] if args.district_residents else DEFAULT)
     rows = []
     for n in sizes:
-        r = _child(n, args.timeout_s, extra)
+        r = _child(n, args.timeout_s)
         if r is None:
             break
         _report(f"{n:,}", r)
         rows.append(r)
     if args.district_residents:
-        me = [sys.executable, "-m", "bench.bench_scale", *extra]
+        me = [sys.executable, "-m", "bench.bench_scale"]
         what = f"district, {args.district_residents:,} residents"
         r = _run([*me, "--district", str(args.district_residents)], what, args.timeout_s)
         if r is not None:

@@ -30,21 +30,12 @@ References: Luo & Wang 2003 (2SFCA), Environment and Planning B 30(6); Dai 2010,
 from __future__ import annotations
 
 import logging
-import weakref
 from dataclasses import dataclass
-from typing import NamedTuple
 
 import numpy as np
-import pandas as pd
-
-from geo.network import WalkNetwork
-from geo.routing import node_distances
-from geo.snap import Snapped
 
 logger = logging.getLogger(__name__)
 
-#: Memory budget of one batch of single-source searches (float64 node distances).
-_BATCH_CELLS = 20_000_000
 
 _EDGE = float(np.exp(-0.5))
 
@@ -218,123 +209,3 @@ def gaussian_2sfca(
         excluded=excluded,
         catchment_min=float(catchment_min),
     )
-
-
-def catchment_pairs(
-    net: WalkNetwork, sources: Snapped, targets: Snapped, *, cutoff_m: float
-) -> pd.DataFrame:
-    """All (source, target) pairs within ``cutoff_m``: what :func:`gaussian_2sfca` needs.
-
-    The same pairs and the same distances, bit for bit and in the same order, as
-    :func:`geo.routing.reachable_pairs`, without its dense (sources x targets) float arrays:
-    those, not the two sums, were the cost of 2SFCA at city scale (every facility against a
-    million residents).  Each batch of single-source searches (scipy's Dijkstra with a
-    limit, as there) lists the nodes it reached, the edges at those nodes and the source's
-    own edge (a target there may be walked to along the edge with both ends unreached); only
-    the targets on those edges are measured.  A byte per (source, target) of the batch marks
-    them, which also puts them in (source, target) order; the searches' own node rows are
-    as large.
-
-    Returns
-    -------
-    pandas.DataFrame
-        Columns ``source``, ``target`` (indices into the inputs) and ``distance_m``, sorted by
-        source then target.
-    """
-    if not np.isfinite(cutoff_m):
-        msg = "`cutoff_m` must be finite for catchment_pairs (the result would be dense)"
-        raise ValueError(msg)
-    src_ids = np.flatnonzero(~sources.unsnapped)
-    tgt_ids = np.flatnonzero(~targets.unsnapped)
-    out_s: list[np.ndarray] = []
-    out_t: list[np.ndarray] = []
-    out_d: list[np.ndarray] = []
-    if len(src_ids) and len(tgt_ids):
-        te = targets.edge[tgt_ids]
-        tu, tv = net.edge_u[te], net.edge_v[te]
-        toff = targets.offset_m[tgt_ids]
-        trest = net.edge_length_m[te] - toff
-        tacc = targets.access_m[tgt_ids]
-        n_t, n_e = len(tgt_ids), net.n_edges
-        idx = _target_index(net, targets, tgt_ids)
-        step = max(1, _BATCH_CELLS // max(net.n_nodes, n_t))
-        for start in range(0, len(src_ids), step):
-            ids = src_ids[start : start + step]
-            nd = node_distances(net, sources, cutoff_m=cutoff_m, batch=ids)
-            row, node = np.nonzero(np.isfinite(nd))
-            row_e, e = _expand(row, idx.node_ptr[node], idx.node_ptr[node + 1], idx.node_edges)
-            own = sources.edge[ids]
-            key = np.concatenate([row_e * n_e + e, np.arange(len(ids)) * n_e + own])
-            key.sort()  # few: edges, not targets
-            key = key[np.r_[True, key[1:] != key[:-1]]]
-            row_e, e = key // n_e, key % n_e
-            row_t, t = _expand(row_e, idx.edge_ptr[e], idx.edge_ptr[e + 1], idx.on_edge)
-            mark = np.zeros((len(ids), n_t), dtype=bool)
-            mark[row_t, t] = True
-            r, t = np.nonzero(mark)
-            del mark
-            d = np.minimum(nd[r, tu[t]] + toff[t], nd[r, tv[t]] + trest[t]) + tacc[t]
-            # sources on a target's own edge: also walked directly along it
-            lo, hi = idx.edge_ptr[own], idx.edge_ptr[own + 1]
-            same_row, same_t = _expand(np.arange(len(ids)), lo, hi, idx.on_edge)
-            s_rows, t_rows = ids[same_row], tgt_ids[same_t]
-            direct = (
-                sources.access_m[s_rows]
-                + np.abs(sources.offset_m[s_rows] - targets.offset_m[t_rows])
-                + targets.access_m[t_rows]
-            )
-            at = np.searchsorted(r * n_t + t, same_row * n_t + same_t)
-            np.minimum.at(d, at, direct)
-            ok = d <= cutoff_m
-            out_s.append(ids[r[ok]])
-            out_t.append(tgt_ids[t[ok]])
-            out_d.append(d[ok])
-    if out_s:
-        s_all, t_all, d_all = np.concatenate(out_s), np.concatenate(out_t), np.concatenate(out_d)
-    else:
-        s_all = t_all = np.array([], dtype=np.int64)
-        d_all = np.array([], dtype=float)
-    return pd.DataFrame(
-        {"source": s_all.astype(np.int64), "target": t_all.astype(np.int64), "distance_m": d_all}
-    )
-
-
-class _TargetIndex(NamedTuple):
-    """Edges by end node, targets (positions among the snapped ones) by edge: CSR arrays."""
-
-    net: weakref.ref[WalkNetwork]
-    node_ptr: np.ndarray
-    node_edges: np.ndarray
-    edge_ptr: np.ndarray
-    on_edge: np.ndarray
-
-
-#: One index per snapped target set (the residents, shared by every layer), dropped with it.
-_TARGETS: weakref.WeakKeyDictionary[Snapped, _TargetIndex] = weakref.WeakKeyDictionary()
-
-
-def _target_index(net: WalkNetwork, targets: Snapped, tgt_ids: np.ndarray) -> _TargetIndex:
-    hit = _TARGETS.get(targets)
-    if hit is None or hit.net() is not net:
-        ends = np.concatenate([net.edge_u, net.edge_v])
-        by_node = np.argsort(ends, kind="stable")
-        te = targets.edge[tgt_ids]
-        on_edge = np.argsort(te, kind="stable")
-        hit = _TARGETS[targets] = _TargetIndex(
-            weakref.ref(net),
-            np.searchsorted(ends[by_node], np.arange(net.n_nodes + 1)),
-            by_node % max(net.n_edges, 1),
-            np.searchsorted(te[on_edge], np.arange(net.n_edges + 1)),
-            on_edge,
-        )
-    return hit
-
-
-def _expand(
-    owner: np.ndarray, lo: np.ndarray, hi: np.ndarray, items: np.ndarray
-) -> tuple[np.ndarray, np.ndarray]:
-    """``items[lo[k]:hi[k]]`` for every ``k``, flattened, with ``owner[k]`` beside each."""
-    counts = hi - lo
-    k = np.repeat(np.arange(len(lo)), counts)
-    pos = lo[k] + np.arange(len(k)) - (np.cumsum(counts) - counts)[k]
-    return owner[k], items[pos]

@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import pandas as pd
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -252,15 +251,14 @@ def district():
     return net, snap_points(net, fac_xy, max_snap_m=100), snap_points(net, res_xy, max_snap_m=100)
 
 
-def test_catchment_pairs_equal_the_dense_pairs_and_networkx(district) -> None:
-    from coverage.access2sfca import catchment_pairs
+def test_reachable_pairs_equal_networkx(district) -> None:
+    """The pairs measured only on reached edges are every pair networkx finds, same metres."""
     from geo.routing import reachable_pairs
 
     net, fac, res = district
     assert res.unsnapped.any()
     for cutoff_m in (150.0, 600.0):
-        got = catchment_pairs(net, fac, res, cutoff_m=cutoff_m)
-        pd.testing.assert_frame_equal(got, reachable_pairs(net, fac, res, cutoff_m=cutoff_m))
+        got = reachable_pairs(net, fac, res, cutoff_m=cutoff_m)
         want = _split_graph_minutes(net, fac, res, 1.0)
         j, i = np.nonzero(want <= cutoff_m - 1e-6)
         pairs = set(zip(got["source"].tolist(), got["target"].tolist(), strict=True))
@@ -270,7 +268,7 @@ def test_catchment_pairs_equal_the_dense_pairs_and_networkx(district) -> None:
 
 
 def test_network_2sfca_equals_a_brute_force(district) -> None:
-    from coverage.access2sfca import catchment_pairs
+    from geo.routing import reachable_pairs
 
     net, fac, res = district
     rng = np.random.default_rng(14)
@@ -278,7 +276,7 @@ def test_network_2sfca_equals_a_brute_force(district) -> None:
     capacity = rng.integers(10, 90, len(fac)).astype(float)
     capacity[1] = np.nan
     d0, speed = 8.0, 80.0  # minutes, metres per minute
-    pairs = catchment_pairs(net, fac, res, cutoff_m=d0 * speed)
+    pairs = reachable_pairs(net, fac, res, cutoff_m=d0 * speed)
     got = gaussian_2sfca(
         pairs["target"].to_numpy(),
         pairs["source"].to_numpy(),
