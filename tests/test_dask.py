@@ -17,12 +17,21 @@ from bench.synthetic import grid_network, random_points
 from coverage.analysis import Routed, analyse, check_inputs, route_study
 from coverage.distributed import (
     DaskTarget,
+    _points_on_surface,
     analyse_on_dask,
     dask_client,
     parse_dask,
     route_on_dask,
 )
-from coverage.partition import partition_study, study_halo_m, subnetwork
+from coverage.partition import (
+    edge_boxes,
+    edges_intersecting,
+    halo_zone,
+    partition_study,
+    study_halo_m,
+    subnetwork,
+    tile_labels,
+)
 from coverage.summary import summary_dict
 from geo.snap import snap_points
 from layers.errors import InputError
@@ -196,6 +205,9 @@ def test_subnetwork_keeps_ids_and_snaps_the_same():
     assert sub.n_edges == len(edges) < net.n_edges
     assert np.array_equal(sub.edge_length_m, net.edge_length_m[edges])
     assert np.array_equal(sub.node_osmid[sub.edge_u], net.node_osmid[net.edge_u[edges]])
+    ends = np.unique(np.concatenate([net.edge_u[edges], net.edge_v[edges]]))
+    assert np.array_equal(sub.node_xy, net.node_xy[ends])  # every node touched, ascending
+    assert np.array_equal(ends[sub.edge_v], net.edge_v[edges])
     near_nodes = np.flatnonzero(np.hypot(*(net.node_xy - core.mean(axis=0)).T) < 300)
     pts = np.vstack([core, net.node_xy[near_nodes]])
     whole = snap_points(net, pts, max_snap_m=100.0)
@@ -205,6 +217,101 @@ def test_subnetwork_keeps_ids_and_snaps_the_same():
         assert np.array_equal(getattr(part, f), getattr(whole, f)), f
     with pytest.raises(ValueError, match="ascending"):
         subnetwork(net, edges[::-1])
+
+
+def _zigzag(net):
+    """``net`` with 3 vertices inside every edge, off the straight line: polylines, not segments."""
+    a, b = net.coords[net.coord_offsets[:-1]], net.coords[net.coord_offsets[1:] - 1]
+    normal = np.stack([a[:, 1] - b[:, 1], b[:, 0] - a[:, 0]], axis=1) * 0.15
+    inner = [a + (b - a) * t + normal * sign for t, sign in ((0.25, 1), (0.5, -1), (0.75, 1))]
+    coords = np.stack([a, *inner, b], axis=1).reshape(-1, 2)
+    length = np.hypot(*np.diff(coords.reshape(-1, 5, 2), axis=1).transpose(2, 0, 1)).sum(axis=1)
+    offsets = np.arange(net.n_edges + 1, dtype=np.int64) * 5
+    return replace(net, coords=coords, coord_offsets=offsets, edge_length_m=length)
+
+
+@pytest.mark.parametrize("polylines", [False, True])
+def test_edges_in_a_zone_are_the_strtree_and_brute_force_sets(polylines):
+    """Boxes, vertices inside and a GEOS test for the rest: the STRtree's set, edge for edge.
+
+    Zones: buffered hulls as the partitions use, a single point's disc, and boxes whose sides
+    run along the grid's streets (edges only touching the rim, vertices on it).
+    """
+    base = grid_network(2500, seed=3)
+    net = _zigzag(base) if polylines else base
+    geoms = net.edge_geometries()
+    tree = shapely.STRtree(geoms)
+    boxes = edge_boxes(net)
+    rng = np.random.default_rng(7)
+    xy = random_points(net, 400, seed=8)
+    nodes = net.node_xy
+    zones = [halo_zone(xy[:1], halo_m=0.0), halo_zone(xy[:1], halo_m=150.0)]
+    for _ in range(12):
+        core = xy[rng.choice(len(xy), size=int(rng.integers(1, 40)), replace=False)]
+        zones.append(halo_zone(core, halo_m=float(rng.choice([0.0, 35.0, 240.0, 900.0]))))
+    for _ in range(8):
+        (x0, y0), (x1, y1) = np.sort(nodes[rng.choice(len(nodes), size=2)], axis=0)
+        zones.append(shapely.box(x0, y0, x1, y1))
+    zones.append(shapely.box(*(nodes.max(axis=0) + 1.0), *(nodes.max(axis=0) + 50.0)))
+    sizes = []
+    for zone in zones:
+        got = edges_intersecting(net, zone, boxes=boxes)
+        assert np.array_equal(got, np.sort(tree.query(zone, predicate="intersects")))
+        assert np.array_equal(got, np.flatnonzero(shapely.intersects(zone, geoms)))
+        assert np.array_equal(got, edges_intersecting(net, zone))  # boxes built on the spot
+        sizes.append(len(got))
+    assert min(sizes) == 0 and max(sizes) > 200  # empty, small and large zones were all tried
+    # edges that touch a box's side only (no vertex strictly inside) are among the boxes' hits
+    touching = [
+        z
+        for z in zones
+        if (
+            shapely.intersects(z, geoms) & ~shapely.intersects(shapely.buffer(z, -1e-3), geoms)
+        ).any()
+    ]
+    assert touching
+
+
+def test_partitions_group_streets_then_tiles_by_first_resident():
+    """Tile names as tile_labels gives them; a 街道 called like a tile stays its own partition."""
+    net = grid_network(900, seed=2)
+    xy = random_points(net, 300, seed=9)
+    street = np.where(xy[:, 0] < np.median(xy[:, 0]), "tile 0,0", "").astype(object)
+    parts = partition_study(net, xy, street, halo_m=100.0, n_tiles=4)
+    outside = np.flatnonzero(street == "")
+    tiles = tile_labels(xy[outside], n_tiles=4)
+    expected = {"tile 0,0 (street)": np.flatnonzero(street != "")}
+    for t in np.unique(tiles):
+        expected[str(t)] = outside[tiles == t]
+    firsts = sorted(expected, key=lambda k: expected[k][0])
+    got = [p.name for p in parts]
+    assert got == [k.removesuffix(" (street)") for k in firsts]
+    for p, k in zip(parts, firsts, strict=True):
+        assert np.array_equal(p.residents, expected[k]), k
+
+
+def test_points_on_surface_calls_geos_for_non_points_only():
+    """Points (2D) come back as they are; 3D points, polygons and empties as GEOS makes them."""
+    geoms = np.array(
+        [
+            shapely.Point(120.1, 30.2),
+            shapely.Point(120.1, 30.2, 7.0),
+            shapely.box(120.0, 30.0, 120.2, 30.1),
+            shapely.Point(),
+            shapely.Point(120.3, 30.4),
+        ],
+        dtype=object,
+    )
+    got = _points_on_surface(geoms)
+    assert got[0] is geoms[0] and got[4] is geoms[4]
+    want = shapely.point_on_surface(geoms)
+    assert all(
+        shapely.equals_exact(a, b, 0.0) or (a.is_empty and b.is_empty)
+        for a, b in zip(got, want, strict=True)
+    )
+    assert not shapely.has_z(got).any()
+    points = geoms[[0, 4]]
+    assert _points_on_surface(points) is points
 
 
 # ------------------------------------------------------------------------------ demo and Dask
