@@ -19,6 +19,7 @@ linear in the network and in the residents.
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import numpy as np
@@ -156,7 +157,7 @@ def find_gaps(
     zone_of_key[keys] = rank
     node_zone = zone_of_key[piece]  # -1: a piece without uncovered residents, or served
     if not outlines:  # the numbers only (the studio's live summary): no polygon drawn
-        geoms = np.array([shapely.Polygon() for _ in range(k)], dtype=object)
+        geoms = np.full(k, _EMPTY, dtype=object)  # one immutable empty polygon, shared
     else:
         geoms = _outlines(
             net,
@@ -184,10 +185,25 @@ def find_gaps(
     )
 
 
+#: Per network and cell size: the cells and the street parts inside them do not depend on the
+#: facilities, so a studio edit (or the next layer with the same goal) reuses them.
+_GRID: weakref.WeakKeyDictionary[WalkNetwork, dict[tuple[str, float], np.ndarray]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+_EMPTY = shapely.Polygon()
+
+
 def _cells(net: WalkNetwork, cell_m: float) -> np.ndarray:
     """Grid cell (one integer) of every node, cells of ``cell_m`` from the network's corner."""
-    ij = np.floor((net.node_xy - net.node_xy.min(axis=0)) / cell_m).astype(np.int64)
-    return ij[:, 0] * (int(ij[:, 1].max()) + 1) + ij[:, 1]
+    memo = _GRID.setdefault(net, {})
+    hit = memo.get(("cells", cell_m))
+    if hit is None:
+        ij = np.floor((net.node_xy - net.node_xy.min(axis=0)) / cell_m).astype(np.int64)
+        hit = memo[("cells", cell_m)] = ij[:, 0] * (int(ij[:, 1].max()) + 1) + ij[:, 1]
+        hit.flags.writeable = False
+    return hit
 
 
 def _components(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
@@ -197,9 +213,14 @@ def _components(n: int, u: np.ndarray, v: np.ndarray) -> np.ndarray:
 
 def _cell_parts(net: WalkNetwork, cell_m: float) -> np.ndarray:
     """Connected parts of the streets inside each grid cell, numbered per node."""
-    cell = _cells(net, cell_m)
-    same = cell[net.edge_u] == cell[net.edge_v]
-    return _components(net.n_nodes, net.edge_u[same], net.edge_v[same])
+    memo = _GRID.setdefault(net, {})
+    hit = memo.get(("parts", cell_m))
+    if hit is None:
+        cell = _cells(net, cell_m)
+        same = cell[net.edge_u] == cell[net.edge_v]
+        hit = memo[("parts", cell_m)] = _components(net.n_nodes, net.edge_u[same], net.edge_v[same])
+        hit.flags.writeable = False
+    return hit
 
 
 def _pieces(
