@@ -735,7 +735,7 @@ def _facilities_frame(
     names = [*FACILITY_COLUMNS, "geometry"]
     parts = [p for p in parts if len(p["geometry"])] or parts[:1]
     if not parts:
-        return gpd.GeoDataFrame({c: [] for c in FACILITY_COLUMNS}, geometry=[], crs=4326)
+        return _empty(FACILITY_COLUMNS)
     cols = {c: np.concatenate([p[c] for p in parts]) for c in names}
     geoms = cols.pop("geometry")
     return gpd.GeoDataFrame(cols, geometry=geoms, crs=4326)
@@ -833,7 +833,7 @@ def gap_frame(
     spec = layer.spec
     n = len(zones.uncovered_population)
     if n == 0:
-        return gpd.GeoDataFrame({c: [] for c in GAP_COLUMNS}, geometry=[], crs=4326)
+        return _empty(GAP_COLUMNS)
     sizes = np.array([len(m) for m in zones.members], dtype=np.int64)
     members = np.concatenate([np.asarray(m, dtype=np.int64) for m in zones.members])
     zone = np.repeat(np.arange(n), sizes)
@@ -934,7 +934,7 @@ def assemble(
         gaps=_concat_frames(gap_frames, list(GAP_COLUMNS)),
         areas=_areas_table(inputs, residents, metrics, headline)
         if drawing
-        else gpd.GeoDataFrame({"area": [], "level": [], "parent": []}, geometry=[], crs=4326),
+        else _empty(("area", "level", "parent")),
         metrics=metrics,
         equity=equity_table(metrics, headline_by_kind=headline, level=level),
         suggestions=_gdf_ll(sugg_rows, list(SUGGESTION_COLUMNS)),
@@ -1016,7 +1016,7 @@ def _streets_frame(net: WalkNetwork, layers: Mapping[str, LayerState]) -> gpd.Ge
 def _concat_frames(frames: list[gpd.GeoDataFrame], columns: list[str]) -> gpd.GeoDataFrame:
     frames = [f for f in frames if len(f)]
     if not frames:
-        return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=4326)
+        return _empty(columns)
     return gpd.GeoDataFrame(pd.concat(frames, ignore_index=True), crs=4326)
 
 
@@ -1024,6 +1024,16 @@ def _concat_frames(frames: list[gpd.GeoDataFrame], columns: list[str]) -> gpd.Ge
 def street_geometry_wgs84(net: WalkNetwork) -> np.ndarray:
     """Every street of ``net`` simplified to 1 m, in WGS84: drawn once per network, not per edit."""
     return _to_wgs84(net, shapely.simplify(net.edge_geometries(), 1.0))
+
+
+@functools.lru_cache(maxsize=16)
+def _empty_frame(columns: tuple[str, ...]) -> gpd.GeoDataFrame:
+    return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=4326)
+
+
+def _empty(columns: tuple[str, ...] | list[str]) -> gpd.GeoDataFrame:
+    """An empty table with these columns (a copy: building one costs a millisecond or two)."""
+    return _empty_frame(tuple(columns)).copy()
 
 
 def _to_wgs84(net: WalkNetwork, geoms: np.ndarray) -> np.ndarray:
@@ -1037,14 +1047,14 @@ def _to_gdf_rows(
     net: WalkNetwork, rows: list[dict[str, Any]], columns: list[str]
 ) -> gpd.GeoDataFrame:
     if not rows:
-        return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=4326)
+        return _empty(columns)
     geoms = _to_wgs84(net, np.array([r.pop("geometry") for r in rows], dtype=object))
     return gpd.GeoDataFrame(pd.DataFrame(rows)[columns], geometry=geoms, crs=4326)
 
 
 def _gdf_ll(rows: list[dict[str, Any]], columns: list[str]) -> gpd.GeoDataFrame:
     if not rows:
-        return gpd.GeoDataFrame({c: [] for c in columns}, geometry=[], crs=4326)
+        return _empty(columns)
     geoms = [r.pop("geometry") for r in rows]
     return gpd.GeoDataFrame(pd.DataFrame(rows)[columns], geometry=geoms, crs=4326)
 
@@ -1083,6 +1093,6 @@ def _area_polygons(inputs: StudyInputs, residents: ResidentState) -> gpd.GeoData
     elif residents.hex_grid is not None:
         parts.append(residents.hex_grid[["area", "level", "parent", "geometry"]])
     if not parts:
-        return gpd.GeoDataFrame({"area": [], "level": [], "parent": []}, geometry=[], crs=4326)
+        return _empty(("area", "level", "parent"))
     areas = gpd.GeoDataFrame(pd.concat(parts, ignore_index=True), crs=4326)
     return areas[["area", "level", "parent", "geometry"]]

@@ -28,6 +28,12 @@ def _num(x: Any) -> float | None:
     return v if math.isfinite(v) else None
 
 
+def _records(frame: pd.DataFrame) -> list[dict[str, Any]]:
+    """Rows as dicts, column by column (pandas' ``to_dict`` goes cell by cell through arrow)."""
+    cols = {c: frame[c].to_numpy(dtype=object).tolist() for c in frame.columns}
+    return [dict(zip(cols, row, strict=True)) for row in zip(*cols.values(), strict=True)]
+
+
 def _nums(x: np.ndarray) -> list[float | None]:
     """:func:`_num` of a float array, at once (a city has thousands of area rows)."""
     return [v if math.isfinite(v) else None for v in np.asarray(x, dtype=float).tolist()]
@@ -177,7 +183,7 @@ def summary_dict(result: StudyResult) -> dict[str, Any]:
             for k, v in r.items()
             if k != "kind"
         }
-        for r in result.equity.to_dict("records")
+        for r in _records(result.equity)
     }
     comp = result.completeness
     all_layers = None
@@ -202,7 +208,7 @@ def summary_dict(result: StudyResult) -> dict[str, Any]:
             "reason_code": str(r.get("reason_code", "") or ""),
             "reasons": _reasons(r.get("reason", "")),
         }
-        for r in result.targets.to_dict("records")
+        for r in _records(result.targets)
     ]
     return {
         "schema_version": SCHEMA_VERSION,
