@@ -793,6 +793,7 @@ def _residents_frame(
     loads: Mapping[str, Any],
     suggested: Mapping[str, Suggested],
     has_streets: bool,
+    covered_layers: np.ndarray,
 ) -> gpd.GeoDataFrame:
     """The per-unit table: the unchanging base plus each layer's columns, joined once.
 
@@ -810,10 +811,7 @@ def _residents_frame(
     for kind, acc in loads.items():
         if acc is not None:
             cols[f"access_{kind}"] = acc.score
-    headline = {k: s.spec.headline_min for k, s in layers.items()}
-    cols["layers_covered"] = layers_covered(
-        {k: s.minutes for k, s in layers.items()}, headline, unsnapped=residents.unsnapped
-    )
+    cols["layers_covered"] = covered_layers
     for kind, s in suggested.items():
         cols[f"minutes_after_{kind}"] = s.minutes_after
     clash = [c for c in cols if c in base.columns]
@@ -896,12 +894,21 @@ def assemble(
 ) -> StudyResult:
     """The result stage: every table of the :class:`StudyResult`, built once, never changed.
 
-    ``drawing=False`` leaves out what only a map draws (area polygons, street minutes): every
-    number of ``summary.json`` is still there (the studio's live edits).
+    ``drawing=False`` leaves out what only a map draws (area polygons, street minutes, the
+    residents' per-layer columns): every number of ``summary.json`` is still there (the
+    studio's live edits).
     """
     has_streets = inputs.streets is not None
-    out = _residents_frame(residents, layers, zones, loads, suggested, has_streets)
     headline = {k: s.spec.headline_min for k, s in layers.items()}
+    covered_layers = layers_covered(
+        {k: s.minutes for k, s in layers.items()}, headline, unsnapped=residents.unsnapped
+    )
+    if drawing:
+        out = _residents_frame(
+            residents, layers, zones, loads, suggested, has_streets, covered_layers
+        )
+    else:  # summary.json reads the units, their population and snapping only
+        out = _resident_base(residents, has_streets).copy(deep=False)
     level = "street" if has_streets else "hex"
     area = out["area"].to_numpy()
     gap_frames = [
@@ -949,7 +956,7 @@ def assemble(
         checks=checks,
         streets=_streets_frame(net, layers) if drawing else None,
         completeness=completeness_table(
-            out["layers_covered"].to_numpy(),
+            covered_layers,
             residents.frame["population"].to_numpy(dtype=float),
             area=area,
             n_layers=len(layers),
