@@ -32,6 +32,13 @@ What the client keeps, and why the merge is exact:
   areas, 2SFCA, candidates and their reachable pairs, suggestions, targets, writing).
   Suggestions are solved on the merged reachable pairs, which are sparse and small.
 
+Order on the client: the 街道 and the facilities' snap come first (the tasks need them); then
+one thread makes the tasks a window at a time, cutting each partition's halo
+(:func:`coverage.partition.halo_edges` on per-edge boxes, no geometry per edge) and subnetwork
+only as its task is submitted, and merges what comes back, while the calling thread computes
+what no task needs (社区, H3 cells, the whole network's adjacency for the search after the
+merge).
+
 Shipping the network: the client holds the network (the analysis needs it), so each task
 carries its own subnetwork, a few MB for a 街道 with its halo.  Workers never hold the whole
 network, which is what bounds a worker's memory by the largest partition plus its halo; the
@@ -55,7 +62,6 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import geopandas as gpd
 import numpy as np
-import shapely
 
 from coverage.analysis import (
     AnalysisOptions,
@@ -66,9 +72,22 @@ from coverage.analysis import (
     check_inputs,
 )
 from coverage.hexgrid import hex_areas
-from coverage.partition import Partition, partition_study, study_halo_m, subnetwork
+from coverage.partition import (
+    Partition,
+    edge_boxes,
+    halo_edges,
+    partition_cores,
+    study_halo_m,
+    subnetwork,
+)
 from coverage.progress import CountingProgress
-from coverage.state import LayerState, ResidentState, assign_areas, points_xy
+from coverage.state import (
+    LayerState,
+    ResidentState,
+    assign_areas,
+    points_on_surface,
+    points_xy,
+)
 from geo.network import WalkNetwork
 from geo.routing import Nearest, nearest_distances
 from geo.snap import Snapped, snap_points
@@ -342,20 +361,6 @@ def partition_task(
 # ---------------------------------------------------------------------------------- the merge
 
 
-def _points_on_surface(geoms: np.ndarray) -> np.ndarray:
-    """``shapely.point_on_surface`` of every geometry, calling GEOS only for the non-points.
-
-    A point's point on surface is itself (the same coordinates), and residents are mostly
-    points: the call cost about 3 s for 1M points and returned them unchanged.
-    """
-    not_pt = (shapely.get_type_id(geoms) != 0) | shapely.has_z(geoms)  # as GEOS would drop z
-    if not not_pt.any():
-        return geoms
-    out = np.array(geoms, dtype=object, copy=True)
-    out[not_pt] = shapely.point_on_surface(geoms[not_pt])
-    return out
-
-
 def _snap_facilities(net: WalkNetwork, kind: str, facilities: gpd.GeoDataFrame, max_snap_m: float):
     """Facilities on the whole network, as :func:`coverage.state.route_layer` snaps them."""
     xy = points_xy(net, facilities)
@@ -412,7 +417,7 @@ def route_on_dask(
     specs = {k: inputs.specs[k] for k in kinds}
     residents = inputs.residents
     points_ll = gpd.GeoSeries(
-        _points_on_surface(residents.geometry.to_numpy()), crs=4326, index=residents.index
+        points_on_surface(residents.geometry.to_numpy()), crs=4326, index=residents.index
     )
     xy = points_xy(net, points_ll)
     # the 街道 cut the partitions; the rest of the client's own work (社区, H3 cells, the
@@ -422,9 +427,8 @@ def route_on_dask(
     fac_snaps = {k: s for k, (_, s) in fac.items()}
 
     horizon_m, halo_m = study_halo_m(specs.values(), max_snap_m=opts.max_snap_m)
-    parts = partition_study(
-        net, xy, None if inputs.streets is None else street, halo_m=halo_m, n_tiles=n_tiles
-    )
+    cores = partition_cores(xy, None if inputs.streets is None else street, n_tiles=n_tiles)
+    boxes = edge_boxes(net)
     n = len(residents)
     edge = np.full(n, -1, dtype=np.int64)
     offset = np.zeros(n)
@@ -452,19 +456,27 @@ def route_on_dask(
 
     n_workers = max(1, len(client.nthreads()))
     say(
-        f"routing {n:,} resident units in {len(parts)} partitions on Dask "
+        f"routing {n:,} resident units in {len(cores)} partitions on Dask "
         f"({n_workers} workers, halo {halo_m:.0f} m)"
     )
+
+    def make_task(i: int) -> tuple[Partition, PartitionTask]:
+        # each halo is cut as its task is made, so the first task leaves before the last halo
+        name, members = cores[i]
+        part = Partition(name, members, halo_edges(net, xy[members], halo_m=halo_m, boxes=boxes))
+        task = partition_task(
+            net, part, xy, fac_snaps, max_snap_m=opts.max_snap_m, cutoff_m=horizon_m
+        )
+        return part, task
+
     with ThreadPoolExecutor(1, thread_name_prefix="partitions") as pool:
         # one thread cuts, submits and merges the partitions (mostly waiting on the cluster,
         # and numpy that lets go of the GIL); this one meanwhile does what needs no partition
         routing = pool.submit(
             _run_partitions,
             client,
-            parts,
-            lambda p: partition_task(
-                net, p, xy, fac_snaps, max_snap_m=opts.max_snap_m, cutoff_m=horizon_m
-            ),
+            len(cores),
+            make_task,
             window=TASKS_PER_WORKER * n_workers,
             on_done=finished,
             say=say,
@@ -533,8 +545,8 @@ def _complete(
 
 def _run_partitions(
     client: Client,
-    parts: tuple[Partition, ...],
-    make_task: Callable[[Partition], PartitionTask],
+    n_parts: int,
+    make_task: Callable[[int], tuple[Partition, PartitionTask]],
     *,
     window: int,
     on_done: Callable[[Partition, PartitionRouted], Any],
@@ -543,27 +555,28 @@ def _run_partitions(
     """Submit the partitions a window at a time, merging each as it finishes."""
     from distributed import as_completed
 
-    todo = iter(range(len(parts)))
-    which: dict[Any, int] = {}  # future key -> partition
+    todo = iter(range(n_parts))
+    which: dict[Any, Partition] = {}  # future key -> partition
     running = as_completed()
 
     def submit_next() -> None:
         i = next(todo, None)
         if i is None:
             return
-        fut = client.submit(route_partition, make_task(parts[i]), pure=False)
-        which[fut.key] = i
+        part, task = make_task(i)
+        fut = client.submit(route_partition, task, pure=False)
+        which[fut.key] = part
         running.add(fut)
 
     for _ in range(max(window, 1)):
         submit_next()
     for done, fut in enumerate(running, start=1):
         got = fut.result()
-        on_done(parts[which.pop(fut.key)], got)
+        on_done(which.pop(fut.key), got)
         if isinstance(say, CountingProgress):  # a bar on a terminal, a line per tenth
-            say.count("partitions", done, len(parts))
+            say.count("partitions", done, n_parts)
         else:
-            say(f"partitions done {done}/{len(parts)}")
+            say(f"partitions done {done}/{n_parts}")
         submit_next()
 
 

@@ -246,6 +246,38 @@ def halo_edges(
     return edges_intersecting(net, halo_zone(pts, halo_m=halo_m), boxes=boxes)
 
 
+def partition_cores(
+    xy: np.ndarray, street: np.ndarray | None, *, n_tiles: int | None = None
+) -> tuple[tuple[str, np.ndarray], ...]:
+    """The partitions' names and core residents, without their halos (see :func:`partition_study`).
+
+    Cheap (integer grouping): a caller that cuts each halo only when its task is made
+    (:func:`coverage.distributed.route_on_dask`) starts the first task sooner.
+    """
+    pts = np.asarray(xy, dtype=float).reshape(-1, 2)
+    n = len(pts)
+    labels = np.full(n, "", dtype=object) if street is None else np.asarray(street, dtype=object)
+    if labels.shape != (n,):
+        msg = f"street has {labels.shape} entries for {n} residents"
+        raise ValueError(msg)
+    # one integer per partition: the 街道 first (by name), then the tiles (a 街道 called
+    # "tile 0,0" stays apart from the tile of that name: two partitions must never merge)
+    outside = labels == ""
+    named, codes = np.unique(labels[~outside].astype(str), return_inverse=True)
+    code = np.empty(n, dtype=np.int64)
+    code[~outside] = codes.reshape(-1)
+    rows = 1
+    if outside.any():
+        n_out = int(outside.sum())
+        tiles = n_tiles if n_tiles is not None else math.ceil(n_out / RESIDENTS_PER_TILE)
+        cells, rows = _tile_cells(pts[outside], n_tiles=max(int(tiles), 1))
+        code[outside] = len(named) + cells
+    return tuple(
+        (str(named[c]) if c < len(named) else _tile_name(c - len(named), rows), members)
+        for c, members in _groups(code)
+    )
+
+
 def partition_study(
     net: WalkNetwork,
     xy: np.ndarray,
@@ -278,37 +310,20 @@ def partition_study(
         partitions without residents are left out.
     """
     pts = np.asarray(xy, dtype=float).reshape(-1, 2)
-    n = len(pts)
-    labels = np.full(n, "", dtype=object) if street is None else np.asarray(street, dtype=object)
-    if labels.shape != (n,):
-        msg = f"street has {labels.shape} entries for {n} residents"
-        raise ValueError(msg)
-    # one integer per partition: the 街道 first (by name), then the tiles (a 街道 called
-    # "tile 0,0" stays apart from the tile of that name: two partitions must never merge)
-    outside = labels == ""
-    named, codes = np.unique(labels[~outside].astype(str), return_inverse=True)
-    code = np.empty(n, dtype=np.int64)
-    code[~outside] = codes.reshape(-1)
-    rows = 1
-    if outside.any():
-        n_out = int(outside.sum())
-        tiles = n_tiles if n_tiles is not None else math.ceil(n_out / RESIDENTS_PER_TILE)
-        cells, rows = _tile_cells(pts[outside], n_tiles=max(int(tiles), 1))
-        code[outside] = len(named) + cells
+    cores = partition_cores(pts, street, n_tiles=n_tiles)
     boxes = edge_boxes(net)
-    parts = []
-    for c, members in _groups(code):
-        name = str(named[c]) if c < len(named) else _tile_name(c - len(named), rows)
-        edges = halo_edges(net, pts[members], halo_m=halo_m, boxes=boxes)
-        parts.append(Partition(name, members, edges))
+    parts = tuple(
+        Partition(name, members, halo_edges(net, pts[members], halo_m=halo_m, boxes=boxes))
+        for name, members in cores
+    )
     log.info(
         "%d partitions (%d residents, largest %d; halo %.0f m)",
         len(parts),
-        n,
+        len(pts),
         max((len(p.residents) for p in parts), default=0),
         halo_m,
     )
-    return tuple(parts)
+    return parts
 
 
 def subnetwork(net: WalkNetwork, edges: np.ndarray, *, names: bool = True) -> WalkNetwork:

@@ -17,7 +17,6 @@ from bench.synthetic import grid_network, random_points
 from coverage.analysis import Routed, analyse, check_inputs, route_study
 from coverage.distributed import (
     DaskTarget,
-    _points_on_surface,
     analyse_on_dask,
     dask_client,
     parse_dask,
@@ -288,30 +287,6 @@ def test_partitions_group_streets_then_tiles_by_first_resident():
     assert got == [k.removesuffix(" (street)") for k in firsts]
     for p, k in zip(parts, firsts, strict=True):
         assert np.array_equal(p.residents, expected[k]), k
-
-
-def test_points_on_surface_calls_geos_for_non_points_only():
-    """Points (2D) come back as they are; 3D points, polygons and empties as GEOS makes them."""
-    geoms = np.array(
-        [
-            shapely.Point(120.1, 30.2),
-            shapely.Point(120.1, 30.2, 7.0),
-            shapely.box(120.0, 30.0, 120.2, 30.1),
-            shapely.Point(),
-            shapely.Point(120.3, 30.4),
-        ],
-        dtype=object,
-    )
-    got = _points_on_surface(geoms)
-    assert got[0] is geoms[0] and got[4] is geoms[4]
-    want = shapely.point_on_surface(geoms)
-    assert all(
-        shapely.equals_exact(a, b, 0.0) or (a.is_empty and b.is_empty)
-        for a, b in zip(got, want, strict=True)
-    )
-    assert not shapely.has_z(got).any()
-    points = geoms[[0, 4]]
-    assert _points_on_surface(points) is points
 
 
 # ------------------------------------------------------------------------------ demo and Dask
