@@ -548,3 +548,21 @@ def test_gap_zone_area_is_the_street_most_of_its_residents_live_in(tmp_path):
         # the most common 街道; among equals the one met first in resident order
         want = next((a for a in named if counts[a] == best), "")
         assert row.area == want
+
+
+def test_city_streets_are_projected_as_one_array_with_the_same_vertices(monkeypatch):
+    """Above the simplify limit the streets are built from one projected coordinate array:
+    the same vertices, in WGS84, as projecting every line (what a city network gets)."""
+    import coverage.analysis as analysis
+    from bench.synthetic import grid_network
+
+    net = grid_network(900, seed=4)
+    monkeypatch.setattr(analysis, "SIMPLIFY_STREETS_UP_TO", 0)
+    analysis.street_geometry_wgs84.cache_clear()
+    try:
+        fast = analysis.street_geometry_wgs84(net)
+    finally:
+        analysis.street_geometry_wgs84.cache_clear()
+    each = analysis._to_wgs84(net, net.edge_geometries())
+    assert len(fast) == net.n_edges
+    assert shapely.equals_exact(fast, each, tolerance=1e-12).all()
