@@ -198,10 +198,14 @@ def _grouped_quantile(
     out = np.full(n_groups, np.nan)
     if codes.size == 0:
         return out
-    # sort by minutes, then stably by group (integer keys: radix sort); faster than lexsort
-    order = np.argsort(values, kind="stable")
+    # sort by minutes (ties in any order: tied values are one value, so the quantile is the
+    # same), then stably by group: small integer keys take numpy's radix sort, linear in n
+    order = np.argsort(values)
     if n_groups > 1:
-        order = order[np.argsort(codes[order], kind="stable")]
+        keys = codes[order]
+        if n_groups <= np.iinfo(np.uint16).max:
+            keys = keys.astype(np.uint16)
+        order = order[np.argsort(keys, kind="stable")]
     c = codes[order]
     v = values[order]
     w = weights[order]
