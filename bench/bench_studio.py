@@ -18,6 +18,7 @@ import tempfile
 import time
 import warnings
 from pathlib import Path
+from typing import Any
 
 import geopandas as gpd
 import numpy as np
@@ -34,12 +35,13 @@ from maps.studio.server import create_app  # noqa: E402
 from maps.studio.session import Session  # noqa: E402
 
 
-def bench(name: str, study: Study, *, edits: int = 30) -> None:
+def bench(name: str, study: Study, *, edits: int = 30, client: Any = None) -> None:
     from starlette.testclient import TestClient
 
-    folder = Path(tempfile.mkdtemp(prefix="bench-studio-"))
-    client = TestClient(create_app(Session(study, title=name, synthetic=False, sources=(),
-                                           folder=folder)))  # fmt: skip
+    if client is None:
+        folder = Path(tempfile.mkdtemp(prefix="bench-studio-"))
+        client = TestClient(create_app(Session(study, title=name, synthetic=False, sources=(),
+                                               folder=folder)))  # fmt: skip
     t = time.perf_counter()
     client.get("/api/summary")
     first = time.perf_counter() - t
@@ -80,6 +82,28 @@ def bench(name: str, study: Study, *, edits: int = 30) -> None:
     print(f"  all edits: server p95 {np.percentile(allv, 95):.1f} ms")
 
 
+def example(pbf: Path) -> None:
+    """The issue's budget instance: ``prepare-osm`` on westlake_10km (its 街道, residential
+    buildings and OSM facility layers), served as ``app.py serve PLAN`` serves it."""
+    from starlette.testclient import TestClient
+
+    out = Path(tempfile.mkdtemp(prefix="bench-studio-osm-")) / "inputs"
+    code = app.main(["prepare-osm", str(pbf), "--areas", str(OSM / "hangzhou_admin_osm.geojson"),
+                     "--area-where", "in_new_shangcheng_2021=true", "--out", str(out),
+                     "--quiet"])  # fmt: skip
+    if code != 0:
+        print(f"skipping the prepare-osm example: prepare-osm exited {code}")
+        return
+    args = app._parser().parse_args(["serve", str(out / "plan.toml")])
+    guard, _, _ = app.studio_app(args, app.Progress(False))
+    bench(
+        "westlake_10km prepare-osm example (its 街道, buildings, OSM layers; the budget)",
+        guard.session.study,
+        edits=20,
+        client=TestClient(guard),
+    )
+
+
 def main() -> None:
     argparse.ArgumentParser(description=__doc__.split("\n\n")[0]).parse_args()
     logging.disable(logging.WARNING)
@@ -95,6 +119,7 @@ def main() -> None:
     if not (pbf.exists() and homes_file.exists()):
         print(f"skipping the real network: {OSM} not present")
         return
+    example(pbf)
     net = load_network(pbf)
     homes = gpd.read_file(homes_file).representative_point()
     xy = net.project_lonlat(homes.x.to_numpy(), homes.y.to_numpy())

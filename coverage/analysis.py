@@ -882,6 +882,7 @@ def assemble(
     zones: Mapping[str, GapZones],
     sa_rows: list[dict[str, Any]],
     gaps: Mapping[str, gpd.GeoDataFrame] | None = None,
+    equity: pd.DataFrame | None = None,
     loads: Mapping[str, Any],
     suggested: Mapping[str, Suggested],
     targets: tuple[pd.DataFrame, pd.DataFrame],
@@ -943,7 +944,9 @@ def assemble(
         if drawing
         else _empty(("area", "level", "parent")),
         metrics=metrics,
-        equity=equity_table(metrics, headline_by_kind=headline, level=level),
+        equity=equity_table(metrics, headline_by_kind=headline, level=level)
+        if equity is None
+        else equity,
         suggestions=_gdf_ll(sugg_rows, list(SUGGESTION_COLUMNS)),
         suggestion_runs={k: s.run for k, s in suggested.items()},
         metrics_after=pd.concat(metrics_after, ignore_index=True)
@@ -967,10 +970,24 @@ def assemble(
     )
 
 
+_AREA_CHECKS: weakref.WeakKeyDictionary[ResidentState, dict[str, Any]] = weakref.WeakKeyDictionary()
+
+
 def _area_checks(inputs: StudyInputs, residents: ResidentState) -> dict[str, Any]:
-    """Residents inside no 街道 polygon count in the district only: say how many, loudly."""
+    """Residents inside no 街道 polygon count in the district only: say how many, loudly.
+
+    Said once per resident state (the areas and the residents never change with an edit).
+    """
     if inputs.streets is None:
         return {}
+    hit = _AREA_CHECKS.get(residents)
+    if hit is None:
+        hit = _AREA_CHECKS[residents] = _count_outside(inputs, residents)
+    return hit
+
+
+def _count_outside(inputs: StudyInputs, residents: ResidentState) -> dict[str, Any]:
+    assert inputs.streets is not None  # checked by the caller
     overlaps = tuple(
         (str(a), str(b), float(share))
         for areas in (inputs.streets, inputs.communities)

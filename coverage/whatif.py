@@ -43,6 +43,7 @@ from coverage.analysis import (
     measure_layer,
     route_study,
 )
+from coverage.equity import equity_table
 from coverage.metrics import is_covered
 from coverage.result import StudyResult
 from coverage.state import (
@@ -183,8 +184,23 @@ class Study:
         opts = replace(self.options, suggest={})
         kinds = list(layers)
         area = np.asarray(residents.area)
-        metrics = pd.concat(
-            [c.get(layers[k], "metrics", partial(self.metrics, k)) for k in kinds],
+        per_layer = {k: c.get(layers[k], "metrics", partial(self.metrics, k)) for k in kinds}
+        metrics = pd.concat(list(per_layer.values()), ignore_index=True)
+        level = "street" if inputs.streets is not None else "hex"
+        equity = pd.concat(  # one row per layer, from that layer's rows: kept per layer state
+            [
+                c.get(
+                    layers[k],
+                    "equity",
+                    partial(
+                        equity_table,
+                        per_layer[k],
+                        headline_by_kind={k: layers[k].spec.headline_min},
+                        level=level,
+                    ),
+                )
+                for k in kinds
+            ],
             ignore_index=True,
         )
         zones = {
@@ -260,6 +276,7 @@ class Study:
             metrics=metrics,
             zones=zones,
             gaps=gaps,
+            equity=equity,
             sa_rows=[],
             loads=loads,
             suggested={},
