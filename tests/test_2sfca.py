@@ -206,35 +206,18 @@ def test_scaling_capacity_scales_scores(inst: dict[str, np.ndarray], c: float) -
 
 def _split_graph_minutes(net, fac, res, metres_per_minute: float) -> np.ndarray:
     """Dense (facility, resident) minutes by networkx on a graph split at every snapped point."""
-    import itertools
-    from collections import defaultdict
-
     import networkx as nx
 
-    H = nx.Graph()
-    on_edge = defaultdict(list)
-    for tag, sn in (("f", fac), ("r", res)):
-        for i in range(len(sn)):
-            if sn.edge[i] >= 0:
-                on_edge[int(sn.edge[i])].append((float(sn.offset_m[i]), (tag, i)))
-                H.add_edge((tag, i), ("p", tag, i), weight=float(sn.access_m[i]))
-    for e, (u, v, length) in enumerate(zip(net.edge_u, net.edge_v, net.edge_length_m, strict=True)):
-        chain = [(0.0, ("n", int(u)))]
-        chain += sorted((off, ("p", *key)) for off, key in on_edge.get(e, []))
-        chain.append((float(length), ("n", int(v))))
-        for (o1, a), (o2, b) in itertools.pairwise(chain):
-            w = o2 - o1
-            if H.has_edge(a, b):
-                w = min(w, H[a][b]["weight"])
-            if a != b:
-                H.add_edge(a, b, weight=w)
+    from .test_geo_routing import split_graph
+
+    H = split_graph(net, fac, res)
     out = np.full((len(fac), len(res)), np.inf)
     for j in range(len(fac)):
         if fac.edge[j] < 0:
             continue
-        d = nx.single_source_dijkstra_path_length(H, ("f", j), weight="weight")
+        d = nx.single_source_dijkstra_path_length(H, ("s", j), weight="weight")
         for i in range(len(res)):
-            out[j, i] = d.get(("r", i), np.inf)
+            out[j, i] = d.get(("t", i), np.inf)
     return out / metres_per_minute
 
 

@@ -79,6 +79,22 @@ def _add_edge(G, a: int, b: int, rng) -> None:
 
 def oracle(net, snapped_src, snapped_tgt, cutoff):
     """Nearest-source distances by networkx on a graph split at every snapped point."""
+    H = split_graph(net, snapped_src, snapped_tgt)
+    srcs = [("s", i) for i in range(len(snapped_src)) if snapped_src.edge[i] >= 0]
+    if not srcs:
+        return np.full(len(snapped_tgt), np.inf)
+    d = nx.multi_source_dijkstra_path_length(H, srcs, weight="weight")
+    out = np.array([d.get(("t", i), np.inf) for i in range(len(snapped_tgt))])
+    out[out > cutoff] = np.inf
+    return out
+
+
+def split_graph(net, snapped_src, snapped_tgt) -> nx.Graph:
+    """The network as a networkx graph split at every snapped point (an independent oracle).
+
+    Sources are nodes ``("s", i)``, targets ``("t", i)``, each tied to its point on the edge by
+    its access leg.
+    """
     H = nx.Graph()
     for u, v in zip(net.edge_u, net.edge_v, strict=True):
         H.add_node(("n", int(u)))
@@ -99,13 +115,7 @@ def oracle(net, snapped_src, snapped_tgt, cutoff):
                 w = min(w, H[a][b]["weight"])
             if a != b:
                 H.add_edge(a, b, weight=w)
-    srcs = [("s", i) for i in range(len(snapped_src)) if snapped_src.edge[i] >= 0]
-    if not srcs:
-        return np.full(len(snapped_tgt), np.inf)
-    d = nx.multi_source_dijkstra_path_length(H, srcs, weight="weight")
-    out = np.array([d.get(("t", i), np.inf) for i in range(len(snapped_tgt))])
-    out[out > cutoff] = np.inf
-    return out
+    return H
 
 
 def _points(seed: int, k: int) -> np.ndarray:
