@@ -31,6 +31,7 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.bench_optimize
 	$(BIN)/python -m bench.bench_whatif
 	$(BIN)/python -m bench.bench_studio
+	$(BIN)/python -m bench.bench_dask
 
 clean:
 	rm -rf $(VENV) out .cache
