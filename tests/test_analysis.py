@@ -566,3 +566,21 @@ def test_city_streets_are_projected_as_one_array_with_the_same_vertices(monkeypa
     each = analysis._to_wgs84(net, net.edge_geometries())
     assert len(fast) == net.n_edges
     assert shapely.equals_exact(fast, each, tolerance=1e-12).all()
+
+
+def test_layers_drawn_in_threads_equal_one_at_a_time(monkeypatch):
+    """Service areas and gap zones run one layer per core; the tables are the same as in turn."""
+    import coverage.analysis as analysis
+    from bench.bench_coverage import inputs_for
+    from bench.synthetic import grid_network, random_points
+
+    net = grid_network(3000, seed=8)
+    inputs = inputs_for(net, random_points(net, 2000, seed=9), 9)
+    monkeypatch.setattr(analysis.os, "cpu_count", lambda: 4)
+    threaded = analyse(net, inputs, title="t")
+    monkeypatch.setattr(analysis.os, "cpu_count", lambda: 1)
+    in_turn = analyse(net, inputs, title="t")
+    for a, b in ((threaded.gaps, in_turn.gaps), (threaded.service_areas, in_turn.service_areas)):
+        assert len(a) and a.drop(columns="geometry").equals(b.drop(columns="geometry"))
+        assert shapely.equals_exact(a.geometry.values, b.geometry.values, tolerance=0).all()
+    assert summary_dict(threaded) | {"timings_s": 0} == summary_dict(in_turn) | {"timings_s": 0}
