@@ -638,6 +638,7 @@ def analyse(
                 time_limit_s=opts.time_limit_s,
             )
 
+    t_result = time.perf_counter()
     result = assemble(
         net,
         inputs,
@@ -655,9 +656,10 @@ def analyse(
         synthetic=synthetic,
         sources=sources,
     )
+    result_s = time.perf_counter() - t_result
     total = time.perf_counter() - clock.t0
     clock.step(f"analysis done in {total:.1f} s")
-    return replace(result, timings_s={**result.timings_s, "total": total})
+    return replace(result, timings_s={**result.timings_s, "result": result_s, "total": total})
 
 
 # ---------------------------------------------------------------------------------- assembly
