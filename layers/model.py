@@ -25,7 +25,7 @@ import logging
 from collections.abc import Mapping, Sequence
 from os import PathLike
 from pathlib import Path
-from typing import TypeAlias
+from typing import Any, TypeAlias
 
 import geopandas as gpd
 import numpy as np
@@ -388,38 +388,17 @@ def read_facilities(
     """
     table = specs if specs is not None else load_layer_table()
     check_kind(kind, table, file=None if isinstance(source, gpd.GeoDataFrame) else source)
-    gdf, file = _load(
+    return _point_sites(
         source,
-        coords=coords,
-        default_coords=default_coords,
-        layer=layer,
-        encoding=encoding,
         which=kind,
-    )
-    gdf = _as_points(gdf, file=file, what="facilities")
-    id_c = _column(
-        gdf, id_col, "facility_id", ID_ALIASES, file=file, option=column_option(kind, "id")
-    )
-    name_c = _column(
-        gdf, name_col, "name", NAME_ALIASES, file=file, option=column_option(kind, "name")
-    )
-    cap_c = _column(
-        gdf,
-        capacity_col,
-        "capacity",
-        CAPACITY_ALIASES,
-        file=file,
-        option=column_option(kind, "capacity"),
-    )
-    capacity = check_capacity(gdf, cap_c, file=file) if cap_c else np.full(len(gdf), np.nan)
-    schema = {
-        "facility_id": _ids(gdf, id_c, f"{kind}-", file=file, out_col="facility_id"),
-        "kind": kind,
-        "name": _names(gdf, name_c),
-        "capacity": capacity.astype(np.float64),
-    }
-    out = _assemble(gdf, schema, [id_c, name_c, cap_c])
-    return _explode_multipoints(out, "facility_id", file=file, what="facilities", one="facility")
+        id_out="facility_id",
+        id_prefix=f"{kind}-",
+        kind=kind,
+        what=("facilities", "facility"),
+        load={"coords": coords, "default_coords": default_coords, "layer": layer,
+              "encoding": encoding},
+        columns=(id_col, name_col, capacity_col),
+    )  # fmt: skip
 
 
 def read_candidates(
@@ -437,31 +416,52 @@ def read_candidates(
 
     Returns points with ``site_id``, ``name``, ``capacity`` (NaN when unknown) first.
     """
-    gdf, file = _load(
+    return _point_sites(
         source,
-        coords=coords,
-        default_coords=default_coords,
-        layer=layer,
-        encoding=encoding,
         which="candidates",
-    )
-    gdf = _as_points(gdf, file=file, what="candidate sites")
-    opt = functools.partial(column_option, "candidates")
-    id_c = _column(gdf, id_col, "site_id", ID_ALIASES, file=file, option=opt("id"))
+        id_out="site_id",
+        id_prefix="site-",
+        kind=None,
+        what=("candidate sites", "candidate site"),
+        load={"coords": coords, "default_coords": default_coords, "layer": layer,
+              "encoding": encoding},
+        columns=(id_col, name_col, capacity_col),
+    )  # fmt: skip
+
+
+def _point_sites(
+    source: Source,
+    *,
+    which: str,
+    id_out: str,
+    id_prefix: str,
+    kind: str | None,
+    what: tuple[str, str],
+    load: dict[str, Any],
+    columns: tuple[str | None, str | None, str | None],
+) -> gpd.GeoDataFrame:
+    """Facilities and candidate sites alike: points with an id, a name and a capacity.
+
+    ``kind`` is the facility layer's (its rows carry it), ``None`` for candidate sites;
+    ``what`` names the rows in messages (plural, singular).
+    """
+    gdf, file = _load(source, which=which, **load)
+    gdf = _as_points(gdf, file=file, what=what[0])
+    opt = functools.partial(column_option, which)
+    id_col, name_col, capacity_col = columns
+    id_c = _column(gdf, id_col, id_out, ID_ALIASES, file=file, option=opt("id"))
     name_c = _column(gdf, name_col, "name", NAME_ALIASES, file=file, option=opt("name"))
     cap_c = _column(
         gdf, capacity_col, "capacity", CAPACITY_ALIASES, file=file, option=opt("capacity")
     )
     capacity = check_capacity(gdf, cap_c, file=file) if cap_c else np.full(len(gdf), np.nan)
-    schema = {
-        "site_id": _ids(gdf, id_c, "site-", file=file, out_col="site_id"),
-        "name": _names(gdf, name_c),
-        "capacity": capacity.astype(np.float64),
-    }
+    schema: dict[str, Any] = {id_out: _ids(gdf, id_c, id_prefix, file=file, out_col=id_out)}
+    if kind is not None:
+        schema["kind"] = kind
+    schema["name"] = _names(gdf, name_c)
+    schema["capacity"] = capacity.astype(np.float64)
     out = _assemble(gdf, schema, [id_c, name_c, cap_c])
-    return _explode_multipoints(
-        out, "site_id", file=file, what="candidate sites", one="candidate site"
-    )
+    return _explode_multipoints(out, id_out, file=file, what=what[0], one=what[1])
 
 
 # ----------------------------------------------------------------------------- residents
