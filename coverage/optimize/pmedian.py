@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import time
 from collections.abc import Callable
 from typing import Any
@@ -11,9 +12,8 @@ import numpy as np
 from coverage.optimize.heuristics import SavingInstance, order_by_gain
 from coverage.optimize.problem import CoverageProblem
 from coverage.optimize.saving import (
-    announcing,
     pmedian_instance,
-    solve_saving,
+    solve_to_draft,
 )
 from coverage.optimize.solution import Draft, dropped_note, people, unreachable_note
 
@@ -34,37 +34,10 @@ def solve_pmedian(
     inst, _units, unreachable = pmedian_instance(problem, unserved_min)
     build_s = problem.build_s + time.perf_counter() - t0
 
-    def draft(
-        sites: np.ndarray,
-        bound: float,
-        kind: str,
-        source: str,
-        optimal: bool,
-        note: str,
-        used: str,
-        mb_s: float,
-        solve_s: float,
-    ) -> Draft:
-        return _pmedian_draft(
-            problem,
-            inst,
-            _units,
-            p,
-            unserved_min,
-            unreachable,
-            sites,
-            bound,
-            kind,
-            source,
-            optimal,
-            note,
-            used,
-            build_s + mb_s,
-            solve_s,
-        )
-
-    hook = announcing(on_heuristic, draft)
-    return draft(*solve_saving(problem, "pmedian", inst, p, on_heuristic=hook, **opts))
+    make = functools.partial(_pmedian_draft, problem, inst, _units, p, unserved_min, unreachable)
+    return solve_to_draft(
+        problem, "pmedian", inst, p, build_s=build_s, make=make, on_heuristic=on_heuristic, **opts
+    )
 
 
 def _pmedian_draft(

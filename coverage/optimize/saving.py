@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
@@ -49,23 +50,46 @@ _LAGRANGE_RUN = {"heuristic": (300, 150, 3.0), "exact": (700, 250, 10.0)}
 HeuristicHook = Callable[[np.ndarray, float, str, str, float], None]
 
 
-def announcing(
-    on_heuristic: Callable[[Draft], None] | None, draft: Callable[..., Draft]
-) -> HeuristicHook | None:
-    """The hook that hands the heuristic's answer, as a draft, to ``on_heuristic``.
+def solve_to_draft(
+    problem: CoverageProblem,
+    model: str,
+    inst: SavingInstance,
+    p: int,
+    *,
+    build_s: float,
+    make: Callable[..., Draft],
+    on_heuristic: Callable[[Draft], None] | None = None,
+    **opts: Any,
+) -> Draft:
+    """:func:`solve_saving` with its answers (the early one and the last) as the model's drafts.
 
-    ``draft(sites, bound, kind, source, optimal, note, used, model_build_s, solve_s)`` is the
-    model's own draft builder, so the early answer reads exactly like the final one.
+    ``make(sites, bound, kind, source, optimal, note, used, build_s, solve_s)`` is the model's
+    own draft builder, so the heuristic's answer handed to ``on_heuristic`` (before HiGHS
+    starts) reads exactly like the final one.
     """
-    if on_heuristic is None:
-        return None
-    announce = on_heuristic
 
-    def _announce(sites: np.ndarray, bound: float, kind: str, source: str, s: float) -> None:
-        note = f"{source} in {s * 1000:.0f} ms; HiGHS is proving or improving it"
-        announce(draft(sites, bound, kind, source, False, note, "heuristic", 0.0, s))
+    def draft(
+        sites: np.ndarray,
+        bound: float,
+        kind: str,
+        source: str,
+        optimal: bool,
+        note: str,
+        used: str,
+        mb_s: float,
+        solve_s: float,
+    ) -> Draft:
+        return make(sites, bound, kind, source, optimal, note, used, build_s + mb_s, solve_s)
 
-    return _announce
+    hook: HeuristicHook | None = None
+    if on_heuristic is not None:
+        announce = on_heuristic
+
+        def hook(sites: np.ndarray, bound: float, kind: str, source: str, s: float) -> None:
+            note = f"{source} in {s * 1000:.0f} ms; HiGHS is proving or improving it"
+            announce(draft(sites, bound, kind, source, False, note, "heuristic", 0.0, s))
+
+    return draft(*solve_saving(problem, model, inst, p, on_heuristic=hook, **opts))
 
 
 # --------------------------------------------------------------------------------------------
