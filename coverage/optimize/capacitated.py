@@ -16,7 +16,13 @@ from coverage.optimize.heuristics import (
     capacitated_greedy,
     top_sum,
 )
-from coverage.optimize.highs import LP_BOUND_MAX_PAIRS, milp_note, run_milp, use_exact
+from coverage.optimize.highs import (
+    LP_BOUND_MAX_PAIRS,
+    MilpOutcome,
+    milp_note,
+    run_milp,
+    use_exact,
+)
 from coverage.optimize.problem import CoverageProblem
 from coverage.optimize.solution import Draft, dropped_note, people, rel_gap, unreachable_note
 
@@ -34,6 +40,18 @@ class _CapModel:
     pair_unit: np.ndarray  # global demand index per assignment variable (z then ze)
     n_assign: int
     sites: np.ndarray
+
+    def solve(self, *, time_limit_s: float, mip_rel_gap: float) -> MilpOutcome:
+        """The model through HiGHS."""
+        return run_milp(
+            self.cost,
+            self.integrality,
+            self.A,
+            self.lb,
+            self.ub,
+            time_limit_s=time_limit_s,
+            mip_rel_gap=mip_rel_gap,
+        )
 
 
 def _cap_model(
@@ -161,15 +179,7 @@ def cap_served(problem: CoverageProblem, sites: np.ndarray) -> tuple[float, np.n
     model = _cap_model(problem, np.asarray(sites, dtype=np.int64), p=None)
     if model.A.shape[1] == 0:
         return float(problem.demand_weight @ frac), frac
-    out = run_milp(
-        model.cost,
-        model.integrality,
-        model.A,
-        model.lb,
-        model.ub,
-        time_limit_s=600.0,
-        mip_rel_gap=0.0,
-    )
+    out = model.solve(time_limit_s=600.0, mip_rel_gap=0.0)
     if out.x is None:  # pragma: no cover - an LP with x = 0 feasible always solves
         msg = f"capacitated assignment LP failed: {out.message}"
         raise RuntimeError(msg)
@@ -285,15 +295,7 @@ def solve_capacitated(
             tb = time.perf_counter()
             model = _cap_model(problem, useful, p=p)
             mb_s = time.perf_counter() - tb
-            out = run_milp(
-                model.cost,
-                model.integrality,
-                model.A,
-                model.lb,
-                model.ub,
-                time_limit_s=time_limit_s,
-                mip_rel_gap=mip_rel_gap,
-            )
+            out = model.solve(time_limit_s=time_limit_s, mip_rel_gap=mip_rel_gap)
             note = f"{milp_note(out, time_limit_s)}; {note}"
             if out.x is not None:
                 m_sites = useful[out.x[model.n_assign :] > 0.5]
@@ -307,15 +309,7 @@ def solve_capacitated(
             optimal = out.status == 0 or rel_gap(value, max(bound, value)) <= mip_rel_gap
         elif n_pairs <= LP_BOUND_MAX_PAIRS:
             model = _cap_model(problem, useful, p=p, binary=False)
-            out = run_milp(
-                model.cost,
-                model.integrality,
-                model.A,
-                model.lb,
-                model.ub,
-                time_limit_s=time_limit_s,
-                mip_rel_gap=0.0,
-            )
+            out = model.solve(time_limit_s=time_limit_s, mip_rel_gap=0.0)
             if out.status == 0 and -out.dual_bound - offset < bound:
                 bound, kind = -out.dual_bound - offset, "LP relaxation"
             optimal = rel_gap(value, max(bound, value)) <= mip_rel_gap
