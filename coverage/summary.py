@@ -20,7 +20,8 @@ from coverage.result import StudyResult
 SCHEMA_VERSION = 2
 
 
-def _num(x: Any) -> float | None:
+def json_number(x: Any) -> float | None:
+    """A number as JSON has it: a float, ``None`` for NaN, infinity or anything not a number."""
     try:
         v = float(x)
     except (TypeError, ValueError):
@@ -66,8 +67,8 @@ def _areas_before_after(result: StudyResult, kind: str) -> dict[str, Any]:
     for area in rows["area"].astype(str):
         hit = per.loc[area] if area in per.index else None
         out[area] = {
-            "before": None if hit is None else _num(hit["coverage_rate_before"]),
-            "after": None if hit is None else _num(hit["coverage_rate_after"]),
+            "before": None if hit is None else json_number(hit["coverage_rate_before"]),
+            "after": None if hit is None else json_number(hit["coverage_rate_after"]),
         }
     return out
 
@@ -132,14 +133,14 @@ def summary_dict(result: StudyResult) -> dict[str, Any]:
             "target_group": spec.target_group,
             "speed_kmh": spec.speed_kmh,
             "headline_minutes": spec.headline_min,
-            "population": _num(m_pop[h]),
-            "covered_population": _num(m_covered[h]),
-            "coverage_rate": _num(m_rate[h]),
+            "population": json_number(m_pop[h]),
+            "covered_population": json_number(m_covered[h]),
+            "coverage_rate": json_number(m_rate[h]),
             "coverage_rate_by_minutes": {
-                _minutes_key(t): _num(m_rate[row(kind, t)]) for t in spec.thresholds_min
+                _minutes_key(t): json_number(m_rate[row(kind, t)]) for t in spec.thresholds_min
             },
-            "mean_minutes": _num(m_mean[h]),
-            "p90_minutes": _num(m_p90[h]),
+            "mean_minutes": json_number(m_mean[h]),
+            "p90_minutes": json_number(m_p90[h]),
             "unsnapped_residents": unsnapped,
             "unreachable_residents": int(m_unreach[h]),
             "gap_zones": int((g_kind == kind).sum()),
@@ -165,21 +166,21 @@ def summary_dict(result: StudyResult) -> dict[str, Any]:
                     "community": str(r.get("community", "")),
                     "lon": round(float(r.geometry.x), 7),
                     "lat": round(float(r.geometry.y), 7),
-                    "added_population": _num(r["added_population"]),
+                    "added_population": json_number(r["added_population"]),
                 }
                 for _, r in s.iterrows()
             ],
-            "coverage_rate_before": _num(run.coverage_rate_before),
-            "coverage_rate_after": _num(run.coverage_rate_after),
+            "coverage_rate_before": json_number(run.coverage_rate_before),
+            "coverage_rate_after": json_number(run.coverage_rate_after),
             "optimal": bool(run.optimal),
-            "gap": _num(run.gap),
+            "gap": json_number(run.gap),
             "status": run.status,
-            "curve": [{"sites": k, "coverage_rate": _num(v)} for k, v in run.curve],
+            "curve": [{"sites": k, "coverage_rate": json_number(v)} for k, v in run.curve],
             "areas": _areas_before_after(result, kind),
         }
     equity = {
         str(r["kind"]): {
-            k: (_num(v) if isinstance(v, float | int | np.floating) else str(v))
+            k: (json_number(v) if isinstance(v, float | int | np.floating) else str(v))
             for k, v in r.items()
             if k != "kind"
         }
@@ -190,21 +191,23 @@ def summary_dict(result: StudyResult) -> dict[str, Any]:
     if comp is not None and len(comp):
         d = comp[comp["level"] == "district"]
         if len(d):
-            all_layers = _num(d["all_layers_share"].iloc[0])
+            all_layers = json_number(d["all_layers_share"].iloc[0])
     targets = [
         {
             "label": str(r["label"]),
             "layer": str(r["layer"]),
             "scope": str(r["scope"]),
             "measure": str(r["measure"]),
-            "minutes": _num(r["minutes"]),
+            "minutes": json_number(r["minutes"]),
             "status": str(r["status"]),
-            "value": _num(r["value"]),
-            "threshold": _num(r["threshold"]),
+            "value": json_number(r["value"]),
+            "threshold": json_number(r["threshold"]),
             "units_met": int(r["units_met"]),
             "units_total": int(r["units_total"]),
-            "shortfall_population": _num(r["shortfall_population"]),
-            "sites_needed": None if _num(r["sites_needed"]) is None else int(r["sites_needed"]),
+            "shortfall_population": json_number(r["shortfall_population"]),
+            "sites_needed": (
+                None if json_number(r["sites_needed"]) is None else int(r["sites_needed"])
+            ),
             "reason_code": str(r.get("reason_code", "") or ""),
             "reasons": _reasons(r.get("reason", "")),
         }
@@ -215,12 +218,12 @@ def summary_dict(result: StudyResult) -> dict[str, Any]:
         "title": result.title,
         "synthetic": bool(result.synthetic),
         "residents": len(result.residents),
-        "population": _num(result.residents["population"].sum()),
+        "population": json_number(result.residents["population"].sum()),
         "share_with_all_layers": all_layers,
         "residents_outside_areas": result.checks.residents_outside_areas,
-        "population_outside_areas": _num(result.checks.population_outside_areas),
+        "population_outside_areas": json_number(result.checks.population_outside_areas),
         "area_overlaps": [
-            {"area": a, "other": b, "share": _num(share)}
+            {"area": a, "other": b, "share": json_number(share)}
             for a, b, share in result.checks.area_overlaps
         ],
         "network_warnings": list(result.checks.network_warnings),

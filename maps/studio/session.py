@@ -27,7 +27,7 @@ import pandas as pd
 from coverage.analysis import StudyInputs, layer_candidates, layer_gaps, suggest_sites
 from coverage.result import StudyResult
 from coverage.state import layer_horizon_m
-from coverage.summary import summary_dict
+from coverage.summary import json_number, summary_dict
 from coverage.whatif import Study
 from layers.atomic import atomic_path
 from maps.studio.live import LayerCache, live_result
@@ -441,7 +441,7 @@ class Session:
                 gaps[["gap_id", "uncovered_population", "area", "geometry"]].to_json()
             ),
             "area_coverage": {
-                str(a): _num(v)
+                str(a): json_number(v)
                 for a, v in zip(areas["area"], areas[f"coverage_{kind}"], strict=True)
             },
         }
@@ -490,9 +490,9 @@ class Session:
                     return
                 job.first = {
                     "sites": len(sol.selected),
-                    "objective": _num(sol.objective),
-                    "bound": _num(sol.bound),
-                    "gap": _num(sol.gap),
+                    "objective": json_number(sol.objective),
+                    "bound": json_number(sol.bound),
+                    "gap": json_number(sol.gap),
                 }
                 job.steps.append("first_answer")
 
@@ -509,8 +509,8 @@ class Session:
             return {
                 "layer": kind,
                 "model": model,
-                "coverage_rate_before": _num(got.run.coverage_rate_before),
-                "coverage_rate_after": _num(got.run.coverage_rate_after),
+                "coverage_rate_before": json_number(got.run.coverage_rate_before),
+                "coverage_rate_after": json_number(got.run.coverage_rate_after),
                 "optimal": bool(got.run.optimal),
                 "sites": [
                     {
@@ -520,7 +520,7 @@ class Session:
                         "area": r["area"],
                         "lon": round(float(r["geometry"].x), 7),
                         "lat": round(float(r["geometry"].y), 7),
-                        "added_population": _num(r["added_population"]),
+                        "added_population": json_number(r["added_population"]),
                     }
                     for r in got.rows
                 ],
@@ -689,14 +689,6 @@ def _number(value: Any, name: str, example: str) -> float:
         msg = f"{name}: send a number, e.g. {example}"
         raise StudioError(msg)
     return float(value)
-
-
-def _num(x: Any) -> float | None:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return None
-    return v if math.isfinite(v) else None
 
 
 def _finite(values: pd.Series) -> list[float | None]:
