@@ -27,6 +27,7 @@ from geo.network import WalkNetwork, build_network, network_from_graph
 from geo.walkfilter import NAME_TAGS, is_footpath, is_walkable, street_names
 from layers.atomic import atomic_path
 from layers.errors import InputError
+from layers.io.files import check_existing
 from layers.osm.reader import OSM_SUFFIXES, OsmWay, read_osm
 
 if TYPE_CHECKING:
@@ -76,15 +77,12 @@ def _kind_of(path: Path) -> str:
 
 
 def _check_file(path: Path) -> None:
-    if not path.exists():
-        msg = "network file not found"
-        raise InputError(msg, file=path, fix="check the path")
-    if path.is_dir():
-        msg = "is a folder, not a network file"
-        raise InputError(msg, file=path, fix="name the file itself")
-    if path.stat().st_size == 0:
-        msg = "network file is empty"
-        raise InputError(msg, file=path, fix="download or export it again")
+    check_existing(
+        path,
+        what="network file",
+        name_it="name the file itself",
+        empty_fix="download or export it again",
+    )
 
 
 def _file_digest(path: Path) -> str:

@@ -83,6 +83,30 @@ def table_format(path: str | PathLike[str]) -> str:
     return fmt
 
 
+def check_existing(
+    path: str | PathLike[str], *, what: str, name_it: str, empty_fix: str | None = None
+) -> Path:
+    """``path`` as a Path when it names an existing file; otherwise one line that says so.
+
+    ``what`` names the file in the message ("OSM file", "network file"); ``name_it`` is the fix
+    for a folder given instead of the file; with ``empty_fix`` an empty file is refused too.
+    A missing file's message names the closest file beside it.
+    """
+    p = Path(path)
+    if not p.exists():
+        near = closest(p.name, [q.name for q in p.parent.glob("*")]) if p.parent.is_dir() else None
+        hint = f"did you mean '{near}'? " if near else ""
+        msg = f"{what} not found"
+        raise InputError(msg, file=p, fix=f"{hint}check the path and the file name")
+    if p.is_dir():
+        msg = f"is a folder, not {'an' if what[0].lower() in 'aeiou' else 'a'} {what}"
+        raise InputError(msg, file=p, fix=name_it)
+    if empty_fix is not None and p.stat().st_size == 0:
+        msg = f"{what} is empty"
+        raise InputError(msg, file=p, fix=empty_fix)
+    return p
+
+
 def check_file(path: str | PathLike[str], *, suffixes: Mapping[str, str]) -> Path:
     """Check that ``path`` is an existing, non-empty file in a supported format.
 
@@ -90,15 +114,7 @@ def check_file(path: str | PathLike[str], *, suffixes: Mapping[str, str]) -> Pat
     reader so that this module does not depend on it.  Shapefiles must come with their
     ``.shx`` and ``.dbf`` siblings.
     """
-    p = Path(path)
-    if not p.exists():
-        near = closest(p.name, [q.name for q in p.parent.glob("*")]) if p.parent.is_dir() else None
-        hint = f"did you mean '{near}'? " if near else ""
-        msg = "file not found"
-        raise InputError(msg, file=p, fix=f"{hint}check the path and the file name")
-    if p.is_dir():
-        msg = "is a folder, not a file"
-        raise InputError(msg, file=p, fix="name the data file itself (e.g. layer.gpkg)")
+    p = check_existing(path, what="file", name_it="name the data file itself (e.g. layer.gpkg)")
     suffix = p.suffix.lower()
     if suffix not in suffixes:
         kinds = sorted(set(suffixes.values()))

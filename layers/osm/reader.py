@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from layers.errors import InputError
+from layers.io.files import check_existing
 
 if TYPE_CHECKING:
     import osmium
@@ -99,17 +100,12 @@ OsmRecord = OsmNode | OsmWay | OsmArea
 
 def check_osm_file(path: str | PathLike[str]) -> Path:
     """``path`` as a :class:`~pathlib.Path`; a missing or empty file is an :class:`InputError`."""
-    p = Path(path)
-    if not p.exists():
-        msg = "OSM file not found"
-        raise InputError(msg, file=p, fix="check the path")
-    if p.is_dir():
-        msg = "is a folder, not an OSM file"
-        raise InputError(msg, file=p, fix="name the .osm.pbf or .osm file itself")
-    if p.stat().st_size == 0:
-        msg = "OSM file is empty"
-        raise InputError(msg, file=p, fix="download or export it again")
-    return p
+    return check_existing(
+        path,
+        what="OSM file",
+        name_it="name the .osm.pbf or .osm file itself",
+        empty_fix="download or export it again",
+    )
 
 
 def read_osm(
