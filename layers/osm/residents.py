@@ -74,6 +74,24 @@ _NUMBER = re.compile(r"\d+(?:\.\d+)?")
 # =================================================================================== reading
 
 
+def _area_names(
+    areas: gpd.GeoDataFrame, area_col: str | None, totals: Mapping[str, int]
+) -> tuple[str, pd.Series]:
+    """The areas' name column and their stripped names, checked against the totals."""
+    check_not_empty(areas, what="areas layer")
+    name_c = find_column(
+        areas.columns,
+        area_col or "area",
+        () if area_col else _AREA_ALIASES,
+        required=True,
+        option="area_col",
+    )
+    assert name_c is not None
+    names = areas[name_c].astype(str).str.strip()
+    _check_totals(totals, names.to_numpy())
+    return name_c, names
+
+
 def read_residential_osm(
     source: str | PathLike[str],
     *,
@@ -435,17 +453,8 @@ def allocate_population(
     Points (a representative point of each unit) with ``resident_id``, ``name``,
     ``population`` and the group columns (int64), ``area``, then the unit's details.
     """
-    check_not_empty(areas, what="areas layer")
-    name_c = find_column(
-        areas.columns,
-        area_col or "area",
-        () if area_col else _AREA_ALIASES,
-        required=True,
-        option="area_col",
-    )
-    assert name_c is not None
-    area_names = areas[name_c].astype(str).str.strip().to_numpy()
-    _check_totals(totals, area_names)
+    _, names = _area_names(areas, area_col, totals)
+    area_names = names.to_numpy()
     group_shares = _group_shares(shares, totals)
     wanted = np.isin(area_names, list(totals))
     zones = gpd.GeoDataFrame(
@@ -581,17 +590,7 @@ def residents_from_osm(
     The result follows the residents schema (``resident_id``, ``name``, ``population``, group
     columns, ``area``) with one point per building or compound.
     """
-    check_not_empty(areas, what="areas layer")
-    name_c = find_column(
-        areas.columns,
-        area_col or "area",
-        () if area_col else _AREA_ALIASES,
-        required=True,
-        option="area_col",
-    )
-    assert name_c is not None
-    area_names = areas[name_c].astype(str).str.strip()
-    _check_totals(totals, area_names.to_numpy())
+    name_c, area_names = _area_names(areas, area_col, totals)
     wgs = areas.to_crs(4326) if areas.crs is not None else areas
     aoi = shapely.union_all(
         np.asarray(wgs.geometry.array)[area_names.isin(list(totals)).to_numpy()]
