@@ -49,7 +49,6 @@ counts are whole numbers, speeds are walking speeds in km/h.  The file may be UT
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
@@ -57,7 +56,7 @@ from pathlib import Path
 from typing import Any
 
 from layers.errors import InputError
-from layers.tomlfile import check_keys, read_toml
+from layers.tomlfile import check_keys, finite_number, read_toml
 
 MODELS = ("mclp", "lscp", "pmedian", "capacitated")
 LANGS = ("zh", "en")
@@ -354,19 +353,8 @@ def _did_you_mean(name: str, options: Iterable[str]) -> str:
     return f"did you mean '{near}'? " if near else ""
 
 
-def _finite(value: Any) -> float | None:
-    """``value`` as a finite number; ``None`` for text that is no number, booleans, NaN, inf."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _positive(value: Any, *, where: str, file: str | None, example: str) -> float:
-    number = _finite(value)
+    number = finite_number(value)
     if number is None or number <= 0:
         msg = f"'{where}' must be a positive number, got {value!r}"
         raise InputError(msg, file=file, fix=f"write {example}")
@@ -378,7 +366,7 @@ def whole_count(value: Any, *, where: str, example: str, file: str | None = None
 
     ``int(2.7)`` is 2, so a silent cast would suggest fewer sites than asked for.
     """
-    number = _finite(value)
+    number = finite_number(value)
     if number is None:
         msg = f"{where}: {value!r} is not a number"
         raise InputError(msg, file=file, fix=f"write {example}")
@@ -420,7 +408,7 @@ def parse_minutes(
     else:
         msg = f"minutes {text!r} must be a number or a list of numbers"
         raise InputError(msg, file=file, fix=f"write {example}")
-    values = [_finite(v) for v in items]
+    values = [finite_number(v) for v in items]
     if not values or any(v is None for v in values):
         msg = f"minutes {text!r} are not numbers"
         raise InputError(msg, file=file, fix=f"write {example}")
@@ -474,7 +462,7 @@ def parse_pair(
         return key, value
     if number is int:
         return key, whole_count(value, where=f"{flag} {text}", example=f"{flag} {key}=5")
-    parsed = _finite(value)
+    parsed = finite_number(value)
     if parsed is None:
         msg = f"{flag} {text}: '{value}' is not a number"
         raise InputError(msg, fix=f"write e.g. {flag} {key}=5")
@@ -557,7 +545,7 @@ def plan_from_mapping(
     }
     speeds = {}
     for kind, v in _table(data, "speed", file).items():
-        number = _finite(v)
+        number = finite_number(v)
         if number is None:
             msg = f"[speed] {kind}: {v!r} is not a number"
             raise InputError(msg, file=file, fix=f"write {kind} = 3.6 under [speed] (km/h)")

@@ -7,14 +7,13 @@ editing a table, not code.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from layers.errors import InputError
-from layers.tomlfile import check_keys, read_toml
+from layers.tomlfile import check_keys, finite_number, read_toml
 
 log = logging.getLogger(__name__)
 
@@ -126,7 +125,7 @@ def check_speed_kmh(value: Any, *, where: str, file: str | None, example: str) -
         How to write it right, naming the real key or flag (``"--speed canteen=3.6"``).
     """
     lo, hi = WALK_SPEED_KMH_RANGE
-    number = _finite(value)
+    number = finite_number(value)
     if number is None:
         msg = f"{where}: walking speed {value!r} is not a number"
         raise InputError(msg, file=file, fix=f"write km/h between {lo:g} and {hi:g}: {example}")
@@ -141,19 +140,8 @@ def check_speed_kmh(value: Any, *, where: str, file: str | None, example: str) -
     return number
 
 
-def _finite(value: Any) -> float | None:
-    """``value`` as a finite float; ``None`` for text, booleans, NaN and infinity."""
-    if isinstance(value, bool) or not isinstance(value, int | float | str):
-        return None
-    try:
-        number = float(value)
-    except ValueError:
-        return None
-    return number if math.isfinite(number) else None
-
-
 def _check_positive(value: Any, key: str, kind: str, file: str) -> None:
-    number = _finite(value)
+    number = finite_number(value)
     ok = number is not None and number > 0
     if not ok:
         msg = f"layer '{kind}': {key} must be a positive number, got {value!r}"

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import codecs
 import logging
+import math
 import re
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -143,3 +144,18 @@ def check_keys(
         listed = ", ".join(options) if options else "none"
         msg = f"{where}: unknown key '{key}'"
         raise InputError(msg, file=file, fix=f"{hint}valid keys: {listed}")
+
+
+def finite_number(value: Any) -> float | None:
+    """A TOML value as a finite float; ``None`` for text that is no number, booleans, NaN, inf.
+
+    Plans and layer tables take numbers written as numbers or as text ("4.5"); a boolean is
+    never a number here, whatever Python says.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        return None
+    try:
+        number = float(value)
+    except ValueError:
+        return None
+    return number if math.isfinite(number) else None
