@@ -38,7 +38,8 @@ def client(studio):
     return TestClient(studio[0])
 
 
-def _batch(session) -> dict:
+def batch_summary(session) -> dict:
+    """summary.json of a batch run of the session's current facility set (timings aside)."""
     study = session.study
     result = analyse(
         study.net,
@@ -62,7 +63,7 @@ def test_edits_through_http_equal_a_batch_run(client, studio):
     session = studio[0].session
     lon, lat = _centre(session)
     before = client.get("/api/summary").json()
-    assert before == _batch(session)
+    assert before == batch_summary(session)
 
     r = client.post(
         "/api/facilities", json={"layer": "canteen", "lon": lon, "lat": lat, "name": "新食堂"}
@@ -70,22 +71,22 @@ def test_edits_through_http_equal_a_batch_run(client, studio):
     assert r.status_code == 200
     fid = r.json()["id"]
     added = r.json()["summary"]
-    assert added == _batch(session) == client.get("/api/summary").json()
+    assert added == batch_summary(session) == client.get("/api/summary").json()
     assert added["layers"]["canteen"]["facilities"] == before["layers"]["canteen"]["facilities"] + 1
     assert (
         added["layers"]["canteen"]["coverage_rate"] > before["layers"]["canteen"]["coverage_rate"]
     )
 
     r = client.patch(f"/api/facilities/{fid}", json={"lon": lon + 0.004, "lat": lat - 0.002})
-    assert r.status_code == 200 and r.json()["summary"] == _batch(session)
+    assert r.status_code == 200 and r.json()["summary"] == batch_summary(session)
 
     first = client.get("/api/facilities?layer=elderly_station").json()["features"][0]["id"]
     r = client.delete(f"/api/facilities/{first}?layer=elderly_station")
-    assert r.status_code == 200 and r.json()["summary"] == _batch(session)
+    assert r.status_code == 200 and r.json()["summary"] == batch_summary(session)
 
     r = client.patch("/api/layers/canteen", json={"speed_kmh": 3.0, "minutes": [5, 10, 15, 20]})
     doc = r.json()["summary"]
-    assert r.status_code == 200 and doc == _batch(session)
+    assert r.status_code == 200 and doc == batch_summary(session)
     assert doc["layers"]["canteen"]["speed_kmh"] == 3.0
     assert set(doc["layers"]["canteen"]["coverage_rate_by_minutes"]) == {"5", "10", "15", "20"}
     assert doc["targets"], "the demo's planning targets are evaluated live"
@@ -107,7 +108,7 @@ def test_facilities_geojson_and_undo_redo(client, studio):
     assert len(client.get("/api/facilities?layer=canteen").json()["features"]) == n
     client.post("/api/redo")
     assert len(client.get("/api/facilities?layer=canteen").json()["features"]) == n + 1
-    assert client.get("/api/summary").json() == _batch(studio[0].session)
+    assert client.get("/api/summary").json() == batch_summary(studio[0].session)
 
 
 @pytest.mark.parametrize(

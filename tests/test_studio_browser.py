@@ -13,14 +13,12 @@ import shutil
 import socket
 import threading
 import time
-from dataclasses import replace
 
 import pytest
 
 import app as cli
-from coverage.analysis import analyse
-from coverage.summary import summary_dict
 from tests.chromium import chromium, missing, wait_for
+from tests.test_studio import batch_summary
 
 pytestmark = pytest.mark.browser
 
@@ -79,16 +77,7 @@ def _wait(drv, script: str, timeout_s: float = 60.0):
 
 def _batch_rate(session, kind: str = "canteen") -> str:
     """The batch run's headline rate of the session's current facility set, as the panel shows it."""
-    study = session.study
-    result = analyse(
-        study.net,
-        study.edited_inputs(),
-        title=session.title,
-        options=replace(study.options, suggest={}),
-        synthetic=session.synthetic,
-        sources=session.sources,
-    )
-    rate = summary_dict(result)["layers"][kind]["coverage_rate"]
+    rate = batch_summary(session)["layers"][kind]["coverage_rate"]
     return f"{rate * 100:.1f}%"
 
 
