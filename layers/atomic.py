@@ -86,6 +86,21 @@ def atomic_path(path: str | Path, *, force: bool = True) -> Iterator[Path]:
 # output folders
 
 
+def publish_staged(parts: Iterable[Path], beside: Path, *, force: bool) -> list[Path]:
+    """Move files written in a staging folder next to ``beside``, each atomically, in order.
+
+    For formats that are several files (a Shapefile's .shp/.shx/.dbf/...): they are written
+    whole in a staging folder first, then each takes its final name in one rename.
+    """
+    published = []
+    for part in parts:
+        target = beside.with_name(part.name)
+        with atomic_path(target, force=force) as tmp:
+            part.replace(tmp)
+        published.append(target)
+    return published
+
+
 def is_tool_output(folder: str | Path) -> bool:
     """Whether ``folder`` was made by this tool (it carries :data:`MARKER`, or is an old run's)."""
     p = Path(folder)

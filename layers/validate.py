@@ -12,6 +12,7 @@ import difflib
 import logging
 from collections.abc import Iterable, Mapping, Sequence
 from os import PathLike
+from pathlib import Path
 from typing import Any
 
 import geopandas as gpd
@@ -663,3 +664,18 @@ def check_overlap(
             len(hits),
         )
     return share
+
+
+def pick_named(file: Path, wanted: str, names: list[str], *, noun: str, option: str) -> str:
+    """``wanted`` when the file has it (a layer, a sheet); else one line naming the closest.
+
+    ``noun`` is what the names are ("layer", "sheet"); ``option`` the flag that names one.
+    """
+    if wanted in names:
+        return wanted
+    hit = closest(wanted, names)
+    hint = f"did you mean '{hit}'? " if hit else ""
+    msg = f"has no {noun} '{wanted}'"
+    raise InputError(
+        msg, file=file, fix=f"{hint}the {noun}s are: {', '.join(names)}; name one with {option}"
+    )

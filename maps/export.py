@@ -47,7 +47,7 @@ import pyogrio
 import shapely
 
 from coverage.result import StudyResult
-from layers.atomic import atomic_path, check_target
+from layers.atomic import atomic_path, check_target, publish_staged
 from layers.crs import CoordSystem, parse_coord_system, system_crs, system_name
 from layers.errors import InputError
 from layers.io import shapefile_field_names, write_table
@@ -188,12 +188,7 @@ def _write_empty_vector(
             encoding="UTF-8",
             geometry_type=_EMPTY_GEOMETRY[name],
         )
-        written = []
-        for part in sorted(staging.iterdir()):
-            target = path.with_name(part.name)
-            with atomic_path(target, force=force) as tmp:
-                part.replace(tmp)
-            written.append(target)
+        written = publish_staged(sorted(staging.iterdir()), path, force=force)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return written

@@ -20,10 +20,10 @@ import numpy as np
 import pandas as pd
 import pyogrio
 
-from layers.atomic import atomic_path, check_target
+from layers.atomic import atomic_path, check_target, publish_staged
 from layers.errors import InputError
 from layers.io.files import TEXT_ENCODINGS, mixed_utf8, no_sidecar_files, sibling, unreadable
-from layers.validate import closest
+from layers.validate import pick_named
 
 log = logging.getLogger(__name__)
 
@@ -48,14 +48,7 @@ def choose_layer(p: Path, fmt: str, layer: str | None, option: str) -> str | Non
     spatial = [name for name, geom in layers if geom]
     names = [name for name, _ in layers]
     if layer is not None:
-        if layer in names:
-            return layer
-        hit = closest(layer, names)
-        hint = f"did you mean '{hit}'? " if hit else ""
-        msg = f"has no layer '{layer}'"
-        raise InputError(
-            msg, file=p, fix=f"{hint}the layers are: {', '.join(names)}; name one with {option}"
-        )
+        return pick_named(p, layer, names, noun="layer", option=option)
     if fmt != "GeoPackage":
         return None
     if len(spatial) == 1:
@@ -338,12 +331,7 @@ def write_shapefile(
                 old.unlink()
         if fields_csv.exists() and fields_csv.name not in new_names:
             fields_csv.unlink()
-        files = []
-        for part in written:
-            target = p.with_name(part.name)
-            with atomic_path(target, force=True) as tmp:
-                part.replace(tmp)
-            files.append(target)
+        files = publish_staged(written, p, force=True)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return mapping, tuple(files)

@@ -33,8 +33,8 @@ from layers.validate import (
     COORD_PAIRS,
     WKT_COLUMNS,
     check_lonlat_columns,
-    closest,
     find_coordinate_columns,
+    pick_named,
 )
 
 log = logging.getLogger(__name__)
@@ -244,14 +244,7 @@ def choose_sheet(p: Path, sheet: str | None, option: str) -> str:
     """The sheet to read: the one named, else the only sheet (or the only one with data)."""
     sheets = xlsx_sheets(p)
     if sheet is not None:
-        if sheet in sheets:
-            return sheet
-        hit = closest(sheet, sheets)
-        hint = f"did you mean '{hit}'? " if hit else ""
-        msg = f"has no sheet '{sheet}'"
-        raise InputError(
-            msg, file=p, fix=f"{hint}the sheets are: {', '.join(sheets)}; name one with {option}"
-        )
+        return pick_named(p, sheet, list(sheets), noun="sheet", option=option)
     if len(sheets) == 1:
         return sheets[0]
     with pd.ExcelFile(p, engine="openpyxl") as book:
