@@ -12,6 +12,7 @@ import numpy as np
 from coverage.optimize.heuristics import SavingInstance, order_by_gain
 from coverage.optimize.problem import CoverageProblem
 from coverage.optimize.saving import (
+    SavingAnswer,
     coverage_instance,
     solve_to_draft,
     unreachable_coverage,
@@ -46,16 +47,10 @@ def _mclp_draft(
     inst: SavingInstance,
     p: int,
     unreachable: np.ndarray,
-    sites: np.ndarray,
-    bound: float,
-    kind: str,
-    source: str,
-    optimal: bool,
-    note: str,
-    used: str,
+    answer: SavingAnswer,
     build_s: float,
-    solve_s: float,
 ) -> Draft:
+    sites, bound, kind, source, optimal, note, used, _, solve_s = answer
     ranked = order_by_gain(inst, sites, tol=problem.tol)
     value = float(ranked.gains.sum())
     cb = float(problem.demand_weight[problem.covered_before].sum())

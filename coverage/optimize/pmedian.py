@@ -12,6 +12,7 @@ import numpy as np
 from coverage.optimize.heuristics import SavingInstance, order_by_gain
 from coverage.optimize.problem import CoverageProblem
 from coverage.optimize.saving import (
+    SavingAnswer,
     pmedian_instance,
     solve_to_draft,
 )
@@ -47,16 +48,10 @@ def _pmedian_draft(
     p: int,
     unserved_min: float,
     unreachable: np.ndarray,
-    sites: np.ndarray,
-    bound: float,
-    kind: str,
-    source: str,
-    optimal: bool,
-    note: str,
-    used: str,
+    answer: SavingAnswer,
     build_s: float,
-    solve_s: float,
 ) -> Draft:
+    sites, bound, kind, source, optimal, note, used, _, solve_s = answer
     ranked = order_by_gain(inst, sites, tol=problem.tol)
     base_total = float(inst.weight @ inst.base)
     objective = base_total - float(ranked.gains.sum())

@@ -10,12 +10,13 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
 from coverage.optimize.heuristics import (
+    LagrangianResult,
     SavingInstance,
     fix_by_lagrangian,
     greedy,
@@ -50,6 +51,20 @@ _LAGRANGE_RUN = {"heuristic": (300, 150, 3.0), "exact": (700, 250, 10.0)}
 HeuristicHook = Callable[[np.ndarray, float, str, str, float], None]
 
 
+class SavingAnswer(NamedTuple):
+    """One answer of :func:`solve_saving` (the heuristic's early one, or the last)."""
+
+    sites: np.ndarray
+    bound: float  # on the saving
+    bound_kind: str
+    source: str  # "greedy", "greedy+swap", "milp"...
+    optimal: bool
+    note: str
+    method: str  # "exact" or "heuristic"
+    build_s: float  # building the MILP, added to the model's own build time
+    solve_s: float
+
+
 def solve_to_draft(
     problem: CoverageProblem,
     model: str,
@@ -63,33 +78,20 @@ def solve_to_draft(
 ) -> Draft:
     """:func:`solve_saving` with its answers (the early one and the last) as the model's drafts.
 
-    ``make(sites, bound, kind, source, optimal, note, used, build_s, solve_s)`` is the model's
-    own draft builder, so the heuristic's answer handed to ``on_heuristic`` (before HiGHS
-    starts) reads exactly like the final one.
+    ``make(answer, build_s)`` is the model's own draft builder, so the heuristic's answer
+    handed to ``on_heuristic`` (before HiGHS starts) reads exactly like the final one.
     """
-
-    def draft(
-        sites: np.ndarray,
-        bound: float,
-        kind: str,
-        source: str,
-        optimal: bool,
-        note: str,
-        used: str,
-        mb_s: float,
-        solve_s: float,
-    ) -> Draft:
-        return make(sites, bound, kind, source, optimal, note, used, build_s + mb_s, solve_s)
-
     hook: HeuristicHook | None = None
     if on_heuristic is not None:
         announce = on_heuristic
 
         def hook(sites: np.ndarray, bound: float, kind: str, source: str, s: float) -> None:
             note = f"{source} in {s * 1000:.0f} ms; HiGHS is proving or improving it"
-            announce(draft(sites, bound, kind, source, False, note, "heuristic", 0.0, s))
+            early = SavingAnswer(sites, bound, kind, source, False, note, "heuristic", 0.0, s)
+            announce(make(early, build_s))
 
-    return draft(*solve_saving(problem, model, inst, p, on_heuristic=hook, **opts))
+    answer = solve_saving(problem, model, inst, p, on_heuristic=hook, **opts)
+    return make(answer, build_s + answer.build_s)
 
 
 # --------------------------------------------------------------------------------------------
@@ -279,6 +281,30 @@ def _kernel_search(
     return sites, value, time.perf_counter() - t0
 
 
+def _lagrangian(
+    inst: SavingInstance,
+    p: int,
+    start: np.ndarray,
+    run: str,
+    *,
+    tol: float,
+    time_limit_s: float,
+    warm: LagrangianResult | None = None,
+) -> LagrangianResult:
+    """The MCLP Lagrangian of the ``run`` ("heuristic", or "exact" continuing it from ``warm``)."""
+    iters, swap_every, cap_s = _LAGRANGE_RUN[run]
+    return lagrangian_coverage(
+        inst,
+        p,
+        start=start,
+        tol=tol,
+        max_iter=iters,
+        swap_every=swap_every,
+        time_budget_s=min(cap_s, time_limit_s / 4),
+        warm=warm,
+    )
+
+
 def solve_saving(
     problem: CoverageProblem,
     model: str,
@@ -289,10 +315,9 @@ def solve_saving(
     time_limit_s: float,
     mip_rel_gap: float,
     on_heuristic: HeuristicHook | None = None,
-) -> tuple[np.ndarray, float, str, str, bool, str, str, float, float]:
+) -> SavingAnswer:
     """Heuristic then (optionally) MILP for max R(S), |S| <= p.
 
-    Returns (sites, saving bound, bound kind, source, optimal, note, method, build_s, solve_s).
     ``on_heuristic`` is called with the heuristic's answer before the exact phase starts (not
     at all when no exact phase follows).
     """
@@ -316,16 +341,7 @@ def solve_saving(
         if at < bound:
             bound, bound_kind = at, "submodular online bound (value + p largest gains)"
         if model == "mclp" and value < bound - tol:
-            iters, swap_every, cap_s = _LAGRANGE_RUN["heuristic"]
-            lag = lagrangian_coverage(
-                inst,
-                p,
-                start=sites,
-                tol=tol,
-                max_iter=iters,
-                swap_every=swap_every,
-                time_budget_s=min(cap_s, time_limit_s / 4),
-            )
+            lag = _lagrangian(inst, p, sites, "heuristic", tol=tol, time_limit_s=time_limit_s)
             if lag.bound < bound:
                 bound, bound_kind = lag.bound, "Lagrangian relaxation (subgradient)"
             if lag.value > value + tol:
@@ -346,17 +362,7 @@ def solve_saving(
     if exact and on_heuristic is not None and value < bound - tol:
         on_heuristic(sites, max(bound, value), bound_kind, source, heur_s)
     if exact and lag is not None and value < bound - tol:
-        iters, swap_every, cap_s = _LAGRANGE_RUN["exact"]
-        lag = lagrangian_coverage(
-            inst,
-            p,
-            start=sites,
-            tol=tol,
-            max_iter=iters,
-            swap_every=swap_every,
-            time_budget_s=min(cap_s, time_limit_s / 4),
-            warm=lag,
-        )
+        lag = _lagrangian(inst, p, sites, "exact", tol=tol, time_limit_s=time_limit_s, warm=lag)
         if lag.bound < bound:
             bound, bound_kind = lag.bound, "Lagrangian relaxation (subgradient)"
         if lag.value > value + tol:
@@ -379,7 +385,9 @@ def solve_saving(
     lam = None if lag is None else lag.multipliers
     if value >= bound - tol:
         note += "; it reaches the bound, so it is optimal"
-        return sites, max(bound, value), bound_kind, source, True, note, used, build_s, heur_s
+        return SavingAnswer(
+            sites, max(bound, value), bound_kind, source, True, note, used, build_s, heur_s
+        )
     if not exact:
         if lam is None and inst.n_pairs <= LP_BOUND_MAX_PAIRS:
             out, _, lp_bound, build_s = _saving_milp(
@@ -390,7 +398,7 @@ def solve_saving(
                 bound, bound_kind = lp_bound, "LP relaxation"
         bound = max(bound, value)
         optimal = rel_gap(value, bound) <= mip_rel_gap
-        return sites, bound, bound_kind, source, optimal, note, used, build_s, heur_s
+        return SavingAnswer(sites, bound, bound_kind, source, optimal, note, used, build_s, heur_s)
     # exact: with Lagrangian multipliers, first fix the sites that cannot help (MCLP)
     fixed_in = np.empty(0, dtype=np.int64)
     sub, sub_p, fixed_value, broken_bound = inst, p, 0.0, -np.inf
@@ -444,4 +452,5 @@ def solve_saving(
     bound = max(bound, value)
     if rel_gap(value, bound) <= mip_rel_gap:
         optimal = True
-    return sites, bound, bound_kind, source, optimal, note, used, build_s, heur_s + out.seconds
+    solve_s = heur_s + out.seconds
+    return SavingAnswer(sites, bound, bound_kind, source, optimal, note, used, build_s, solve_s)
