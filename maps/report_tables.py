@@ -170,10 +170,10 @@ def _target_tables(result: StudyResult, lang: str) -> list[Table]:
                 "reason_text": i18n.target_reason(r.get("reason"), str(r["label"]), lang),
             }
         )
-    table = Table(
-        key="targets",
-        title=text("tbl_targets", lang, n=len(rows)),
-        sheet=_sheet("targets", lang),
+    table = _table(
+        "targets",
+        lang,
+        title_n=len(rows),
         columns=(
             Column("label", text("target", lang)),
             Column("layer_label", text("layer", lang)),
@@ -233,10 +233,10 @@ def _target_tables(result: StudyResult, lang: str) -> list[Table]:
         shortfalls.append(
             Column("shortfall_sites", text("shortfall_sites", lang), "count", fmt_key="sites_fmt")
         )
-    unit_table = Table(
-        key="target_units",
-        title=text("tbl_target_units", lang, n=WORST_UNITS),
-        sheet=_sheet("target_units", lang),
+    unit_table = _table(
+        "target_units",
+        lang,
+        title_n=WORST_UNITS,
         columns=(
             Column("label", text("target", lang)),
             Column("rank", text("unit_rank", lang), "count"),
@@ -280,22 +280,15 @@ def _headline_tables(result: StudyResult, lang: str) -> list[Table]:
             thr_rows.append(row)
             if r["minutes"] == spec.headline_min:
                 head_rows.append({**row, "group": i18n.target_group_label(spec.target_group, lang)})
-    common = [
-        Column("population", text("target_population", lang), "people"),
-        Column("covered_population", text("covered_population", lang), "people"),
-        Column("coverage_rate", text("coverage_rate", lang), "percent"),
-    ]
-    headline = Table(
-        key="headline",
-        title=text("tbl_headline", lang),
-        sheet=_sheet("headline", lang),
+    common = _coverage_columns(lang)
+    headline = _table(
+        "headline",
+        lang,
         columns=(
             Column("layer", text("layer", lang)),
             Column("group", text("target_group", lang)),
             Column("minutes", text("headline_min", lang), "threshold"),
-            *common,
-            Column("mean_minutes", text("mean_minutes", lang), "minutes"),
-            Column("p90_minutes", text("p90_minutes", lang), "minutes"),
+            *_coverage_columns(lang, minutes=True),
             Column("unsnapped", text("units_unsnapped", lang), "count"),
             Column("unreachable", text("units_unreachable", lang), "count"),
         ),
@@ -303,10 +296,9 @@ def _headline_tables(result: StudyResult, lang: str) -> list[Table]:
         ids=("kind",),
         flag_low=True,
     )
-    thresholds = Table(
-        key="thresholds",
-        title=text("tbl_thresholds", lang),
-        sheet=_sheet("thresholds", lang),
+    thresholds = _table(
+        "thresholds",
+        lang,
         columns=(
             Column("layer", text("layer", lang)),
             Column("minutes", text("minutes", lang), "threshold"),
@@ -357,10 +349,9 @@ def _street_tables(result: StudyResult, lang: str) -> list[Table]:
     for r in detail_rows:
         wide.setdefault(r["area"], {"area": r["area"]})[f"rate_{r['kind']}"] = r["coverage_rate"]
     rate_cols = [f"rate_{k}" for k in result.specs]
-    matrix = Table(
-        key="streets",
-        title=text("tbl_streets", lang),
-        sheet=_sheet("streets", lang),
+    matrix = _table(
+        "streets",
+        lang,
         columns=(
             Column("area", text("area", lang)),
             *(Column(f"rate_{k}", s.label(lang), "percent") for k, s in result.specs.items()),
@@ -369,18 +360,13 @@ def _street_tables(result: StudyResult, lang: str) -> list[Table]:
         ids=("area",),
         flag_low=True,
     )
-    detail = Table(
-        key="street_detail",
-        title=text("tbl_street_detail", lang),
-        sheet=_sheet("street_detail", lang),
+    detail = _table(
+        "street_detail",
+        lang,
         columns=(
             Column("area", text("area", lang)),
             Column("layer", text("layer", lang)),
-            Column("population", text("target_population", lang), "people"),
-            Column("covered_population", text("covered_population", lang), "people"),
-            Column("coverage_rate", text("coverage_rate", lang), "percent"),
-            Column("mean_minutes", text("mean_minutes", lang), "minutes"),
-            Column("p90_minutes", text("p90_minutes", lang), "minutes"),
+            *_coverage_columns(lang, minutes=True),
         ),
         rows=_frame(detail_rows, [*_METRIC_COLS, "layer"]),
         ids=("kind", "area"),
@@ -408,17 +394,14 @@ def _community_table(result: StudyResult, lang: str) -> list[Table]:
     for r in rows:
         r["parent"] = parent.get(r["area"], "")
     return [
-        Table(
-            key="communities",
-            title=text("tbl_communities", lang),
-            sheet=_sheet("communities", lang),
+        _table(
+            "communities",
+            lang,
             columns=(
                 Column("area", text("community", lang)),
                 Column("parent", text("area", lang)),
                 Column("layer", text("layer", lang)),
-                Column("population", text("target_population", lang), "people"),
-                Column("covered_population", text("covered_population", lang), "people"),
-                Column("coverage_rate", text("coverage_rate", lang), "percent"),
+                *_coverage_columns(lang),
             ),
             rows=_frame(rows, [*_METRIC_COLS, "layer", "parent"]),
             ids=("kind", "area"),
@@ -439,10 +422,10 @@ def _gap_table(result: StudyResult, lang: str) -> Table:
             name = names.get((kind, r["nearest_facility"])) or r["nearest_facility"]
             rows.append({**r, "layer": spec.label(lang), "nearest_name": name})
     cols = [*GAP_COLUMNS, "layer", "nearest_name"]
-    return Table(
-        key="gaps",
-        title=text("tbl_gaps", lang, n=WORST_GAPS),
-        sheet=_sheet("gaps", lang),
+    return _table(
+        "gaps",
+        lang,
+        title_n=WORST_GAPS,
         columns=(
             Column("layer", text("layer", lang)),
             Column("gap_id", text("gap_rank", lang), "count"),
@@ -486,10 +469,9 @@ def _suggestion_tables(result: StudyResult, lang: str) -> list[Table]:
                 "unreachable_population": run.unreachable_population,
             }
         )
-    runs_table = Table(
-        key="runs",
-        title=text("tbl_runs", lang),
-        sheet=_sheet("runs", lang),
+    runs_table = _table(
+        "runs",
+        lang,
         columns=(
             Column("layer", text("layer", lang)),
             Column("model", text("model", lang)),
@@ -526,10 +508,9 @@ def _suggestion_tables(result: StudyResult, lang: str) -> list[Table]:
             rows.append(
                 {**r, "layer": spec.label(lang), "model": i18n.model_label(r["model"], lang)}
             )
-    sites_table = Table(
-        key="suggestions",
-        title=text("tbl_suggestions", lang),
-        sheet=_sheet("suggestions", lang),
+    sites_table = _table(
+        "suggestions",
+        lang,
         columns=(
             Column("layer", text("layer", lang)),
             Column("rank", text("rank", lang), "count"),
@@ -559,10 +540,9 @@ def _load_table(result: StudyResult, lang: str) -> Table:
             spec = result.specs.get(r["kind"])
             rows.append({**r, "layer": spec.label(lang) if spec else r["kind"]})
     cols = [*FACILITY_COLUMNS, "layer"]
-    return Table(
-        key="loads",
-        title=text("tbl_loads", lang),
-        sheet=_sheet("loads", lang),
+    return _table(
+        "loads",
+        lang,
         columns=(
             Column("layer", text("layer", lang)),
             Column("name", text("name", lang)),
@@ -582,10 +562,9 @@ def _equity_table(result: StudyResult, lang: str) -> Table:
         spec = result.specs.get(r["kind"])
         rows.append({**r, "layer": spec.label(lang) if spec else r["kind"]})
     cols = list(EQUITY_COLUMNS)
-    return Table(
-        key="equity",
-        title=text("tbl_equity", lang),
-        sheet=_sheet("equity", lang),
+    return _table(
+        "equity",
+        lang,
         columns=(
             Column("layer", text("layer", lang)),
             Column("gini", text("gini", lang), "number3"),
@@ -616,10 +595,9 @@ def _method_tables(result: StudyResult, lang: str) -> list[Table]:
         }
         for kind, spec in result.specs.items()
     ]
-    method = Table(
-        key="method",
-        title=text("tbl_method", lang),
-        sheet=_sheet("method", lang),
+    method = _table(
+        "method",
+        lang,
         columns=(
             Column("layer", text("layer", lang)),
             Column("group", text("target_group", lang)),
@@ -636,10 +614,9 @@ def _method_tables(result: StudyResult, lang: str) -> list[Table]:
     sources = i18n.attributed_sources(result.sources, lang)
     if result.synthetic:
         sources.append(i18n.SYNTHETIC_BANNER)
-    src = Table(
-        key="sources",
-        title=text("tbl_sources", lang),
-        sheet=_sheet("sources", lang),
+    src = _table(
+        "sources",
+        lang,
         columns=(Column("source", text("source", lang)),),
         rows=_frame([{"source": s} for s in sources], ["source"]),
     )
@@ -720,10 +697,9 @@ def _checks_table(result: StudyResult, lang: str) -> Table:
         rows.append({"check": text("chk_network", lang), "count": None, "detail": detail})
     if not rows:
         rows.append({"check": text("chk_none", lang), "count": None, "detail": ""})
-    return Table(
-        key="checks",
-        title=text("tbl_checks", lang),
-        sheet=_sheet("checks", lang),
+    return _table(
+        "checks",
+        lang,
         columns=(
             Column("check", text("check", lang)),
             Column("count", text("check_count", lang), "count"),
@@ -734,6 +710,27 @@ def _checks_table(result: StudyResult, lang: str) -> Table:
 
 
 _SHEET_BAD: Final = re.compile(r"[\[\]:*?/\\]")
+
+
+def _table(key: str, lang: str, *, title_n: int | None = None, **fields: Any) -> Table:
+    """A table whose title (``tbl_KEY``) and sheet (``sheet_KEY``) come from its key."""
+    title = text(f"tbl_{key}", lang) if title_n is None else text(f"tbl_{key}", lang, n=title_n)
+    return Table(key=key, title=title, sheet=_sheet(key, lang), **fields)
+
+
+def _coverage_columns(lang: str, *, minutes: bool = False) -> list[Column]:
+    """Target population, covered population and rate (and the mean and P90 walk)."""
+    cols = [
+        Column("population", text("target_population", lang), "people"),
+        Column("covered_population", text("covered_population", lang), "people"),
+        Column("coverage_rate", text("coverage_rate", lang), "percent"),
+    ]
+    if minutes:
+        cols += [
+            Column("mean_minutes", text("mean_minutes", lang), "minutes"),
+            Column("p90_minutes", text("p90_minutes", lang), "minutes"),
+        ]
+    return cols
 
 
 def _sheet(key: str, lang: str) -> str:
